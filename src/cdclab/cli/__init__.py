@@ -1,0 +1,1 @@
+"""Invoke collections: thin wrappers over the library, one module per namespace."""

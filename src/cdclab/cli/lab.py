@@ -1,0 +1,96 @@
+"""invoke lab.*: the local lab's lifecycle and its two runbook checks."""
+
+from __future__ import annotations
+
+import time
+
+from invoke import Collection, task
+
+from cdclab.cli._common import print_json, user_errors
+from cdclab.lab.config import LabConfig
+from cdclab.progress import ansible_printer, console
+
+
+def _config(c, subnet: str | None) -> LabConfig | None:
+    chosen = subnet or c.config.get("lab", {}).get("subnet")
+    if chosen is None:
+        return None
+    from cdclab.lab.config import load_saved
+
+    base = load_saved() or LabConfig()
+    return LabConfig.model_validate({**base.model_dump(), "subnet": chosen})
+
+
+@task(help={
+    "subnet": "IPv4 range for the lab hosts (default 198.18.213.0/24, RFC 2544's lab range)",
+    "keep-on-failure": "leave a half-built lab in place for debugging instead of removing it",
+})
+@user_errors
+def up(c, subnet=None, keep_on_failure=False):
+    """Build the lab from nothing (idempotent): namespaces, sshd, MariaDB, Kafka, Connect."""
+    from cdclab.lab.up import lab_up
+
+    started = time.monotonic()
+    result = lab_up(
+        _config(c, subnet), keep_on_failure=keep_on_failure, event_handler=ansible_printer()
+    )
+    took = time.monotonic() - started
+    if result.changed == 0:
+        console.print(f"[green]lab is up; nothing changed[/green] ({took:.1f} s)")
+    else:
+        console.print(f"[green]lab is up[/green]: {result.changed} change(s) in {took:.1f} s")
+
+
+@task(help={"purge": "also remove data (database, Kafka), downloaded jars and caches"})
+@user_errors
+def down(c, purge=False):
+    """Stop every lab process; remove namespaces, veths, keys and cdclab iptables rules."""
+    from cdclab.lab.teardown import teardown
+    from cdclab.prereqs import check_root
+
+    check_root()
+    report = teardown(purge=purge)
+    for item in report.removed:
+        console.print(f"  removed {item}")
+    if report.errors:
+        for error in report.errors:
+            console.print(f"  [red]{error}[/red]")
+        raise SystemExit(1)
+    console.print("[green]lab is down[/green]" + (" (purged)" if purge else ""))
+
+
+@task(help={"json": "print machine-readable JSON"})
+@user_errors
+def status(c, json=False):
+    """Per arm: connector/task state, negotiated TLS, topic, REST URL; per host: answers?"""
+    from cdclab.lab.status import lab_status, render_status
+
+    report = lab_status()
+    if json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        render_status(report)
+    if not report.healthy:
+        raise SystemExit(1)
+
+
+@task(help={
+    "json": "print machine-readable JSON",
+    "timeout": "seconds to wait for the canary on every arm's topic (default 30)",
+})
+@user_errors
+def canary(c, json=False, timeout=30.0):
+    """Insert one canary row; report each arm's delivery latency, or `missing`."""
+    from cdclab.lab.smoke import lab_canary, render_canary
+
+    result = lab_canary(timeout_s=float(timeout))
+    if json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        render_canary(result)
+    if not result.all_delivered:
+        raise SystemExit(1)
+
+
+ns = Collection("lab", up, down, status, canary)
+ns.configure({"lab": {"subnet": None}})

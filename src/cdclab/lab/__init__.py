@@ -1,0 +1,1 @@
+"""The local lab: network namespaces as hosts, a real TLS CDC pipeline inside them."""

@@ -1,0 +1,156 @@
+"""The lab's shape: address range, hosts, arms. Typed, validated, and saved at lab.up."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdclab.paths import state_dir
+
+# RFC 2544's benchmarking range: reserved for lab networks, so no real network uses it.
+DEFAULT_SUBNET = "198.18.213.0/24"
+NAME_PATTERN = r"^[a-z][a-z0-9]{0,11}$"
+
+
+class Arm(BaseModel):
+    """One Kafka Connect worker + Debezium connector configuration under test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    rest_port: int = Field(ge=1024, le=65535)
+    server_id: int = Field(ge=1, le=2**32 - 1)
+    jvm_opts: str = ""
+    connector: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"lab_{self.name}"
+
+    @property
+    def connector_name(self) -> str:
+        return f"cdclab-{self.name}"
+
+
+def default_arms() -> list[Arm]:
+    """The field report's two Connect containers: JVM default TLS vs forced TLS 1.2."""
+    return [
+        Arm(name="tls13", rest_port=8083, server_id=5401),
+        Arm(
+            name="tls12",
+            rest_port=8084,
+            server_id=5402,
+            jvm_opts="-Djdk.tls.client.protocols=TLSv1.2",
+        ),
+    ]
+
+
+class Host(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str  # "db", "connect"
+    address: str
+
+    @property
+    def namespace(self) -> str:
+        return f"cdclab-{self.name}"
+
+
+class LabConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subnet: str = DEFAULT_SUBNET
+    arms: list[Arm] = Field(default_factory=default_arms)
+    kafka_port: int = 9092
+    db_port: int = 3306
+    database: str = "cdclab"
+    canary_table: str = "canary"
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet_is_usable(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(
+                f"subnet {value!r} is not an IPv4 network like {DEFAULT_SUBNET} ({exc})"
+            ) from exc
+        if net.prefixlen > 28:
+            raise ValueError(f"subnet {value!r} is too small: use a /28 or larger")
+        if net.is_loopback or net.is_multicast or net.is_link_local:
+            raise ValueError(f"subnet {value!r} is loopback/multicast/link-local: pick another")
+        return value
+
+    @model_validator(mode="after")
+    def _arms_are_distinct(self) -> LabConfig:
+        for attr in ("name", "rest_port", "server_id"):
+            values = [getattr(arm, attr) for arm in self.arms]
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"arms: {attr} must differ between arms, repeated: {dupes}")
+        if not self.arms:
+            raise ValueError("arms: at least one arm is needed")
+        return self
+
+    def _address(self, offset: int) -> str:
+        return str(ipaddress.IPv4Network(self.subnet)[offset])
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.IPv4Network(self.subnet).prefixlen
+
+    @property
+    def bridge_address(self) -> str:
+        """The orchestrator's own address on the lab bridge (the root namespace)."""
+        return self._address(1)
+
+    @property
+    def db(self) -> Host:
+        return Host(name="db", address=self._address(10))
+
+    @property
+    def connect(self) -> Host:
+        """Kafka and every Connect worker live here, as in the field report's single host."""
+        return Host(name="connect", address=self._address(20))
+
+    @property
+    def hosts(self) -> list[Host]:
+        return [self.db, self.connect]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.connect.address}:{self.kafka_port}"
+
+    def rest_url(self, arm: Arm) -> str:
+        return f"http://{self.connect.address}:{arm.rest_port}"
+
+    def topic(self, arm: Arm, prefix: str | None = None) -> str:
+        return f"{prefix or arm.topic_prefix}.{self.database}.{self.canary_table}"
+
+    def arm(self, name: str) -> Arm:
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        known = ", ".join(a.name for a in self.arms)
+        raise KeyError(f"no arm named {name!r}; the lab has: {known}")
+
+
+def saved_config_path(root: Path | None = None) -> Path:
+    return (root or state_dir()) / "lab.json"
+
+
+def save(config: LabConfig, root: Path | None = None) -> Path:
+    path = saved_config_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def load_saved(root: Path | None = None) -> LabConfig | None:
+    path = saved_config_path(root)
+    if not path.exists():
+        return None
+    return LabConfig.model_validate(json.loads(path.read_text()))

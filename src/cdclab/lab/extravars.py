@@ -1,0 +1,74 @@
+"""What the lab playbooks are given: paths, versions, the lab's shape, the connectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdclab.lab.config import Arm, LabConfig
+from cdclab.paths import cache_dir, state_dir
+from cdclab.templating import render_connector_config
+from cdclab.versions import load_versions
+
+BRIDGE = "cdclab-br0"
+CDC_USER = "cdclab_cdc"
+WRITER_USER = "cdclab_writer"
+
+
+def connector_secrets_file(arm_name: str) -> str:
+    return str(state_dir() / "connect" / arm_name / "secrets.properties")
+
+
+def connector_entry(
+    config: LabConfig, arm: Arm, *, name: str | None = None, topic_prefix: str | None = None
+) -> dict[str, Any]:
+    """One {name, rest_url, config} for playbooks/register.yml."""
+    versions = load_versions()
+    connector_name = name or arm.connector_name
+    return {
+        "name": connector_name,
+        "rest_url": config.rest_url(arm),
+        "config": render_connector_config(
+            name=connector_name,
+            connector_class=versions.debezium_connector_class,
+            db_host=config.db.address,
+            db_port=config.db_port,
+            db_user=CDC_USER,
+            secrets_file=connector_secrets_file(arm.name),
+            server_id=arm.server_id,
+            topic_prefix=topic_prefix or arm.topic_prefix,
+            database=config.database,
+            table=config.canary_table,
+            bootstrap_servers=config.kafka_bootstrap,
+            overrides=arm.connector,
+        ),
+    }
+
+
+def lab_extravars(config: LabConfig) -> dict[str, Any]:
+    return {
+        "cdclab_state_dir": str(state_dir()),
+        "cdclab_cache_dir": str(cache_dir()),
+        "cdclab_versions": load_versions().model_dump(),
+        "cdclab_lab": {
+            "bridge": BRIDGE,
+            "bridge_address": config.bridge_address,
+            "prefixlen": config.prefixlen,
+            "hosts": {host.name: host.address for host in config.hosts},
+            "host_list": [
+                {"name": h.name, "namespace": h.namespace, "address": h.address}
+                for h in config.hosts
+            ],
+            "db_port": config.db_port,
+            "kafka_port": config.kafka_port,
+            "kafka_bootstrap": config.kafka_bootstrap,
+            "database": config.database,
+            "canary_table": config.canary_table,
+            "cdc_user": CDC_USER,
+            "writer_user": WRITER_USER,
+            "arms": [
+                {"name": a.name, "rest_port": a.rest_port, "jvm_opts": a.jvm_opts}
+                for a in config.arms
+            ],
+        },
+        "cdclab_connectors": [connector_entry(config, arm) for arm in config.arms],
+    }

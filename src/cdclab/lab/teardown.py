@@ -1,0 +1,141 @@
+"""Take the lab down: every step is tried even if another fails (ducktape/Jepsen style).
+
+Teardown is a sweep by name, not a replay of lab.up: it removes whatever carries the
+cdclab- prefix, so it also cleans up after a crashed or half-finished lab.up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdclab.paths import cache_dir, state_dir
+
+PREFIX = "cdclab-"
+# Runtime state removed by every lab.down; data (db, kafka, jars) only by --purge.
+RUNTIME_ENTRIES = ("ssh", "run", "ansible-private", "lab.json")
+
+
+@dataclass
+class TeardownReport:
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def note(self, what: str) -> None:
+        self.removed.append(what)
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def lab_namespaces() -> list[str]:
+    netns_dir = Path("/run/netns")
+    if not netns_dir.is_dir():
+        return []
+    return sorted(p.name for p in netns_dir.iterdir() if p.name.startswith(PREFIX))
+
+
+def lab_links() -> list[str]:
+    out = _run(["ip", "-o", "link", "show"]).stdout
+    names = []
+    for line in out.splitlines():
+        # "12: cdclab-db@if11: <BROADCAST,...": the name ends at '@' or ':'
+        name = line.split(":", 2)[1].strip().split("@", 1)[0]
+        if name.startswith(PREFIX):
+            names.append(name)
+    return names
+
+
+def namespace_pids(namespace: str) -> list[int]:
+    out = _run(["ip", "netns", "pids", namespace]).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_pids(pids: list[int], grace_seconds: float = 30.0) -> list[int]:
+    """SIGTERM, wait up to grace_seconds, then SIGKILL. Returns the pids that were killed."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    killed = [p for p in pids if _alive(p)]
+    for pid in killed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return killed
+
+
+def _remove_root_iptables_rules(report: TeardownReport) -> None:
+    """Rules in the root namespace tagged cdclab (namespaced rules die with their namespace)."""
+    if shutil.which("iptables") is None:
+        return
+    rules = _run(["iptables", "-w", "-S"]).stdout.splitlines()
+    for rule in rules:
+        if "cdclab" in rule and rule.startswith("-A "):
+            argv = ["iptables", "-w", "-D", *rule.split()[1:]]
+            done = _run(argv)
+            if done.returncode == 0:
+                report.note(f"iptables rule: {rule}")
+            else:
+                report.errors.append(f"could not remove iptables rule {rule!r}: {done.stderr}")
+
+
+def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownReport:
+    report = TeardownReport()
+    for namespace in lab_namespaces():
+        pids = namespace_pids(namespace)
+        if pids:
+            killed = stop_pids(pids, grace_seconds)
+            report.note(f"{len(pids)} process(es) in {namespace}" + (
+                f" ({len(killed)} needed SIGKILL)" if killed else ""))
+        done = _run(["ip", "netns", "delete", namespace])
+        if done.returncode == 0:
+            report.note(f"namespace {namespace}")
+        else:
+            report.errors.append(f"could not delete namespace {namespace}: {done.stderr.strip()}")
+    for link in lab_links():
+        done = _run(["ip", "link", "delete", link])
+        # A veth's root end disappears with its namespace; only report real failures.
+        if done.returncode == 0:
+            report.note(f"link {link}")
+        elif link in lab_links():
+            report.errors.append(f"could not delete link {link}: {done.stderr.strip()}")
+    _remove_root_iptables_rules(report)
+
+    root = state_dir()
+    targets = [root] if purge else [root / entry for entry in RUNTIME_ENTRIES]
+    if purge:
+        targets.append(cache_dir())
+    for target in targets:
+        if not target.exists():
+            continue
+        try:
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+            report.note(str(target))
+        except OSError as exc:
+            report.errors.append(f"could not remove {target}: {exc}")
+    return report

@@ -1,0 +1,31 @@
+"""Where things live: the checkout, the machine-wide lab state, the download cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ROLES_DIR = PROJECT_ROOT / "roles"
+PLAYBOOKS_DIR = PROJECT_ROOT / "playbooks"
+INVENTORIES_DIR = PROJECT_ROOT / "inventories"
+EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+VERSIONS_FILE = PROJECT_ROOT / "versions.yml"
+
+
+def state_dir() -> Path:
+    """The lab's state (keys, pid files, logs, data).
+
+    Machine-wide, not per checkout: the lab's namespaces and bridge are machine-wide too,
+    so there is one lab per machine and every checkout must find the same state.
+    """
+    return Path(os.environ.get("CDCLAB_STATE_DIR", "/var/lib/cdclab/lab"))
+
+
+def cache_dir() -> Path:
+    """Downloads (the Maven repository). Inside the checkout, git-ignored, safe to delete."""
+    return Path(os.environ.get("CDCLAB_CACHE_DIR", str(PROJECT_ROOT / ".cache")))
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("CDCLAB_RESULTS_DIR", str(PROJECT_ROOT / "results")))

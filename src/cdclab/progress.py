@@ -1,0 +1,25 @@
+"""Terminal output: a line per Ansible task, and what changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+console = Console(stderr=True, highlight=False)
+
+
+def ansible_printer(verbose: bool = True):
+    """An ansible-runner event handler that prints task names and changes."""
+
+    def handle(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        data = event.get("event_data", {})
+        if kind == "playbook_on_play_start" and verbose:
+            console.print(f"[bold]▶ {data.get('play', '')}[/bold]")
+        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+            console.print(f"  [yellow]changed[/yellow] {data.get('host')}: {data.get('task')}")
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            console.print(f"  [red]failed[/red] {data.get('host')}: {data.get('task')}")
+
+    return handle

@@ -1,0 +1,41 @@
+"""Lab secrets: generated once, kept in 0600 files, never passed on a command line."""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from pathlib import Path
+
+from cdclab.paths import state_dir
+
+DB_CDC_PASSWORD = "db_cdc_password"
+DB_WRITER_PASSWORD = "db_writer_password"
+
+
+def secrets_dir(root: Path | None = None) -> Path:
+    return (root or state_dir()) / "secrets"
+
+
+def ensure_secret(name: str, root: Path | None = None) -> Path:
+    """Create the secret file if absent (random, URL-safe); return its path."""
+    directory = secrets_dir(root)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    path = directory / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(_random.token_urlsafe(24))
+    return path
+
+
+def read_secret(name: str, root: Path | None = None) -> str:
+    return (secrets_dir(root) / name).read_text().strip()
+
+
+def mask(text: str, values: list[str]) -> str:
+    """Replace every known secret value in text (for logs and results)."""
+    for value in values:
+        if value:
+            text = text.replace(value, "********")
+    return text

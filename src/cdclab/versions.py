@@ -1,0 +1,28 @@
+"""The pinned versions of everything the lab runs (versions.yml, the one place they live)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from cdclab.paths import VERSIONS_FILE
+
+
+class Versions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kafka: str
+    scala: str
+    slf4j: str
+    debezium: str
+    debezium_connector_artifact: str
+    debezium_connector_class: str
+    maven_dependency_plugin: str
+
+
+@cache
+def load_versions(path: Path = VERSIONS_FILE) -> Versions:
+    return Versions.model_validate(yaml.safe_load(path.read_text()))
