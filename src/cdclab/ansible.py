@@ -102,9 +102,9 @@ def run_playbook(
     failures: list[str] = []
 
     def on_event(event: dict[str, Any]) -> bool:
-        if event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
-            if not event.get("event_data", {}).get("ignore_errors"):
-                failures.append(_failure_text(event))
+        failed = event.get("event") in ("runner_on_failed", "runner_on_unreachable")
+        if failed and not event.get("event_data", {}).get("ignore_errors"):
+            failures.append(_failure_text(event))
         if event_handler is not None:
             event_handler(event)
         return True

@@ -1,4 +1,4 @@
-"""Terminal output: a line per Ansible task, and what changed."""
+"""Terminal output: reports on stdout (`out`), progress and diagnostics on stderr (`console`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 from rich.console import Console
 
 console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
 
 
 def ansible_printer(verbose: bool = True):
-    """An ansible-runner event handler that prints task names and changes."""
+    """An ansible-runner event handler that prints plays, changes and failures."""
 
     def handle(event: dict[str, Any]) -> None:
         kind = event.get("event")

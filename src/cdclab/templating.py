@@ -44,19 +44,23 @@ def render_connector_config(
     overrides: Mapping[str, ConnectorValue] | None = None,
 ) -> dict[str, str]:
     """The connector's config map: the field report's settings, then the arm's overrides."""
-    text = environment().get_template("connector.json.j2").render(
-        name=name,
-        connector_class=connector_class,
-        db_host=db_host,
-        db_port=db_port,
-        db_user=db_user,
-        secrets_file=secrets_file,
-        server_id=server_id,
-        topic_prefix=topic_prefix,
-        database=database,
-        table=table,
-        bootstrap_servers=bootstrap_servers,
-        ssl_mode=ssl_mode,
+    text = (
+        environment()
+        .get_template("connector.json.j2")
+        .render(
+            name=name,
+            connector_class=connector_class,
+            db_host=db_host,
+            db_port=db_port,
+            db_user=db_user,
+            secrets_file=secrets_file,
+            server_id=server_id,
+            topic_prefix=topic_prefix,
+            database=database,
+            table=table,
+            bootstrap_servers=bootstrap_servers,
+            ssl_mode=ssl_mode,
+        )
     )
     config: dict[str, str] = json.loads(text)
     for key, value in (overrides or {}).items():

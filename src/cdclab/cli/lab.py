@@ -21,10 +21,12 @@ def _config(c, subnet: str | None) -> LabConfig | None:
     return LabConfig.model_validate({**base.model_dump(), "subnet": chosen})
 
 
-@task(help={
-    "subnet": "IPv4 range for the lab hosts (default 198.18.213.0/24, RFC 2544's lab range)",
-    "keep-on-failure": "leave a half-built lab in place for debugging instead of removing it",
-})
+@task(
+    help={
+        "subnet": "IPv4 range for the lab hosts (default 198.18.213.0/24, RFC 2544's lab range)",
+        "keep-on-failure": "leave a half-built lab in place for debugging instead of removing it",
+    }
+)
 @user_errors
 def up(c, subnet=None, keep_on_failure=False):
     """Build the lab from nothing (idempotent): namespaces, sshd, MariaDB, Kafka, Connect."""
@@ -74,10 +76,12 @@ def status(c, json=False):
         raise SystemExit(1)
 
 
-@task(help={
-    "json": "print machine-readable JSON",
-    "timeout": "seconds to wait for the canary on every arm's topic (default 30)",
-})
+@task(
+    help={
+        "json": "print machine-readable JSON",
+        "timeout": "seconds to wait for the canary on every arm's topic (default 30)",
+    }
+)
 @user_errors
 def canary(c, json=False, timeout=30.0):
     """Insert one canary row; report each arm's delivery latency, or `missing`."""

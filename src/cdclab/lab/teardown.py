@@ -6,6 +6,7 @@ cdclab- prefix, so it also cleans up after a crashed or half-finished lab.up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,19 +71,15 @@ def _alive(pid: int) -> bool:
 def stop_pids(pids: list[int], grace_seconds: float = 30.0) -> list[int]:
     """SIGTERM, wait up to grace_seconds, then SIGKILL. Returns the pids that were killed."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.2)
     killed = [p for p in pids if _alive(p)]
     for pid in killed:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return killed
 
 
@@ -107,8 +104,10 @@ def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownRep
         pids = namespace_pids(namespace)
         if pids:
             killed = stop_pids(pids, grace_seconds)
-            report.note(f"{len(pids)} process(es) in {namespace}" + (
-                f" ({len(killed)} needed SIGKILL)" if killed else ""))
+            report.note(
+                f"{len(pids)} process(es) in {namespace}"
+                + (f" ({len(killed)} needed SIGKILL)" if killed else "")
+            )
         done = _run(["ip", "netns", "delete", namespace])
         if done.returncode == 0:
             report.note(f"namespace {namespace}")

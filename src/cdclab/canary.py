@@ -1,0 +1,179 @@
+"""Canaries: rows written to the source table, and one Kafka consumer that sees them arrive.
+
+A canary is "delivered" on an arm when its id is read from that arm's topic. The writer
+and the watcher are shared by lab.canary, experiments and the watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+@dataclass(frozen=True)
+class Canary:
+    canary_id: str
+    run_id: str
+    seq: int
+    written_at: float  # epoch seconds when the INSERT's commit returned (the row is in the binlog)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    arm: str
+    canary_id: str
+    seen_at: float  # epoch seconds when the consumer received it
+    kafka_timestamp_ms: int | None
+
+
+def new_canary_id(run_id: str, seq: int) -> str:
+    return f"{run_id}-{seq:06d}-{uuid.uuid4().hex[:6]}"
+
+
+class CanaryWriter:
+    """Writes canary rows over TLS as the least-privilege writer account."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        user: str,
+        password: str,
+        ca_file: Path,
+        database: str,
+        table: str,
+        connect_timeout: float = 5.0,
+    ):
+        self._params = dict(
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            # ssl_* keywords, not ssl={...}: PyMySQL drops the dict when they are given.
+            ssl_ca=str(ca_file),
+            ssl_verify_cert=True,
+            ssl_verify_identity=True,
+            connect_timeout=connect_timeout,
+            read_timeout=10,
+            write_timeout=10,
+            autocommit=True,
+        )
+        self.table = table
+        self._conn: pymysql.connections.Connection | None = None
+
+    def _connection(self) -> pymysql.connections.Connection:
+        if self._conn is None or not self._conn.open:
+            self._conn = pymysql.connect(**self._params)
+        return self._conn
+
+    def write(self, run_id: str, seq: int) -> Canary:
+        canary_id = new_canary_id(run_id, seq)
+        try:
+            conn = self._connection()
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"INSERT INTO `{self.table}` (id, run_id, seq, written_at_ms) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (canary_id, run_id, seq, int(time.time() * 1000)),
+                )
+        except pymysql.MySQLError:
+            self.close()  # reconnect next time; the caller records the failed write
+            raise
+        return Canary(canary_id, run_id, seq, time.time())
+
+    def tls_version(self) -> str | None:
+        with self._connection().cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            row = cur.fetchone()
+        return row[1] if row else None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(pymysql.MySQLError):
+                self._conn.close()
+            self._conn = None
+
+
+def canary_id_of(value: bytes | None) -> str | None:
+    """The canary id in a Debezium change event (JSON, schemas disabled)."""
+    if not value:
+        return None  # tombstone
+    try:
+        event = json.loads(value)
+    except ValueError:
+        return None
+    payload = event.get("payload", event) if isinstance(event, dict) else None
+    after = payload.get("after") if isinstance(payload, dict) else None
+    return after.get("id") if isinstance(after, dict) else None
+
+
+class CanaryWatcher:
+    """One long-lived consumer over every arm's topic, reading from where it starts."""
+
+    def __init__(self, bootstrap: str, topics_by_arm: dict[str, str]):
+        self.bootstrap = bootstrap
+        self.arm_of_topic = {topic: arm for arm, topic in topics_by_arm.items()}
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"cdclab-watch-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 50,  # latency matters more than batching here
+                "socket.timeout.ms": 10000,
+            }
+        )
+
+    def ensure_topics(self, timeout: float = 15.0) -> None:
+        """Create missing topics so the watcher can start before the first event exists.
+
+        Connect's topic creation then finds them; replication factor 1 as in the lab.
+        """
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        futures = admin.create_topics(
+            [NewTopic(t, num_partitions=1, replication_factor=1) for t in self.arm_of_topic],
+            request_timeout=timeout,
+        )
+        for topic, future in futures.items():
+            try:
+                future.result(timeout=timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise RuntimeError(f"cannot create topic {topic}: {exc}") from exc
+
+    def start_at_end(self, timeout: float = 10.0) -> None:
+        """Read only what arrives from now on."""
+        partitions = []
+        for topic in self.arm_of_topic:
+            _low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, 0), timeout=timeout
+            )
+            partitions.append(TopicPartition(topic, 0, high))
+        self._consumer.assign(partitions)
+
+    def poll(self, timeout: float = 0.2, max_messages: int = 500) -> list[Sighting]:
+        sightings = []
+        for message in self._consumer.consume(num_messages=max_messages, timeout=timeout):
+            if message.error():
+                continue
+            seen_at = time.time()
+            canary_id = canary_id_of(message.value())
+            arm = self.arm_of_topic.get(message.topic())
+            if canary_id and arm:
+                kind, ts = message.timestamp()
+                sightings.append(Sighting(arm, canary_id, seen_at, ts if kind else None))
+        return sightings
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,121 @@
+"""invoke lab.status: is every host answering, every arm RUNNING, and over which TLS?"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+from rich.table import Table
+
+from cdclab.connect_rest import ConnectRest
+from cdclab.errors import CdclabError
+from cdclab.lab.access import running_config, ssh_to
+from cdclab.lab.tls_evidence import ArmTls, collect_tls_evidence
+from cdclab.progress import out
+
+
+class HostStatus(BaseModel):
+    name: str
+    address: str
+    namespace: str
+    answers: bool
+    ssh_ms: float | None = None
+    error: str | None = None
+
+
+class ArmStatus(BaseModel):
+    name: str
+    connector: str
+    rest_url: str
+    topic: str
+    jvm_opts: str
+    connector_state: str
+    task_state: str
+    tls: ArmTls | None = None
+    trace: str | None = None
+    error: str | None = None
+
+
+class LabStatus(BaseModel):
+    subnet: str
+    hosts: list[HostStatus]
+    arms: list[ArmStatus]
+
+    @property
+    def healthy(self) -> bool:
+        return all(h.answers for h in self.hosts) and all(
+            a.connector_state == "RUNNING" and a.task_state == "RUNNING" for a in self.arms
+        )
+
+
+def _host_status(config, host) -> HostStatus:
+    started = time.monotonic()
+    try:
+        with ssh_to(host) as ssh:
+            ok = ssh.run(["true"]).ok
+        return HostStatus(
+            name=host.name,
+            address=host.address,
+            namespace=host.namespace,
+            answers=ok,
+            ssh_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+    except CdclabError as exc:
+        return HostStatus(
+            name=host.name,
+            address=host.address,
+            namespace=host.namespace,
+            answers=False,
+            error=str(exc),
+        )
+
+
+def lab_status() -> LabStatus:
+    config = running_config()
+    hosts = [_host_status(config, h) for h in config.hosts]
+    evidence: dict[str, ArmTls] = {}
+    if all(h.answers for h in hosts):
+        evidence = collect_tls_evidence(config)
+    arms = []
+    for arm in config.arms:
+        state = ConnectRest(config.rest_url(arm)).connector_state(arm.connector_name)
+        arms.append(
+            ArmStatus(
+                name=arm.name,
+                connector=arm.connector_name,
+                rest_url=config.rest_url(arm),
+                topic=config.topic(arm),
+                jvm_opts=arm.jvm_opts,
+                connector_state=state.connector,
+                task_state=state.task,
+                tls=evidence.get(arm.name),
+                trace=state.trace,
+                error=state.error,
+            )
+        )
+    return LabStatus(subnet=config.subnet, hosts=hosts, arms=arms)
+
+
+def render_status(report: LabStatus) -> None:
+    hosts = Table(title=f"lab hosts ({report.subnet})")
+    for column in ("host", "address", "namespace", "ssh"):
+        hosts.add_column(column)
+    for h in report.hosts:
+        answer = f"[green]answers[/green] ({h.ssh_ms} ms)" if h.answers else f"[red]{h.error}[/red]"
+        hosts.add_row(h.name, h.address, h.namespace, answer)
+    arms = Table(title="arms")
+    for column in ("arm", "connector", "task", "TLS (binlog)", "cipher", "topic", "REST"):
+        arms.add_column(column)
+    for a in report.arms:
+        colour = "green" if a.connector_state == a.task_state == "RUNNING" else "red"
+        arms.add_row(
+            a.name,
+            f"[{colour}]{a.connector_state}[/{colour}]",
+            f"[{colour}]{a.task_state}[/{colour}]",
+            (a.tls.version if a.tls else None) or "?",
+            (a.tls.cipher if a.tls else None) or "?",
+            a.topic,
+            a.rest_url,
+        )
+    out.print(hosts)
+    out.print(arms)
