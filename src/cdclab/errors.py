@@ -17,3 +17,21 @@ class LabNotUpError(CdclabError):
     """A task needs a running lab and there is none."""
 
     exit_code = 4
+
+
+class InvalidInputError(CdclabError):
+    """A spec, option or setting is wrong. Raised before anything is created."""
+
+    exit_code = 2
+
+
+def from_validation(exc: object, source: str) -> InvalidInputError:
+    """One line per bad field, from a pydantic ValidationError: field, value, what is allowed."""
+    lines = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        lines.append(f"  - {field}: {message}{shown}")
+    return InvalidInputError(f"invalid {source}:\n" + "\n".join(lines))

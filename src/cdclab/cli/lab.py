@@ -12,13 +12,20 @@ from cdclab.progress import ansible_printer, console
 
 
 def _config(c, subnet: str | None) -> LabConfig | None:
+    """--subnet > invoke config (lab.subnet, e.g. INVOKE_LAB_SUBNET) > the running lab's."""
     chosen = subnet or c.config.get("lab", {}).get("subnet")
     if chosen is None:
         return None
+    from pydantic import ValidationError
+
+    from cdclab.errors import from_validation
     from cdclab.lab.config import load_saved
 
     base = load_saved() or LabConfig()
-    return LabConfig.model_validate({**base.model_dump(), "subnet": chosen})
+    try:
+        return LabConfig.model_validate({**base.model_dump(), "subnet": chosen})
+    except ValidationError as exc:
+        raise from_validation(exc, "lab settings (--subnet)") from exc
 
 
 @task(

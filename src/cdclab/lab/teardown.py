@@ -98,8 +98,38 @@ def _remove_root_iptables_rules(report: TeardownReport) -> None:
                 report.errors.append(f"could not remove iptables rule {rule!r}: {done.stderr}")
 
 
+def _pidfile_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _stop_services_in_order(report: TeardownReport, grace_seconds: float) -> None:
+    """Workers before the broker, the broker before the database.
+
+    A Connect worker that loses its broker first waits out its timeouts before it exits;
+    in this order each leaves cleanly and quickly.
+    """
+    root = state_dir()
+    ordered = [
+        *sorted(root.glob("connect/*/run/connect.pid")),
+        root / "kafka" / "run" / "kafka.pid",
+        root / "db" / "run" / "mariadbd.supervised.pid",
+    ]
+    for stage in (ordered[:-2], ordered[-2:-1], ordered[-1:]):
+        pids = [pid for pid in map(_pidfile_pid, stage) if pid and _alive(pid)]
+        if pids:
+            stop_pids(pids, grace_seconds)
+            report.note(
+                f"{len(pids)} service(s): " + ", ".join(p.parent.parent.name for p in stage)
+            )
+
+
 def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownReport:
     report = TeardownReport()
+    _stop_services_in_order(report, grace_seconds)
     for namespace in lab_namespaces():
         pids = namespace_pids(namespace)
         if pids:

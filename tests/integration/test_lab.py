@@ -1,0 +1,125 @@
+"""The real local lab, end to end, through the command line a user types.
+
+Needs root (namespaces, veths, iptables); CI runs as root. No mocks: MariaDB, Kafka,
+Connect and Debezium are the real ones, and a row written to MariaDB must arrive on both
+arms' Kafka topics.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cdclab.lab.teardown import lab_links, lab_namespaces, teardown
+from tests.conftest import run_invoke
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, iptables)"),
+]
+
+TEST_STATE = Path(os.environ.get("CDCLAB_TEST_STATE_DIR", "/var/lib/cdclab/test-lab"))
+ENV = {"CDCLAB_STATE_DIR": str(TEST_STATE)}
+
+
+def _lab_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(TEST_STATE) in line]
+
+
+def _cdclab_rules() -> list[str]:
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+    return [r for r in rules.splitlines() if "cdclab" in r]
+
+
+@pytest.fixture(scope="module")
+def lab_from_nothing():
+    """The lab built from nothing: no namespace, no state. Only the jar cache may exist."""
+    os.environ["CDCLAB_STATE_DIR"] = str(TEST_STATE)  # for teardown() in this process
+    teardown(purge=False)  # namespaces are machine-wide: take down any lab that is up
+    shutil.rmtree(TEST_STATE, ignore_errors=True)
+    assert not lab_namespaces()
+    up = run_invoke("lab.up", env=ENV)
+    assert up.rc == 0, up.stderr
+    yield up
+    run_invoke("lab.down", env=ENV)
+
+
+def test_bad_subnet_is_refused_before_anything_exists():
+    ran = run_invoke("lab.up", "--subnet", "198.18.0.0/30",
+                     env={"CDCLAB_STATE_DIR": str(TEST_STATE) + "-bad"})
+    assert ran.rc != 0
+    assert "subnet" in ran.stderr and "/28" in ran.stderr
+    assert not Path(str(TEST_STATE) + "-bad").exists()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed")
+def test_without_root_lab_up_names_root_and_creates_nothing():
+    ran = run_invoke("lab.up", env={"CDCLAB_STATE_DIR": "/tmp/cdclab-nonroot-state"},
+                     prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    assert ran.rc != 0
+    assert "root" in ran.stderr
+    assert not Path("/tmp/cdclab-nonroot-state").exists()
+
+
+def test_lab_comes_up_and_reports_both_arms_running_with_their_tls(lab_from_nothing):
+    assert "change(s)" in lab_from_nothing.stderr
+    status = run_invoke("lab.status", "--json", env=ENV)
+    assert status.rc == 0, status.stderr
+    report = status.json()
+    assert all(h["answers"] for h in report["hosts"])
+    arms = {a["name"]: a for a in report["arms"]}
+    assert set(arms) == {"tls13", "tls12"}
+    for arm in arms.values():
+        assert (arm["connector_state"], arm["task_state"]) == ("RUNNING", "RUNNING")
+    # Evidence from the server's view of each arm's binlog connection.
+    assert arms["tls13"]["tls"]["version"] == "TLSv1.3"
+    assert arms["tls13"]["tls"]["cipher"] == "TLS_AES_256_GCM_SHA384"
+    assert arms["tls12"]["tls"]["version"] == "TLSv1.2"
+    binlog = [s for s in arms["tls12"]["tls"]["sessions"] if s["purpose"] == "binlog"]
+    assert len(binlog) == 1
+
+
+def test_a_row_inserted_in_mariadb_arrives_on_both_topics(lab_from_nothing):
+    canary = run_invoke("lab.canary", "--json", env=ENV)
+    assert canary.rc == 0, canary.stdout + canary.stderr
+    result = canary.json()
+    assert result["writer_tls"] in ("TLSv1.2", "TLSv1.3")
+    for arm in result["arms"]:
+        assert arm["outcome"] == "delivered"
+        assert 0 < arm["latency_ms"] < 30_000
+
+
+def test_second_lab_up_changes_nothing(lab_from_nothing):
+    again = run_invoke("lab.up", env=ENV)
+    assert again.rc == 0, again.stderr
+    assert "nothing changed" in again.stderr
+
+
+def test_secrets_stay_out_of_ansible_artifacts_and_argv(lab_from_nothing):
+    secrets = [p.read_text().strip() for p in (TEST_STATE / "secrets").iterdir()]
+    assert secrets and all(len(s) >= 20 for s in secrets)
+    leaked = []
+    for path in (TEST_STATE / "ansible").rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            leaked += [str(path) for s in secrets if s in text]
+    assert not leaked
+    argv = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    assert not any(s in argv for s in secrets)
+
+
+def test_lab_down_leaves_nothing_and_is_safe_twice(lab_from_nothing):
+    down = run_invoke("lab.down", env=ENV)
+    assert down.rc == 0, down.stderr
+    assert not lab_namespaces()
+    assert not lab_links()
+    assert not _lab_processes()
+    assert not _cdclab_rules()
+    assert not (TEST_STATE / "ssh").exists()
+    again = run_invoke("lab.down", env=ENV)
+    assert again.rc == 0, again.stderr
