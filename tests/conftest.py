@@ -26,11 +26,19 @@ class Ran:
         return json.loads(self.stdout)
 
 
-def run_invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900,
-               prefix: list[str] | None = None) -> Ran:
+def run_invoke(
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    prefix: list[str] | None = None,
+) -> Ran:
     done = subprocess.run(
         [*(prefix or []), str(INVOKE), *args],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         env={**os.environ, **(env or {})},
     )
     return Ran(done.returncode, done.stdout, done.stderr)

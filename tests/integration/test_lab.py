@@ -50,8 +50,9 @@ def lab_from_nothing():
 
 
 def test_bad_subnet_is_refused_before_anything_exists():
-    ran = run_invoke("lab.up", "--subnet", "198.18.0.0/30",
-                     env={"CDCLAB_STATE_DIR": str(TEST_STATE) + "-bad"})
+    ran = run_invoke(
+        "lab.up", "--subnet", "198.18.0.0/30", env={"CDCLAB_STATE_DIR": str(TEST_STATE) + "-bad"}
+    )
     assert ran.rc != 0
     assert "subnet" in ran.stderr and "/28" in ran.stderr
     assert not Path(str(TEST_STATE) + "-bad").exists()
@@ -59,8 +60,11 @@ def test_bad_subnet_is_refused_before_anything_exists():
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed")
 def test_without_root_lab_up_names_root_and_creates_nothing():
-    ran = run_invoke("lab.up", env={"CDCLAB_STATE_DIR": "/tmp/cdclab-nonroot-state"},
-                     prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    ran = run_invoke(
+        "lab.up",
+        env={"CDCLAB_STATE_DIR": "/tmp/cdclab-nonroot-state"},
+        prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+    )
     assert ran.rc != 0
     assert "root" in ran.stderr
     assert not Path("/tmp/cdclab-nonroot-state").exists()

@@ -28,8 +28,12 @@ def test_addresses_follow_the_subnet():
 
 @pytest.mark.parametrize(
     ("subnet", "expected"),
-    [("300.0.0.0/24", "not an IPv4 network"), ("198.18.0.0/30", "too small"),
-     ("127.0.0.0/24", "loopback"), ("10.0.0.1/24", "not an IPv4 network")],
+    [
+        ("300.0.0.0/24", "not an IPv4 network"),
+        ("198.18.0.0/30", "too small"),
+        ("127.0.0.0/24", "loopback"),
+        ("10.0.0.1/24", "not an IPv4 network"),
+    ],
 )
 def test_bad_subnets_are_named(subnet, expected):
     with pytest.raises(ValidationError) as caught:

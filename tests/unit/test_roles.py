@@ -15,10 +15,31 @@ from cdclab.paths import INVENTORIES_DIR, PLAYBOOKS_DIR, PROJECT_ROOT, ROLES_DIR
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if p.is_dir())
 # Keys of a task that are not its module.
 TASK_KEYWORDS = {
-    "name", "when", "loop", "loop_control", "register", "changed_when", "failed_when",
-    "until", "retries", "delay", "vars", "no_log", "check_mode", "tags", "become",
-    "ignore_errors", "notify", "delegate_to", "run_once", "environment", "block",
-    "rescue", "always", "args", "listen",
+    "name",
+    "when",
+    "loop",
+    "loop_control",
+    "register",
+    "changed_when",
+    "failed_when",
+    "until",
+    "retries",
+    "delay",
+    "vars",
+    "no_log",
+    "check_mode",
+    "tags",
+    "become",
+    "ignore_errors",
+    "notify",
+    "delegate_to",
+    "run_once",
+    "environment",
+    "block",
+    "rescue",
+    "always",
+    "args",
+    "listen",
 }
 
 
@@ -56,13 +77,25 @@ def test_role_tasks_use_fqcn_modules_and_have_names(role):
 
 
 def test_playbooks_pass_ansible_syntax_check():
-    env = {**os.environ, "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     for playbook in sorted(PLAYBOOKS_DIR.glob("*.yml")):
         done = subprocess.run(
-            ["ansible-playbook", "--syntax-check", "-i", str(INVENTORIES_DIR / "local"),
-             str(playbook)],
-            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=False,
+            [
+                "ansible-playbook",
+                "--syntax-check",
+                "-i",
+                str(INVENTORIES_DIR / "local"),
+                str(playbook),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            check=False,
         )
         assert done.returncode == 0, f"{playbook.name}:\n{done.stdout}\n{done.stderr}"
 

@@ -128,8 +128,11 @@ def test_pom_lists_the_bundle_and_pins_the_plugin():
     bundle = {
         "name": "plugins/debezium-connector-mariadb-2.7.0.Final",
         "dependencies": [
-            {"group": "io.debezium", "artifact": "debezium-connector-mariadb",
-             "version": "2.7.0.Final"},
+            {
+                "group": "io.debezium",
+                "artifact": "debezium-connector-mariadb",
+                "version": "2.7.0.Final",
+            },
         ],
     }
     text = _role_template(
@@ -148,10 +151,16 @@ def test_pom_lists_the_bundle_and_pins_the_plugin():
 
 def test_mariadb_config_offers_tls12_and_tls13_and_row_binlog():
     text = _role_template(
-        "mariadb_tls", "my.cnf.j2",
-        mariadb_tls_os_user="mysql", mariadb_tls_base_dir="/b", mariadb_tls_bind_address="1.2.3.4",
-        mariadb_tls_port=3306, mariadb_tls_server_id=1, mariadb_tls_binlog_expire_seconds=60,
-        mariadb_tls_versions="TLSv1.2,TLSv1.3", mariadb_tls_require_secure_transport=True,
+        "mariadb_tls",
+        "my.cnf.j2",
+        mariadb_tls_os_user="mysql",
+        mariadb_tls_base_dir="/b",
+        mariadb_tls_bind_address="1.2.3.4",
+        mariadb_tls_port=3306,
+        mariadb_tls_server_id=1,
+        mariadb_tls_binlog_expire_seconds=60,
+        mariadb_tls_versions="TLSv1.2,TLSv1.3",
+        mariadb_tls_require_secure_transport=True,
     )
     props = _properties(text)
     assert props["tls_version"] == "TLSv1.2,TLSv1.3"
