@@ -70,6 +70,22 @@ def test_without_root_lab_up_names_root_and_creates_nothing():
     assert not Path("/tmp/cdclab-nonroot-state").exists()
 
 
+def test_dry_run_without_a_lab_prints_the_plan_and_creates_nothing():
+    teardown()
+    state = str(TEST_STATE) + "-dry"
+    ran = run_invoke("lab.up", "--dry-run", env={"CDCLAB_STATE_DIR": state})
+    assert ran.rc == 0, ran.stderr
+    assert "cdclab-connect" in ran.stdout and "tls12" in ran.stdout
+    assert not lab_namespaces()
+    assert not Path(state, "lab.json").exists()
+
+
+def test_dry_run_on_the_running_lab_changes_nothing(lab_from_nothing):
+    ran = run_invoke("lab.up", "--dry-run", env=ENV)
+    assert ran.rc == 0, ran.stderr
+    assert "dry run: 0 change(s)" in ran.stderr
+
+
 def test_lab_comes_up_and_reports_both_arms_running_with_their_tls(lab_from_nothing):
     assert "change(s)" in lab_from_nothing.stderr
     status = run_invoke("lab.status", "--json", env=ENV)

@@ -8,7 +8,7 @@ from invoke import Collection, task
 
 from cdclab.cli._common import print_json, user_errors
 from cdclab.lab.config import LabConfig
-from cdclab.progress import ansible_printer, console
+from cdclab.progress import ansible_printer, console, out
 
 
 def _config(c, subnet: str | None) -> LabConfig | None:
@@ -32,19 +32,27 @@ def _config(c, subnet: str | None) -> LabConfig | None:
     help={
         "subnet": "IPv4 range for the lab hosts (default 198.18.213.0/24, RFC 2544's lab range)",
         "keep-on-failure": "leave a half-built lab in place for debugging instead of removing it",
+        "dry-run": "change nothing: show the plan, or what would change on a running lab",
     }
 )
 @user_errors
-def up(c, subnet=None, keep_on_failure=False):
+def up(c, subnet=None, keep_on_failure=False, dry_run=False):
     """Build the lab from nothing (idempotent): namespaces, sshd, MariaDB, Kafka, Connect."""
     from cdclab.lab.up import lab_up
 
     started = time.monotonic()
     result = lab_up(
-        _config(c, subnet), keep_on_failure=keep_on_failure, event_handler=ansible_printer()
+        _config(c, subnet),
+        keep_on_failure=keep_on_failure,
+        dry_run=dry_run,
+        event_handler=ansible_printer(),
     )
     took = time.monotonic() - started
-    if result.changed == 0:
+    if isinstance(result, str):
+        out.print("no lab is up; lab.up would build:\n" + result)
+    elif dry_run:
+        console.print(f"dry run: {result.changed} change(s) would be made ({took:.1f} s)")
+    elif result.changed == 0:
         console.print(f"[green]lab is up; nothing changed[/green] ({took:.1f} s)")
     else:
         console.print(f"[green]lab is up[/green]: {result.changed} change(s) in {took:.1f} s")

@@ -9,7 +9,7 @@ from cdclab.errors import CdclabError
 from cdclab.lab import config as lab_config
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
-from cdclab.lab.teardown import teardown
+from cdclab.lab.teardown import lab_namespaces, teardown
 from cdclab.paths import INVENTORIES_DIR
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, ensure_secret
@@ -36,15 +36,45 @@ def _check_matches_running_lab(requested: LabConfig) -> None:
         )
 
 
+def describe_plan(config: LabConfig) -> str:
+    """What lab.up would build, for --dry-run on a machine with no lab yet."""
+    lines = [
+        f"subnet {config.subnet}: bridge cdclab-br0 at {config.bridge_address}",
+        *(f"host {h.name}: namespace {h.namespace}, {h.address}, sshd :22" for h in config.hosts),
+        f"db: MariaDB at {config.db.address}:{config.db_port}, TLSv1.2+TLSv1.3, binlog ROW",
+        f"kafka: KRaft single node at {config.kafka_bootstrap}",
+        *(
+            f"arm {a.name}: Connect worker {config.rest_url(a)}, connector {a.connector_name}, "
+            f"topic {config.topic(a)}, JVM options {a.jvm_opts or '(JVM defaults)'}"
+            for a in config.arms
+        ),
+    ]
+    return "\n".join(lines)
+
+
 def lab_up(
     config: LabConfig | None = None,
     *,
     keep_on_failure: bool = False,
+    dry_run: bool = False,
     event_handler: EventHandler | None = None,
-) -> UpResult:
+) -> UpResult | str:
+    """Build or reconcile the lab. With dry_run: Ansible check mode on a running lab, or
+    the plan (a string) when there is no lab yet; nothing is changed either way."""
     check_lab_prerequisites()
     config = config or lab_config.load_saved() or LabConfig()
     _check_matches_running_lab(config)
+    if dry_run:
+        if lab_config.load_saved() is None or not lab_namespaces():
+            return describe_plan(config)
+        result = run_playbook(
+            "lab_up.yml",
+            inventory=LOCAL_INVENTORY,
+            extravars=lab_extravars(config),
+            event_handler=event_handler,
+            check=True,
+        )
+        return UpResult(playbook=result, config=config)
     ensure_secret(DB_CDC_PASSWORD)
     ensure_secret(DB_WRITER_PASSWORD)
     lab_config.save(config)
