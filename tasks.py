@@ -2,6 +2,6 @@
 
 from invoke import Collection
 
-from cdclab.cli import lab
+from cdclab.cli import experiment, lab
 
-ns = Collection(lab.ns)
+ns = Collection(lab.ns, experiment.experiment, experiment.experiments, experiment.report)

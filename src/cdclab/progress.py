@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 
 console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # plain lines; the terminal wraps
 
 
 def ansible_printer(verbose: bool = True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cdclab.ansible import EventHandler, PlaybookFailed, PlaybookResult, run_playbook
 from cdclab.errors import CdclabError
@@ -58,6 +59,7 @@ def lab_up(
     keep_on_failure: bool = False,
     dry_run: bool = False,
     event_handler: EventHandler | None = None,
+    artifact_dir: Path | None = None,
 ) -> UpResult | str:
     """Build or reconcile the lab. With dry_run: Ansible check mode on a running lab, or
     the plan (a string) when there is no lab yet; nothing is changed either way."""
@@ -84,6 +86,7 @@ def lab_up(
             inventory=LOCAL_INVENTORY,
             extravars=lab_extravars(config),
             event_handler=event_handler,
+            artifact_dir=artifact_dir,
         )
     except (PlaybookFailed, KeyboardInterrupt) as exc:
         if keep_on_failure:

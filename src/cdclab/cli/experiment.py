@@ -1,0 +1,103 @@
+"""invoke experiment NAME …, invoke report DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import task
+
+from cdclab.cli._common import user_errors
+from cdclab.progress import console, out
+
+
+def _duration(hours, minutes) -> float | None:
+    from cdclab.errors import InvalidInputError
+
+    if hours is not None and minutes is not None:
+        raise InvalidInputError("give --hours or --minutes, not both")
+    try:
+        if hours is not None:
+            return float(hours) * 3600
+        if minutes is not None:
+            return float(minutes) * 60
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"--hours/--minutes must be numbers, e.g. --minutes 5 ({exc})"
+        ) from exc
+    return None
+
+
+@task(
+    name="experiment",
+    positional=["name"],
+    optional=["hours", "minutes", "target", "spec"],
+    iterable=["set_"],
+    help={
+        "name": "experiment kind (a file in experiments/); see --list",
+        "hours": "run for H hours (overrides the spec's duration)",
+        "minutes": "run for M minutes (overrides the spec's duration)",
+        "target": "local (default: the namespace lab) or aws",
+        "spec": "a spec file instead of experiments/NAME.yaml",
+        "set": "override a spec value, e.g. --set canary.interval=1s (repeatable)",
+        "dry-run": "print the resolved spec and the plan; change nothing",
+    },
+)
+@user_errors
+def experiment(c, name, hours=None, minutes=None, target=None, spec=None, set_=None, dry_run=False):
+    """Run an experiment (NAME = a kind, or `list`) and write one results directory."""
+    import yaml
+
+    from cdclab.experiment.spec import load_spec
+
+    # Invoke makes positional arguments mandatory, so `invoke experiment --list` cannot
+    # exist; the kinds are listed by `invoke experiment list` (or `invoke experiments`).
+    if name == "list":
+        experiments(c)
+        return
+    resolved = load_spec(
+        spec or name, assignments=set_ or [], duration=_duration(hours, minutes), target=target
+    )
+    from cdclab.experiment.runner import describe_plan, run_experiment
+
+    if dry_run:
+        out.print(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False).rstrip())
+        out.print("---")
+        out.print(describe_plan(resolved))
+        return
+    outcome = run_experiment(resolved)
+    for error in outcome.errors:
+        console.print(f"[yellow]note:[/yellow] {error}")
+    out.print(f"results: {outcome.directory}")
+    out.print(f"status: {outcome.status}")
+    for line in outcome.verdict:
+        out.print(f"verdict: {line}")
+    if outcome.status == "failed":
+        raise SystemExit(1)
+
+
+@task
+def experiments(c):
+    """List the experiment kinds in experiments/, one line each."""
+    import yaml
+
+    from cdclab.experiment.spec import available_specs
+
+    for kind, path in available_specs().items():
+        data = yaml.safe_load(path.read_text()) or {}
+        out.print(f"{kind:16} {data.get('description', '')}")
+
+
+@task(name="report", help={"directory": "a results directory (needs at least checks.jsonl)"})
+@user_errors
+def report(c, directory):
+    """Rebuild summary.json, report.md and report.html from a run's journals alone."""
+    from cdclab.errors import InvalidInputError
+    from cdclab.report.render import build_report
+
+    path = Path(directory)
+    if not path.is_dir():
+        raise InvalidInputError(f"{directory} is not a directory: give a results directory")
+    summary = build_report(path)
+    out.print(f"report: {path / 'report.md'} and {path / 'report.html'}")
+    for line in summary.verdict:
+        out.print(f"verdict: {line}")

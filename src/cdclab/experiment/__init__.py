@@ -1,0 +1,1 @@
+"""Experiments: a validated spec, the run clock, the journals and the results directory."""

@@ -1,0 +1,221 @@
+"""The experiment clock: a canary every interval, arrivals timed, outcomes settled.
+
+One thread owns the schedule, the consumer and the tracker; REST polls run in a small
+pool so a slow worker cannot shift the schedule, and thread dumps run in the background.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+
+from cdclab.canary import CanaryWatcher, CanaryWriter
+from cdclab.connect_rest import UNREACHABLE, ConnectorState
+from cdclab.experiment.detector import Episode
+from cdclab.experiment.journal import Journal, utc_iso
+from cdclab.experiment.spec import ExperimentSpec
+from cdclab.experiment.tracker import CanaryTracker, SoloFailure
+
+REST_BUDGET_S = 1.5  # a state not known by then is recorded as UNREACHABLE
+
+
+@dataclass
+class ClockResult:
+    status: str  # completed | interrupted
+    canaries_written: int
+    write_errors: int
+    unresolved: int  # written in the last deadline before an interruption: not counted
+
+
+class ExperimentClock:
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        *,
+        arms: list,  # RunArm
+        rest_for: Callable,
+        writer: CanaryWriter,
+        watcher: CanaryWatcher,
+        checks: Journal,
+        events: Journal,
+        run_id: str,
+        dumps_dir: Path,
+        thread_dump: Callable[[str], str],
+        progress: Callable[[ExperimentClock, float], None] | None = None,
+    ):
+        self.spec = spec
+        self.arms = arms
+        self.rest_for = rest_for
+        self.writer = writer
+        self.watcher = watcher
+        self.events = events
+        self.run_id = run_id
+        self.dumps_dir = dumps_dir
+        self.thread_dump = thread_dump
+        self.progress = progress
+        self.stop = threading.Event()
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(4, len(arms) + 2), thread_name_prefix="cdclab-clock"
+        )
+        self._last_state: dict[str, tuple[str, str]] = {}
+        self._last_dump: dict[str, float] = {}
+        self.started_at = 0.0
+        self.tracker = CanaryTracker(
+            [a.name for a in arms],
+            deadline_s=spec.canary.deadline,
+            misses=spec.detector.misses,
+            checks=checks,
+            on_episode_open=self._episode_opened,
+            on_episode_close=self._episode_closed,
+            on_solo_failure=self._solo_failure,
+        )
+
+    # -- events -------------------------------------------------------------------------
+    def _event(self, kind: str, **fields) -> None:
+        self.events.write({"at": utc_iso(time.time()), "event": kind, **fields})
+
+    def _episode_opened(self, episode: Episode) -> None:
+        self._event(
+            "silent_failure_open",
+            arm=episode.arm,
+            start=utc_iso(episode.start),
+            detected_at=utc_iso(episode.detected_at),
+            canaries=list(episode.canaries),
+        )
+        if "episode_start" in self.spec.dumps.triggers:
+            self._dump(episode.arm, "episode_start")
+
+    def _episode_closed(self, episode: Episode) -> None:
+        self._event(
+            "silent_failure_close",
+            arm=episode.arm,
+            start=utc_iso(episode.start),
+            detected_at=utc_iso(episode.detected_at),
+            end=utc_iso(episode.end),
+            duration_s=round(episode.duration_s or 0, 3),
+            canaries_affected=len(episode.canaries),
+        )
+
+    def _solo_failure(self, solo: SoloFailure) -> None:
+        self._event(
+            "solo_failure",
+            arm=solo.failed_arm,
+            canary_id=solo.canary_id,
+            delivered_on=solo.delivered_arms,
+        )
+        if "solo_failure" in self.spec.dumps.triggers:
+            self._dump(solo.failed_arm, "solo_failure")
+
+    def _dump(self, arm: str, trigger: str) -> None:
+        now = time.time()
+        if now - self._last_dump.get(arm, 0.0) < self.spec.dumps.min_interval:
+            return
+        self._last_dump[arm] = now
+        self._pool.submit(self._take_dump, arm, trigger, now)
+
+    def _take_dump(self, arm: str, trigger: str, at: float) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(at))
+        path = self.dumps_dir / arm / f"{stamp}-{trigger}.txt"
+        try:
+            text = self.thread_dump(arm)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            self._event(
+                "dump", arm=arm, trigger=trigger, path=str(path.relative_to(self.dumps_dir.parent))
+            )
+        except Exception as exc:  # a failed dump must never stop the run
+            self._event("dump_error", arm=arm, trigger=trigger, error=str(exc))
+
+    # -- REST ---------------------------------------------------------------------------
+    def _poll_states(self) -> dict[str, ConnectorState | None]:
+        futures = {
+            arm.name: self._pool.submit(self.rest_for(arm).connector_state, arm.connector)
+            for arm in self.arms
+        }
+        wait(futures.values(), timeout=REST_BUDGET_S)
+        states: dict[str, ConnectorState | None] = {}
+        for name, future in futures.items():
+            if future.done() and future.exception() is None:
+                states[name] = future.result()
+            else:
+                states[name] = ConnectorState(UNREACHABLE, UNREACHABLE, error="REST too slow")
+            state = states[name]
+            pair = (state.connector, state.task)
+            if self._last_state.get(name) != pair:
+                self._event(
+                    "connector_state",
+                    arm=name,
+                    connector_state=pair[0],
+                    task_state=pair[1],
+                    previous=self._last_state.get(name),
+                    error=state.error,
+                )
+                self._last_state[name] = pair
+        return states
+
+    # -- the loop -----------------------------------------------------------------------
+    def _consume(self, until: float) -> None:
+        timeout = max(0.0, min(0.2, until - time.time()))
+        for sighting in self.watcher.poll(timeout=timeout):
+            self.tracker.sighted(sighting)
+        self.tracker.tick(time.time())
+
+    def run(self) -> ClockResult:
+        interval = self.spec.canary.interval
+        self.started_at = start = time.time()
+        end = start + self.spec.duration
+        seq = 0
+        written = 0
+        write_errors = 0
+        last_progress = 0.0
+        self._event(
+            "clock_start",
+            interval_s=interval,
+            deadline_s=self.spec.canary.deadline,
+            duration_s=self.spec.duration,
+        )
+        try:
+            while not self.stop.is_set() and time.time() < end:
+                due = start + seq * interval
+                now = time.time()
+                if now >= due:
+                    if now - due > interval:  # fell behind: skip slots, never burst
+                        skipped = int((now - due) // interval)
+                        self._event("schedule_slip", skipped_slots=skipped, seq=seq)
+                        seq += skipped
+                    states = self._poll_states()
+                    try:
+                        canary = self.writer.write(self.run_id, seq)
+                        self.tracker.written(canary, states)
+                        written += 1
+                    except pymysql.MySQLError as exc:
+                        write_errors += 1  # the database, not CDC: never counted as a failure
+                        self._event("write_error", seq=seq, error=str(exc))
+                    seq += 1
+                self._consume(until=min(start + seq * interval, end))
+                if self.progress and time.time() - last_progress >= 1.0:
+                    last_progress = time.time()
+                    self.progress(self, end)
+            # Let the last canaries reach their deadline (not after an interruption).
+            while not self.stop.is_set() and self.tracker.unresolved:
+                self._consume(until=time.time() + 0.2)
+                if self.progress and time.time() - last_progress >= 1.0:
+                    last_progress = time.time()
+                    self.progress(self, end)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+        status = "interrupted" if self.stop.is_set() else "completed"
+        self._event(
+            "clock_end",
+            status=status,
+            canaries_written=written,
+            write_errors=write_errors,
+            unresolved=self.tracker.unresolved,
+        )
+        return ClockResult(status, written, write_errors, self.tracker.unresolved)

@@ -1,0 +1,238 @@
+"""The local lab as an experiment target: arms as Connect workers in the connect namespace.
+
+Each run registers its own connectors (own names, topic prefixes and server ids) and
+pauses the lab's standing connectors on the same workers for its duration, so a run's
+thread dumps and binlog connections are its own. Leftovers of a crashed run are swept
+before the next one starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdclab.ansible import EventHandler, run_playbook
+from cdclab.canary import CanaryWatcher, CanaryWriter
+from cdclab.connect_rest import ConnectRest
+from cdclab.errors import CdclabError
+from cdclab.experiment.spec import ExperimentSpec
+from cdclab.lab import config as lab_config
+from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to, worker_pidfile
+from cdclab.lab.config import Arm, LabConfig
+from cdclab.lab.extravars import WRITER_USER, connector_entry, lab_extravars
+from cdclab.lab.tls_evidence import collect_tls_evidence
+from cdclab.lab.up import LOCAL_INVENTORY, lab_up
+from cdclab.paths import state_dir
+from cdclab.secrets import DB_WRITER_PASSWORD, read_secret
+from cdclab.versions import load_versions
+
+RUN_CONNECTOR_PREFIX = "cdclab-run-"
+FIRST_REST_PORT = 8083
+FIRST_SERVER_ID = 5401
+
+
+@dataclass(frozen=True)
+class RunArm:
+    name: str
+    description: str
+    jvm_opts: str
+    rest_url: str
+    connector: str  # this run's connector
+    standing_connector: str  # the lab's own connector on the same worker, paused meanwhile
+    topic: str
+    server_id: int
+
+
+def lab_config_for(spec: ExperimentSpec) -> LabConfig:
+    """The lab shaped for this spec: one worker per arm, on the running lab's subnet."""
+    running = lab_config.load_saved()
+    arms = [
+        Arm(
+            name=name,
+            rest_port=FIRST_REST_PORT + index,
+            server_id=FIRST_SERVER_ID + index,
+            jvm_opts=arm.jvm_opts,
+        )
+        for index, (name, arm) in enumerate(spec.resolved_arms().items())
+    ]
+    base = running.model_dump() if running else {}
+    return LabConfig.model_validate({**base, "arms": [a.model_dump() for a in arms]})
+
+
+def run_server_id(run_id: str, index: int) -> int:
+    # Unique per run and arm, clear of the standing connectors' 5401+ and of any real
+    # replica's small ids; a binlog client whose id is taken kicks the other one off.
+    return 100_000 + (int(run_id, 16) % 80_000) * 10 + index
+
+
+class LocalTarget:
+    kind = "local"
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        run_id: str,
+        artifact_dir: Path,
+        event_handler: EventHandler | None = None,
+    ):
+        self.spec = spec
+        self.run_id = run_id
+        self.artifact_dir = artifact_dir
+        self.event_handler = event_handler
+        self.config = lab_config_for(spec)
+        self.arms: list[RunArm] = []
+        for index, (name, arm_spec) in enumerate(spec.resolved_arms().items()):
+            lab_arm = self.config.arm(name)
+            prefix = f"run_{run_id}_{name}"
+            self.arms.append(
+                RunArm(
+                    name=name,
+                    description=arm_spec.description,
+                    jvm_opts=arm_spec.jvm_opts,
+                    rest_url=self.config.rest_url(lab_arm),
+                    connector=f"{RUN_CONNECTOR_PREFIX}{run_id}-{name}",
+                    standing_connector=lab_arm.connector_name,
+                    topic=self.config.topic(lab_arm, prefix=prefix),
+                    server_id=run_server_id(run_id, index),
+                )
+            )
+        self._registered: list[RunArm] = []
+        self._paused: list[RunArm] = []
+
+    # -- set up and tear down -----------------------------------------------------------
+    def prepare(self) -> list[str]:
+        """Bring the lab up for these arms, sweep leftovers, register this run's connectors.
+
+        Returns warnings (e.g. leftovers swept) for the events journal.
+        """
+        lab_up(self.config, event_handler=self.event_handler, artifact_dir=self.artifact_dir)
+        warnings = self._sweep_leftover_run_connectors()
+        for arm in self.arms:
+            rest = ConnectRest(arm.rest_url)
+            status, _ = rest.request("PUT", f"/connectors/{arm.standing_connector}/pause")
+            if status in (200, 202):
+                self._paused.append(arm)
+        entries = []
+        for arm in self.arms:
+            spec_arm = self.spec.resolved_arms()[arm.name]
+            lab_arm = self.config.arm(arm.name).model_copy(
+                update={"server_id": arm.server_id, "connector": spec_arm.connector}
+            )
+            entries.append(
+                connector_entry(
+                    self.config, lab_arm, name=arm.connector, topic_prefix=arm.topic.split(".")[0]
+                )
+            )
+        self._registered = list(self.arms)
+        run_playbook(
+            "register.yml",
+            inventory=LOCAL_INVENTORY,
+            extravars={**lab_extravars(self.config), "cdclab_connectors": entries},
+            event_handler=self.event_handler,
+            artifact_dir=self.artifact_dir,
+        )
+        return warnings
+
+    def _sweep_leftover_run_connectors(self) -> list[str]:
+        warnings = []
+        for arm in self.arms:
+            rest = ConnectRest(arm.rest_url)
+            try:
+                _status, names = rest.request("GET", "/connectors")
+            except ConnectionError:
+                continue
+            for name in names or []:
+                if name.startswith(RUN_CONNECTOR_PREFIX):
+                    rest.request("DELETE", f"/connectors/{name}")
+                    warnings.append(
+                        f"removed connector {name} left by an earlier run on worker {arm.name}"
+                    )
+        return warnings
+
+    def cleanup(self) -> list[str]:
+        """Delete this run's connectors, resume the standing ones. Tries every step."""
+        errors = []
+        for arm in self._registered:
+            try:
+                ConnectRest(arm.rest_url).request("DELETE", f"/connectors/{arm.connector}")
+            except ConnectionError as exc:
+                errors.append(f"could not delete connector {arm.connector}: {exc}")
+        for arm in self._paused:
+            try:
+                ConnectRest(arm.rest_url).request(
+                    "PUT", f"/connectors/{arm.standing_connector}/resume"
+                )
+            except ConnectionError as exc:
+                errors.append(f"could not resume {arm.standing_connector}: {exc}")
+        self._registered, self._paused = [], []
+        return errors
+
+    # -- what the clock uses ------------------------------------------------------------
+    def writer(self) -> CanaryWriter:
+        return CanaryWriter(
+            host=self.config.db.address,
+            port=self.config.db_port,
+            user=WRITER_USER,
+            password=read_secret(DB_WRITER_PASSWORD),
+            ca_file=db_ca_file(),
+            database=self.config.database,
+            table=self.config.canary_table,
+            connect_timeout=3.0,
+        )
+
+    def watcher(self) -> CanaryWatcher:
+        return CanaryWatcher(self.config.kafka_bootstrap, {a.name: a.topic for a in self.arms})
+
+    def rest(self, arm: RunArm) -> ConnectRest:
+        return ConnectRest(arm.rest_url, timeout=1.5, attempts=2, backoff=0.2)
+
+    def thread_dump(self, arm_name: str) -> str:
+        """`jcmd <pid> Thread.print -l` of the arm's worker, over SSH on the connect host."""
+        with ssh_to(self.config.connect) as ssh:
+            pid = ssh.run(["cat", worker_pidfile(arm_name)]).stdout.strip()
+            if not pid.isdigit():
+                raise CdclabError(f"no running worker for arm {arm_name}")
+            done = ssh.run(["jcmd", pid, "Thread.print", "-l"], timeout=60)
+            if not done.ok:
+                raise CdclabError(f"jcmd failed for arm {arm_name}: {done.stderr.strip()}")
+            return done.stdout
+
+    # -- facts for the manifest ---------------------------------------------------------
+    def versions(self) -> dict[str, Any]:
+        pinned = load_versions()
+        facts: dict[str, Any] = {
+            "kafka": pinned.kafka,
+            "connect": pinned.kafka,
+            "debezium": pinned.debezium,
+            "debezium_connector": pinned.debezium_connector_artifact,
+        }
+        plugin_jars = state_dir().glob("dist/plugins/*/lib/mysql-binlog-connector-java-*.jar")
+        for jar in plugin_jars:
+            match = re.search(r"java-(.+)\.jar$", jar.name)
+            facts["binlog_client"] = match.group(1) if match else jar.name
+        with ssh_to(self.config.connect) as ssh:
+            java = ssh.run(["java", "-version"])
+            facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None
+        with ssh_to(self.config.db) as ssh:
+            version = ssh.run([*mariadb_client_argv(), "SELECT VERSION()"])
+            facts["mariadb"] = version.stdout.strip() if version.ok else None
+        return facts
+
+    def hosts(self) -> dict[str, Any]:
+        return {h.name: {"address": h.address, "namespace": h.namespace} for h in self.config.hosts}
+
+    def tls(self) -> dict[str, Any]:
+        """Negotiated TLS per arm, as the server saw this run's connections."""
+        evidence = collect_tls_evidence(self.config)
+        return {name: tls.model_dump() for name, tls in evidence.items()}
+
+    def collect_logs(self, results: Path) -> None:
+        run_playbook(
+            "collect.yml",
+            inventory=LOCAL_INVENTORY,
+            extravars={**lab_extravars(self.config), "cdclab_results_dir": str(results)},
+            event_handler=self.event_handler,
+            artifact_dir=self.artifact_dir,
+        )

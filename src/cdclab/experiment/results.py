@@ -1,0 +1,92 @@
+"""The results directory of one run: created once, never overwritten, with a `latest` link."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cdclab.experiment.journal import utc_iso
+from cdclab.experiment.spec import ExperimentSpec
+from cdclab.paths import results_dir
+
+SECRET_HINTS = ("password", "secret", "token", "key_id", "access_key")
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def mask_secrets(data: Any) -> Any:
+    """Mask values whose key looks secret (specs should hold none; this is the safety net)."""
+    if isinstance(data, dict):
+        return {
+            k: "********"
+            if any(h in str(k).lower() for h in SECRET_HINTS) and v
+            else mask_secrets(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [mask_secrets(v) for v in data]
+    return data
+
+
+class RunDirectory:
+    def __init__(self, path: Path, run_id: str):
+        self.path = path
+        self.run_id = run_id
+
+    @classmethod
+    def create(cls, spec: ExperimentSpec, run_id: str, root: Path | None = None) -> RunDirectory:
+        base = root or results_dir()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = base / f"{spec.name}-{stamp}-{run_id}"
+        path.mkdir(parents=True, exist_ok=False)  # never overwrite a run
+        for sub in ("dumps", "logs", "ansible"):
+            (path / sub).mkdir()
+        run = cls(path, run_id)
+        (path / "spec.yaml").write_text(
+            yaml.safe_dump(mask_secrets(spec.model_dump(mode="json")), sort_keys=False)
+        )
+        latest = base / "latest"
+        try:
+            if latest.is_symlink() or latest.exists():
+                latest.unlink()
+            latest.symlink_to(path.name)
+        except OSError:
+            pass  # a convenience only
+        return run
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {}
+        return json.loads(self.manifest_path.read_text())
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        manifest = {**self.read_manifest(), **fields}
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(mask_secrets(manifest), indent=2, sort_keys=True, default=str))
+        os.replace(tmp, self.manifest_path)  # atomic: a kill never leaves half a manifest
+        return manifest
+
+    def checksums(self) -> dict[str, str]:
+        sums = {}
+        for file in sorted(self.path.rglob("*")):
+            if file.is_file() and file.name != "manifest.json" and "ansible" not in file.parts:
+                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                sums[str(file.relative_to(self.path))] = digest
+        return sums
+
+    def finish(self, status: str, ended_at: float) -> None:
+        self.update_manifest(status=status, ended_at=utc_iso(ended_at))
+        self.update_manifest(checksums=self.checksums())

@@ -1,0 +1,207 @@
+"""One experiment, start to finish: validate, lab up, register, clock, collect, report.
+
+Teardown steps each run even if an earlier one failed (ducktape style); the report is
+always written, from whatever the journals hold.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+
+from cdclab import __version__
+from cdclab.errors import CdclabError
+from cdclab.experiment.clock import ExperimentClock
+from cdclab.experiment.durations import format_duration
+from cdclab.experiment.journal import Journal, utc_iso
+from cdclab.experiment.live import LiveProgress
+from cdclab.experiment.local_target import LocalTarget, lab_config_for
+from cdclab.experiment.results import RunDirectory, new_run_id
+from cdclab.experiment.spec import ExperimentSpec
+from cdclab.prereqs import check_lab_prerequisites
+from cdclab.progress import ansible_printer, console
+from cdclab.report.render import build_report
+
+
+@dataclass
+class RunOutcome:
+    directory: Path
+    status: str
+    verdict: list[str]
+    errors: list[str]
+
+
+def describe_plan(spec: ExperimentSpec) -> str:
+    """--dry-run: the resolved plan; nothing is created or changed."""
+    config = lab_config_for(spec)
+    arms = spec.resolved_arms()
+    lines = [
+        f"experiment {spec.name} on target {spec.target}: {spec.description}",
+        f"duration {format_duration(spec.duration)}; a canary every "
+        f"{format_duration(spec.canary.interval)} → {spec.expected_canaries} canaries per arm, "
+        f"{spec.expected_canaries * len(arms)} checks in all",
+        f"deadline {format_duration(spec.canary.deadline)} (later = late, never = missing); "
+        f"silent failure after {spec.detector.misses} overdue canaries in a row while RUNNING",
+        "hosts: " + ", ".join(f"{h.name} {h.address} ({h.namespace})" for h in config.hosts),
+        f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}",
+    ]
+    for name, arm in arms.items():
+        lab_arm = config.arm(name)
+        connector = ", ".join(f"{k}={v}" for k, v in arm.connector.items()) or "template defaults"
+        lines.append(
+            f"arm {name}: worker {config.rest_url(lab_arm)}, JVM options "
+            f"{arm.jvm_opts or '(JVM defaults)'}; connector: {connector}"
+        )
+    lines.append("faults: none scheduled")
+    lines.append(
+        f"thread dumps on: {', '.join(spec.dumps.triggers) or 'nothing'} "
+        f"(at most one per arm every {format_duration(spec.dumps.min_interval)})"
+    )
+    return "\n".join(lines)
+
+
+class _StopOnSignals:
+    """SIGINT/SIGTERM during the clock stop it cleanly; a second SIGINT aborts the drain."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        console.print(
+            f"[yellow]{signal.Signals(signum).name}: stopping, writing the report…[/yellow]"
+        )
+        self.stop.set()
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def run_experiment(spec: ExperimentSpec) -> RunOutcome:
+    if spec.target != "local":
+        raise CdclabError(
+            f"target: {spec.target!r} is not available yet (the AWS target is its own piece "
+            "of work); run with --target local"
+        )
+    check_lab_prerequisites()
+    run_id = new_run_id()
+    run = RunDirectory.create(spec, run_id)
+    console.print(f"[bold]{spec.name}[/bold] run {run_id} → {run.path}")
+    events = Journal(run.path / "events.jsonl")
+    checks = Journal(run.path / "checks.jsonl")
+    started = time.time()
+    run.update_manifest(
+        run_id=run_id,
+        name=spec.name,
+        target=spec.target,
+        substrate="netns",
+        status="starting",
+        started_at=utc_iso(started),
+        cdclab_version=__version__,
+    )
+    target = LocalTarget(
+        spec,
+        run_id,
+        artifact_dir=run.path / "ansible",
+        event_handler=ansible_printer(verbose=False),
+    )
+    status, errors = "failed", []
+
+    def event(kind: str, **fields) -> None:
+        events.write({"at": utc_iso(time.time()), "event": kind, **fields})
+
+    try:
+        event("run_start", run_id=run_id, arms=[a.name for a in target.arms])
+        console.print("preparing the lab and this run's connectors…")
+        for warning in target.prepare():
+            console.print(f"[yellow]warning:[/yellow] {warning}")
+            event("leftover_swept", detail=warning)
+        event("connectors_registered", connectors={a.name: a.connector for a in target.arms})
+        run.update_manifest(
+            status="running",
+            versions=target.versions(),
+            hosts=target.hosts(),
+            tls=target.tls(),
+            arms={
+                a.name: {
+                    "description": a.description,
+                    "jvm_opts": a.jvm_opts,
+                    "connector": a.connector,
+                    "topic": a.topic,
+                    "rest_url": a.rest_url,
+                    "server_id": a.server_id,
+                }
+                for a in target.arms
+            },
+        )
+        writer, watcher = target.writer(), target.watcher()
+        try:
+            watcher.ensure_topics()
+            watcher.start_at_end()
+            clock = ExperimentClock(
+                spec,
+                arms=target.arms,
+                rest_for=target.rest,
+                writer=writer,
+                watcher=watcher,
+                checks=checks,
+                events=events,
+                run_id=run_id,
+                dumps_dir=run.path / "dumps",
+                thread_dump=target.thread_dump,
+            )
+            with LiveProgress() as live, _StopOnSignals(clock.stop):
+                clock.progress = live
+                result = clock.run()
+            status = result.status
+            if result.unresolved:
+                errors.append(
+                    f"{result.unresolved} canary(ies) written in the last deadline "
+                    "before the stop were not resolved and are not counted"
+                )
+        finally:
+            writer.close()
+            watcher.close()
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except (CdclabError, KafkaException, RuntimeError) as exc:
+        errors.append(str(exc))
+        event("error", error=str(exc))
+    finally:
+        for cleanup_error in _teardown(target, run, event):
+            errors.append(cleanup_error)
+        event("run_end", status=status)
+        checks.close()
+        events.close()
+        run.finish(status, time.time())
+    summary = build_report(run.path)
+    run.update_manifest(checksums=run.checksums())
+    return RunOutcome(run.path, status, summary.verdict, errors)
+
+
+def _teardown(target: LocalTarget, run: RunDirectory, event) -> list[str]:
+    errors = []
+    try:
+        errors += target.cleanup()
+    except Exception as exc:  # every step runs, whatever the last one did
+        errors.append(f"connector cleanup failed: {exc}")
+    try:
+        target.collect_logs(run.path)
+    except Exception as exc:
+        errors.append(f"log collection failed: {exc}")
+    for error in errors:
+        event("teardown_error", error=error)
+    return errors

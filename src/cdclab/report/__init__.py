@@ -1,0 +1,1 @@
+"""Reports: numbers from the journals alone, a verdict with its statistics, plots."""

@@ -1,0 +1,136 @@
+"""Plots: the timeline (latency per canary, missing marked, faults and episodes shaded) and
+the latency distribution per arm. PNG files, referenced by both reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+
+from cdclab.experiment.journal import parse_iso
+from cdclab.report.summary import Check, Summary
+
+OUTCOME_STYLE = {
+    "delivered": {"color": "#2a7d2e", "marker": "o", "s": 8},
+    "late": {"color": "#e08a00", "marker": "o", "s": 14},
+}
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def fault_windows(summary: Summary) -> list[tuple[float, float, str]]:
+    """(applied, healed, label) from faults.jsonl, when the run had faults."""
+    applied: dict[str, tuple[float, str]] = {}
+    windows = []
+    for record in summary.faults:
+        key = str(record.get("fault_id"))
+        at = parse_iso(record.get("at"))
+        if at is None:
+            continue
+        if record.get("event") == "fault-applied":
+            applied[key] = (at, str(record.get("label", record.get("kind", "fault"))))
+        elif record.get("event") == "fault-healed" and key in applied:
+            start, label = applied.pop(key)
+            windows.append((start, at, label))
+    end = summary.ended_at or 0.0
+    windows += [(start, end, label) for start, label in applied.values()]
+    return windows
+
+
+def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
+    arms = [a.arm for a in summary.arms]
+    fig, axes = plt.subplots(
+        len(arms), 1, figsize=(11, 2.2 + 1.8 * len(arms)), sharex=True, squeeze=False
+    )
+    seen = [c.latency_ms for c in checks if c.latency_ms]
+    top = max(seen) * 3 if seen else 1000.0
+    for ax, arm in zip(axes[:, 0], arms, strict=True):
+        rows = [c for c in checks if c.arm == arm]
+        for outcome, style in OUTCOME_STYLE.items():
+            pts = [c for c in rows if c.outcome == outcome and c.latency_ms]
+            if pts:
+                ax.scatter(
+                    [_dt(c.written_at) for c in pts],
+                    [c.latency_ms for c in pts],
+                    label=outcome,
+                    zorder=3,
+                    **style,
+                )
+        missing = [c for c in rows if c.outcome == "missing"]
+        if missing:
+            ax.scatter(
+                [_dt(c.written_at) for c in missing],
+                [top] * len(missing),
+                color="#c62828",
+                marker="x",
+                s=30,
+                label="missing",
+                zorder=4,
+            )
+        for start, end, label in fault_windows(summary):
+            ax.axvspan(
+                _dt(start), _dt(end), color="#9e9e9e", alpha=0.25, lw=0, label=f"fault: {label}"
+            )
+        for episode in (a for a in summary.arms if a.arm == arm):
+            for e in episode.episodes:
+                ax.axvspan(
+                    _dt(e.start),
+                    _dt(e.end or summary.ended_at or e.detected_at),
+                    color="#c62828",
+                    alpha=0.12,
+                    lw=0,
+                    label="silent-failure episode",
+                )
+                ax.axvline(_dt(e.detected_at), color="#c62828", lw=1, ls="--")
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{arm}\nlatency (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        if unique:
+            ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=7, ncol=4)
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
+    axes[-1, 0].set_xlabel("canary written at (UTC)")
+    fig.suptitle("Canary delivery latency per arm (missing canaries marked ×)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def latency_distribution(summary: Summary, checks: list[Check], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for arm in (a.arm for a in summary.arms):
+        values = np.sort([c.latency_ms for c in checks if c.arm == arm and c.latency_ms])
+        if len(values):
+            ax.step(
+                values,
+                np.arange(1, len(values) + 1) / len(values),
+                where="post",
+                label=f"{arm} (n={len(values)})",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("delivery latency (ms, log scale)")
+    ax.set_ylabel("fraction of delivered canaries")
+    ax.axvline(
+        summary.deadline_s * 1000,
+        color="#c62828",
+        ls="--",
+        lw=1,
+        label=f"deadline {summary.deadline_s:g} s",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Latency distribution (ECDF) per arm")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,363 @@
+"""summary.json: every number of a run, computed from its journals alone.
+
+Works on a directory holding only checks.jsonl; events.jsonl, spec.yaml, manifest.json,
+faults.jsonl and dumps/ add to it when present.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from cdclab.experiment.detector import SilentFailureDetector
+from cdclab.experiment.durations import parse_duration
+from cdclab.experiment.journal import parse_iso, read_journal
+from cdclab.report.stats import (
+    ALPHA,
+    discordant_pairs_needed,
+    mcnemar_exact,
+    percentiles,
+    wilson,
+)
+
+DEFAULT_DEADLINE_S = 30.0
+DEFAULT_MISSES = 2
+FAILED = ("late", "missing")
+
+
+class Check(BaseModel):
+    canary_id: str
+    arm: str
+    written_at: float
+    seen_at: float | None
+    latency_ms: float | None
+    outcome: str
+    connector_state: str | None = None
+    task_state: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.connector_state == self.task_state == "RUNNING"
+
+
+class Rate(BaseModel):
+    count: int
+    rate: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+
+
+class EpisodeSummary(BaseModel):
+    arm: str
+    start: float
+    detected_at: float
+    end: float | None
+    duration_s: float | None
+    canaries_affected: int
+
+
+class ArmSummary(BaseModel):
+    arm: str
+    canaries: int
+    delivered: Rate
+    late: Rate
+    missing: Rate
+    failed: Rate
+    latency_ms: dict[str, float | None]
+    rest_not_running: int
+    episodes: list[EpisodeSummary]
+
+
+class PairSummary(BaseModel):
+    arm_a: str
+    arm_b: str
+    paired: int
+    both_ok: int
+    only_a_failed: int
+    only_b_failed: int
+    both_failed: int
+    p_value: float
+    significant: bool
+    min_p_possible: float
+    verdict: str
+
+
+class Summary(BaseModel):
+    name: str | None
+    run_id: str | None
+    status: str | None
+    started_at: float | None
+    ended_at: float | None
+    deadline_s: float
+    deadline_source: str
+    misses: int
+    episode_source: str
+    arms: list[ArmSummary]
+    pairs: list[PairSummary]
+    silent_failures: int
+    verdict: list[str]
+    faults: list[dict[str, Any]]
+    dumps: list[dict[str, Any]]
+    tls: dict[str, Any]
+
+
+def load_checks(path: Path) -> list[Check]:
+    """The last line per (canary, arm): a `late` line supersedes the earlier `missing`."""
+    latest: dict[tuple[str, str], Check] = {}
+    for record in read_journal(path):
+        try:
+            check = Check(
+                canary_id=record["canary_id"],
+                arm=record["arm"],
+                written_at=parse_iso(record["written_at"]),
+                seen_at=parse_iso(record.get("seen_at")),
+                latency_ms=record.get("latency_ms"),
+                outcome=record["outcome"],
+                connector_state=record.get("connector_state"),
+                task_state=record.get("task_state"),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+        latest[(check.canary_id, check.arm)] = check
+    return sorted(latest.values(), key=lambda c: (c.written_at, c.arm))
+
+
+def replay_episodes(checks: list[Check], deadline_s: float, misses: int) -> list[EpisodeSummary]:
+    """Run the engine's own detector over the checks, in time order."""
+    timeline: list[tuple[float, int, Check]] = []
+    for check in checks:
+        if check.outcome in FAILED:
+            timeline.append((check.written_at + deadline_s, 0, check))
+        if check.seen_at is not None:
+            timeline.append((check.seen_at, 1, check))
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    detectors: dict[str, SilentFailureDetector] = {}
+    episodes: list[EpisodeSummary] = []
+    open_now = {}
+    for at, kind, check in timeline:
+        detector = detectors.setdefault(check.arm, SilentFailureDetector(check.arm, misses))
+        if kind == 0:
+            opened = detector.overdue(check.canary_id, check.written_at, check.running, at)
+            if opened:
+                open_now[check.arm] = opened
+        else:
+            closed = detector.delivered(at)
+            if closed:
+                open_now.pop(check.arm, None)
+                episodes.append(_episode(closed))
+    episodes += [_episode(e) for e in open_now.values()]
+    return sorted(episodes, key=lambda e: e.start)
+
+
+def _episode(e) -> EpisodeSummary:
+    return EpisodeSummary(
+        arm=e.arm,
+        start=e.start,
+        detected_at=e.detected_at,
+        end=e.end,
+        duration_s=e.duration_s,
+        canaries_affected=len(e.canaries),
+    )
+
+
+def episodes_from_events(events: list[dict[str, Any]]) -> list[EpisodeSummary]:
+    opened: dict[str, dict[str, Any]] = {}
+    episodes = []
+    for event in events:
+        if event.get("event") == "silent_failure_open":
+            opened[event["arm"]] = event
+        elif event.get("event") == "silent_failure_close":
+            start = opened.pop(event["arm"], None)
+            episodes.append(
+                EpisodeSummary(
+                    arm=event["arm"],
+                    start=parse_iso(event["start"]),
+                    detected_at=parse_iso(event["detected_at"]),
+                    end=parse_iso(event["end"]),
+                    duration_s=event.get("duration_s"),
+                    canaries_affected=event.get(
+                        "canaries_affected", len(start["canaries"]) if start else 0
+                    ),
+                )
+            )
+    for event in opened.values():
+        episodes.append(
+            EpisodeSummary(
+                arm=event["arm"],
+                start=parse_iso(event["start"]),
+                detected_at=parse_iso(event["detected_at"]),
+                end=None,
+                duration_s=None,
+                canaries_affected=len(event.get("canaries", [])),
+            )
+        )
+    return sorted(episodes, key=lambda e: e.start)
+
+
+def _rate(k: int, n: int) -> Rate:
+    p = wilson(k, n)
+    if n == 0:
+        return Rate(count=0, rate=None, ci95_low=None, ci95_high=None)
+    return Rate(count=k, rate=p.rate, ci95_low=p.low, ci95_high=p.high)
+
+
+def _arm_summary(arm: str, checks: list[Check], episodes: list[EpisodeSummary]) -> ArmSummary:
+    n = len(checks)
+    count = {o: sum(1 for c in checks if c.outcome == o) for o in ("delivered", "late", "missing")}
+    latencies = [c.latency_ms for c in checks if c.latency_ms is not None]
+    return ArmSummary(
+        arm=arm,
+        canaries=n,
+        delivered=_rate(count["delivered"], n),
+        late=_rate(count["late"], n),
+        missing=_rate(count["missing"], n),
+        failed=_rate(count["late"] + count["missing"], n),
+        latency_ms=percentiles(latencies),
+        rest_not_running=sum(1 for c in checks if c.connector_state and not c.running),
+        episodes=[e for e in episodes if e.arm == arm],
+    )
+
+
+def pair_verdict(
+    a: str, b: str, only_a: int, only_b: int, both: int, p: float, min_p: float
+) -> str:
+    needed = discordant_pairs_needed()
+    if only_a + only_b + both == 0:
+        return (
+            f"Neither {a} nor {b} failed a paired canary: this run shows no difference "
+            "between them, and could not have shown one."
+        )
+    if only_a + only_b == 0:
+        return (
+            f"{a} and {b} failed on exactly the same {both} canaries: nothing tells them "
+            f"apart (exact McNemar p = 1)."
+        )
+    more, fewer = (a, b) if only_a > only_b else (b, a)
+    counts = f"{a} alone failed {only_a} time(s), {b} alone {only_b}"
+    if p < ALPHA:
+        return (
+            f"{more} failed significantly more often than {fewer} ({counts}; "
+            f"exact McNemar p = {p:.2g} < {ALPHA})."
+        )
+    sentence = (
+        f"The difference between {a} and {b} is not significant at {ALPHA} "
+        f"({counts}; exact McNemar p = {p:.2g})."
+    )
+    if min_p >= ALPHA:
+        sentence += (
+            f" With {only_a + only_b} discordant pair(s) no outcome could be: it takes "
+            f"at least {needed} solo failures, all on one arm, to reach p < {ALPHA}."
+        )
+    return sentence
+
+
+def _pairs(by_arm: dict[str, dict[str, Check]]) -> list[PairSummary]:
+    pairs = []
+    for a, b in itertools.combinations(by_arm, 2):
+        shared = sorted(set(by_arm[a]) & set(by_arm[b]))
+        fa = [by_arm[a][cid].outcome in FAILED for cid in shared]
+        fb = [by_arm[b][cid].outcome in FAILED for cid in shared]
+        both_ok = sum(1 for x, y in zip(fa, fb, strict=True) if not x and not y)
+        only_a = sum(1 for x, y in zip(fa, fb, strict=True) if x and not y)
+        only_b = sum(1 for x, y in zip(fa, fb, strict=True) if not x and y)
+        both = sum(1 for x, y in zip(fa, fb, strict=True) if x and y)
+        test = mcnemar_exact(both_ok, only_a, only_b, both)
+        pairs.append(
+            PairSummary(
+                arm_a=a,
+                arm_b=b,
+                paired=len(shared),
+                both_ok=both_ok,
+                only_a_failed=only_a,
+                only_b_failed=only_b,
+                both_failed=both,
+                p_value=test.p_value,
+                significant=test.significant,
+                min_p_possible=test.min_p_possible,
+                verdict=pair_verdict(a, b, only_a, only_b, both, test.p_value, test.min_p_possible),
+            )
+        )
+    return pairs
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def summarize(directory: Path) -> Summary:
+    checks_path = directory / "checks.jsonl"
+    if not checks_path.exists():
+        from cdclab.errors import InvalidInputError
+
+        raise InvalidInputError(f"{directory} has no checks.jsonl: it is not a results directory")
+    spec = _read_yaml(directory / "spec.yaml")
+    manifest = (
+        json.loads((directory / "manifest.json").read_text())
+        if (directory / "manifest.json").exists()
+        else {}
+    )
+    checks = load_checks(checks_path)
+    deadline_source = "spec.yaml" if spec.get("canary", {}).get("deadline") else "default"
+    deadline_s = (
+        parse_duration(spec["canary"]["deadline"])
+        if deadline_source == "spec.yaml"
+        else DEFAULT_DEADLINE_S
+    )
+    misses = int(spec.get("detector", {}).get("misses", DEFAULT_MISSES))
+    events = list(read_journal(directory / "events.jsonl"))
+    if events:
+        episodes, episode_source = episodes_from_events(events), "events.jsonl"
+    else:
+        episodes, episode_source = replay_episodes(checks, deadline_s, misses), "replayed"
+
+    order = list(spec.get("arms", {})) or []
+    by_arm: dict[str, dict[str, Check]] = {}
+    for arm in order:
+        by_arm[arm] = {}
+    for check in checks:
+        by_arm.setdefault(check.arm, {})[check.canary_id] = check
+    by_arm = {arm: rows for arm, rows in by_arm.items() if rows}
+    arms = [_arm_summary(arm, list(rows.values()), episodes) for arm, rows in by_arm.items()]
+    pairs = _pairs(by_arm)
+
+    verdict = []
+    silent = [e for e in episodes]
+    if silent:
+        per_arm = {a.arm: len(a.episodes) for a in arms if a.episodes}
+        longest = max((e.duration_s or 0) for e in silent)
+        verdict.append(
+            "Silent failure observed: "
+            + ", ".join(f"{arm} {n} episode(s)" for arm, n in per_arm.items())
+            + f" (REST said RUNNING while canaries went missing; longest {longest:.0f} s)."
+        )
+    elif checks:
+        verdict.append(
+            f"No silent failure: no arm missed {misses} canaries in a row while REST said RUNNING."
+        )
+    verdict += [p.verdict for p in pairs]
+
+    dumps = [e for e in events if e.get("event") == "dump"]
+    faults = list(read_journal(directory / "faults.jsonl"))
+    return Summary(
+        name=spec.get("name") or manifest.get("name"),
+        run_id=manifest.get("run_id"),
+        status=manifest.get("status"),
+        started_at=checks[0].written_at if checks else None,
+        ended_at=max((c.seen_at or c.written_at) for c in checks) if checks else None,
+        deadline_s=deadline_s,
+        deadline_source=deadline_source,
+        misses=misses,
+        episode_source=episode_source,
+        arms=arms,
+        pairs=pairs,
+        silent_failures=len(silent),
+        verdict=verdict,
+        faults=faults,
+        dumps=dumps,
+        tls=manifest.get("tls", {}),
+    )
