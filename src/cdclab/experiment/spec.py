@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from cdclab import yaml12
 from cdclab.errors import InvalidInputError, from_validation
 from cdclab.experiment.durations import format_duration, parse_duration
 from cdclab.paths import EXPERIMENTS_DIR
@@ -160,7 +161,7 @@ def parse_assignment(assignment: str) -> tuple[list[str], Any]:
             path = [*path[: index + 1], ".".join(path[index + 1 :])]
             break
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml12.load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return path, value
@@ -203,7 +204,7 @@ def load_spec(
     if not path.exists():
         raise InvalidInputError(f"spec file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml12.load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"spec file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

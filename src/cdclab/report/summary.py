@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
+from cdclab import yaml12
 from cdclab.experiment.detector import SilentFailureDetector
 from cdclab.experiment.durations import parse_duration
 from cdclab.experiment.journal import parse_iso, read_journal
@@ -286,7 +286,7 @@ def _pairs(by_arm: dict[str, dict[str, Check]]) -> list[PairSummary]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    return (yaml12.load(path.read_text()) or {}) if path.exists() else {}
 
 
 def summarize(directory: Path) -> Summary:
