@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
-from cdclab.experiment.detector import Episode, SilentFailureDetector
+from cdclab.experiment.detector import Change, Episode, SilentFailureDetector
 from cdclab.experiment.journal import Journal, utc_iso
 
 RUNNING = "RUNNING"
@@ -86,7 +86,7 @@ class CanaryTracker:
         if entry is not None and sighting.arm not in entry.seen:
             entry.seen[sighting.arm] = sighting.seen_at
             self._journal(entry, sighting.arm, "delivered", sighting.seen_at)
-            self._delivered(sighting.arm, sighting.seen_at)
+            self._delivered(sighting.arm, entry, sighting.seen_at)
             if len(entry.seen) == len(self.arms):
                 del self._pending[sighting.canary_id]  # settled on every arm
             return
@@ -95,7 +95,7 @@ class CanaryTracker:
             entry.seen[sighting.arm] = sighting.seen_at
             self.counts[sighting.arm].missing -= 1
             self._journal(entry, sighting.arm, "late", sighting.seen_at)
-            self._delivered(sighting.arm, sighting.seen_at)
+            self._delivered(sighting.arm, entry, sighting.seen_at)
             if len(entry.seen) == len(self.arms):
                 del self._overdue[sighting.canary_id]
 
@@ -109,11 +109,9 @@ class CanaryTracker:
                 self._journal(entry, arm, "missing", None)
                 state = entry.states.get(arm)
                 running = state is not None and state.connector == state.task == RUNNING
-                opened = self.detectors[arm].overdue(
-                    canary_id, entry.canary.written_at, running, now
+                self._report(
+                    self.detectors[arm].overdue(canary_id, entry.canary.written_at, running, now)
                 )
-                if opened is not None:
-                    self._on_open(opened)
             if failed:
                 self._overdue[canary_id] = entry
                 delivered = [arm for arm in self.arms if arm in entry.seen]
@@ -134,10 +132,14 @@ class CanaryTracker:
         return [d.episode for d in self.detectors.values() if d.episode is not None]
 
     # -- internals ----------------------------------------------------------------------
-    def _delivered(self, arm: str, now: float) -> None:
-        closed = self.detectors[arm].delivered(now)
-        if closed is not None:
-            self._on_close(closed)
+    def _delivered(self, arm: str, entry: _Pending, seen_at: float) -> None:
+        self._report(self.detectors[arm].delivered(entry.canary.written_at, seen_at))
+
+    def _report(self, change: Change) -> None:
+        if change.opened is not None:
+            self._on_open(change.opened)
+        if change.closed is not None:
+            self._on_close(change.closed)
 
     def _journal(self, entry: _Pending, arm: str, outcome: str, seen_at: float | None) -> None:
         counts = self.counts[arm]

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cdclab import yaml12
-from cdclab.experiment.detector import SilentFailureDetector
+from cdclab.experiment.detector import Episode, SilentFailureDetector
 from cdclab.experiment.durations import parse_duration
 from cdclab.experiment.journal import parse_iso, read_journal
 from cdclab.report.stats import (
@@ -124,79 +124,46 @@ def load_checks(path: Path) -> list[Check]:
         except (KeyError, TypeError, ValueError):
             continue
         latest[(check.canary_id, check.arm)] = check
-    return sorted(latest.values(), key=lambda c: (c.written_at, c.arm))
+    # Stable on write time: arms keep the order they first appear in the journal.
+    return sorted(latest.values(), key=lambda c: c.written_at)
 
 
 def replay_episodes(checks: list[Check], deadline_s: float, misses: int) -> list[EpisodeSummary]:
-    """Run the engine's own detector over the checks, in time order."""
+    """Run the engine's own detector over the checks, in the order the engine saw events:
+    deadlines as they fell, arrivals as they came. The same checks give the same episodes
+    live and in any later report."""
     timeline: list[tuple[float, int, Check]] = []
     for check in checks:
         if check.outcome in FAILED:
-            timeline.append((check.written_at + deadline_s, 0, check))
+            timeline.append((check.written_at + deadline_s, 1, check))
         if check.seen_at is not None:
-            timeline.append((check.seen_at, 1, check))
+            timeline.append((check.seen_at, 0, check))
     timeline.sort(key=lambda item: (item[0], item[1]))
     detectors: dict[str, SilentFailureDetector] = {}
-    episodes: list[EpisodeSummary] = []
-    open_now = {}
+    episodes: dict[int, Episode] = {}
     for at, kind, check in timeline:
         detector = detectors.setdefault(check.arm, SilentFailureDetector(check.arm, misses))
-        if kind == 0:
-            opened = detector.overdue(check.canary_id, check.written_at, check.running, at)
-            if opened:
-                open_now[check.arm] = opened
+        if kind == 1:
+            change = detector.overdue(check.canary_id, check.written_at, check.running, at)
         else:
-            closed = detector.delivered(at)
-            if closed:
-                open_now.pop(check.arm, None)
-                episodes.append(_episode(closed))
-    episodes += [_episode(e) for e in open_now.values()]
-    return sorted(episodes, key=lambda e: e.start)
-
-
-def _episode(e) -> EpisodeSummary:
-    return EpisodeSummary(
-        arm=e.arm,
-        start=e.start,
-        detected_at=e.detected_at,
-        end=e.end,
-        duration_s=e.duration_s,
-        canaries_affected=len(e.canaries),
-    )
-
-
-def episodes_from_events(events: list[dict[str, Any]]) -> list[EpisodeSummary]:
-    opened: dict[str, dict[str, Any]] = {}
-    episodes = []
-    for event in events:
-        if event.get("event") == "silent_failure_open":
-            opened[event["arm"]] = event
-        elif event.get("event") == "silent_failure_close":
-            start = opened.pop(event["arm"], None)
-            episodes.append(
-                EpisodeSummary(
-                    arm=event["arm"],
-                    start=parse_iso(event["start"]),
-                    detected_at=parse_iso(event["detected_at"]),
-                    end=parse_iso(event["end"]),
-                    duration_s=event.get("duration_s"),
-                    canaries_affected=event.get(
-                        "canaries_affected", len(start["canaries"]) if start else 0
-                    ),
-                )
-            )
-    for event in opened.values():
-        episodes.append(
+            change = detector.delivered(check.written_at, at)
+        for episode in (change.opened, change.closed):
+            if episode is not None:
+                episodes[id(episode)] = episode
+    return sorted(
+        (
             EpisodeSummary(
-                arm=event["arm"],
-                start=parse_iso(event["start"]),
-                detected_at=parse_iso(event["detected_at"]),
-                end=None,
-                duration_s=None,
-                canaries_affected=len(event.get("canaries", [])),
+                arm=e.arm,
+                start=e.start,
+                detected_at=e.detected_at,
+                end=e.end,
+                duration_s=e.duration_s,
+                canaries_affected=len(e.canaries),
             )
-        )
-    return sorted(episodes, key=lambda e: e.start)
+            for e in episodes.values()
+        ),
+        key=lambda e: e.start,
+    )
 
 
 def _rate(k: int, n: int) -> Rate:
@@ -310,10 +277,10 @@ def summarize(directory: Path) -> Summary:
     )
     misses = int(spec.get("detector", {}).get("misses", DEFAULT_MISSES))
     events = list(read_journal(directory / "events.jsonl"))
-    if events:
-        episodes, episode_source = episodes_from_events(events), "events.jsonl"
-    else:
-        episodes, episode_source = replay_episodes(checks, deadline_s, misses), "replayed"
+    # Always replayed from checks.jsonl: identical to what the engine decided live, and
+    # complete even where a closed episode later absorbed a canary still pending at close.
+    episodes = replay_episodes(checks, deadline_s, misses)
+    episode_source = "replayed from checks.jsonl with the engine's detector"
 
     order = list(spec.get("arms", {})) or []
     by_arm: dict[str, dict[str, Check]] = {}
