@@ -73,6 +73,8 @@ def experiment(c, name, hours=None, minutes=None, target=None, spec=None, set_=N
         out.print(f"verdict: {line}")
     if outcome.status == "failed":
         raise SystemExit(1)
+    if outcome.status == "interrupted":
+        raise SystemExit(130)  # the shell's convention for a run stopped by Ctrl-C
 
 
 @task

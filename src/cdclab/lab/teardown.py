@@ -18,6 +18,23 @@ from pathlib import Path
 from cdclab.paths import cache_dir, state_dir
 
 PREFIX = "cdclab-"
+# Which state directory the machine's lab belongs to: namespaces are machine-wide, state
+# directories are not, and two of them must never drive one lab (their keys differ).
+OWNER_FILE = Path("/run/cdclab/lab-owner")
+
+
+def lab_owner() -> Path | None:
+    try:
+        return Path(OWNER_FILE.read_text().strip())
+    except OSError:
+        return None
+
+
+def claim_lab(root: Path) -> None:
+    OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OWNER_FILE.write_text(f"{root}\n")
+
+
 # Runtime state removed by every lab.down; data (db, kafka, jars) only by --purge.
 RUNTIME_ENTRIES = ("ssh", "run", "ansible-private", "lab.json")
 
@@ -151,6 +168,7 @@ def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownRep
         elif link in lab_links():
             report.errors.append(f"could not delete link {link}: {done.stderr.strip()}")
     _remove_root_iptables_rules(report)
+    OWNER_FILE.unlink(missing_ok=True)
 
     root = state_dir()
     targets = [root] if purge else [root / entry for entry in RUNTIME_ENTRIES]

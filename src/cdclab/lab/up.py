@@ -10,8 +10,8 @@ from cdclab.errors import CdclabError
 from cdclab.lab import config as lab_config
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
-from cdclab.lab.teardown import lab_namespaces, teardown
-from cdclab.paths import INVENTORIES_DIR
+from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, teardown
+from cdclab.paths import INVENTORIES_DIR, state_dir
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, ensure_secret
 
@@ -29,6 +29,13 @@ class UpResult:
 
 
 def _check_matches_running_lab(requested: LabConfig) -> None:
+    owner = lab_owner()
+    if lab_namespaces() and owner is not None and owner != state_dir():
+        raise CdclabError(
+            f"a lab is already up on this machine, driven from state directory {owner} "
+            f"(this command uses {state_dir()}). Take it down first: "
+            f"`CDCLAB_STATE_DIR={owner} invoke lab.down`, or use that state directory."
+        )
     running = lab_config.load_saved()
     if running is not None and running.subnet != requested.subnet:
         raise CdclabError(
@@ -80,6 +87,7 @@ def lab_up(
     ensure_secret(DB_CDC_PASSWORD)
     ensure_secret(DB_WRITER_PASSWORD)
     lab_config.save(config)
+    claim_lab(state_dir())
     try:
         result = run_playbook(
             "lab_up.yml",
