@@ -6,7 +6,9 @@ No shelling out to ansible-playbook: ansible-runner gives events and artifacts p
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -97,8 +99,12 @@ def run_playbook(
     """
     artifacts = artifact_dir or state_dir() / "ansible"
     artifacts.mkdir(parents=True, exist_ok=True)
-    private = state_dir() / "ansible-private"
-    private.mkdir(parents=True, exist_ok=True)
+    # A fresh private data dir per run, and no env files in it: ansible-runner otherwise
+    # writes env/envvars, env/extravars and env/cmdline on the first run only and then
+    # prefers those files, so one run's settings (even --check) would leak into the next.
+    base = state_dir() / "ansible-private"
+    base.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     failures: list[str] = []
 
     def on_event(event: dict[str, Any]) -> bool:
@@ -111,22 +117,24 @@ def run_playbook(
 
     inventories = inventory if isinstance(inventory, list) else [inventory]
     cmdline = ["--check"] if check else []
-    runner = ansible_runner.run(
-        private_data_dir=str(private),
-        artifact_dir=str(artifacts),
-        ident=f"{Path(playbook).stem}-{uuid.uuid4().hex[:8]}",
-        playbook=str(PLAYBOOKS_DIR / playbook),
-        inventory=[str(p) for p in inventories],
-        extravars=dict(extravars),
-        envvars=_environment(),
-        cmdline=" ".join(cmdline) or None,
-        limit=limit,
-        tags=tags,
-        quiet=True,
-        event_handler=on_event,
-        # Keep artifacts lean and secret-free: no job event stdout duplication of args.
-        omit_event_data=False,
-    )
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            artifact_dir=str(artifacts),
+            ident=f"{Path(playbook).stem}-{uuid.uuid4().hex[:8]}",
+            playbook=str(PLAYBOOKS_DIR / playbook),
+            inventory=[str(p) for p in inventories],
+            extravars=dict(extravars),
+            envvars=_environment(),
+            cmdline=" ".join(cmdline) or None,
+            limit=limit,
+            tags=tags,
+            quiet=True,
+            event_handler=on_event,
+            suppress_env_files=True,
+        )
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     stats = runner.stats or {}
     result = PlaybookResult(
         playbook=playbook,

@@ -86,6 +86,18 @@ def test_dry_run_on_the_running_lab_changes_nothing(lab_from_nothing):
     assert "dry run: 0 change(s)" in ran.stderr
 
 
+def test_a_dead_worker_is_restarted_by_lab_up_even_after_a_dry_run(lab_from_nothing):
+    # A dry run must not leave check mode behind for the next run (ansible-runner env files).
+    assert run_invoke("lab.up", "--dry-run", env=ENV).rc == 0
+    pidfile = TEST_STATE / "connect" / "tls12" / "run" / "connect.pid"
+    os.kill(int(pidfile.read_text()), 9)
+    up = run_invoke("lab.up", env=ENV)
+    assert up.rc == 0, up.stderr
+    assert "Start connect-tls12" in up.stderr
+    status = run_invoke("lab.status", "--json", env=ENV)
+    assert status.rc == 0, status.stdout
+
+
 def test_lab_comes_up_and_reports_both_arms_running_with_their_tls(lab_from_nothing):
     assert "change(s)" in lab_from_nothing.stderr
     status = run_invoke("lab.status", "--json", env=ENV)

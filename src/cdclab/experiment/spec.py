@@ -5,15 +5,13 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -21,14 +19,11 @@ from pydantic import (
 
 from cdclab import yaml12
 from cdclab.errors import InvalidInputError, from_validation
-from cdclab.experiment.durations import format_duration, parse_duration
+from cdclab.experiment.durations import format_duration
+from cdclab.experiment.spec_types import Duration
+from cdclab.faults.model import CampaignSpec, FaultSpec
 from cdclab.paths import EXPERIMENTS_DIR
 
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
 ConnectorSetting = str | int | bool
 ARM_NAME = r"^[a-z][a-z0-9_]{0,23}$"
 DUMP_TRIGGERS = ("solo_failure", "episode_start")
@@ -65,10 +60,13 @@ class DetectorSpec(Strict):
 
 class DumpSpec(Strict):
     # Not `on:` as DESIGN.md sketched: YAML 1.1 reads a bare `on` key as the boolean true.
-    triggers: list[Literal["solo_failure", "episode_start"]] = Field(
+    triggers: list[Literal["solo_failure", "episode_start", "fault"]] = Field(
         default_factory=lambda: list(DUMP_TRIGGERS)
     )
     min_interval: Duration = 60.0
+    every: Duration | None = Field(
+        default=None, description="with trigger 'fault': a dump this often while a fault lasts"
+    )
 
 
 class ArmSpec(Strict):
@@ -90,6 +88,8 @@ class ExperimentSpec(Strict):
         default_factory=dict, description="Debezium settings shared by every arm"
     )
     dumps: DumpSpec = Field(default_factory=DumpSpec)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    campaign: CampaignSpec | None = None
 
     @field_validator("duration")
     @classmethod
@@ -111,7 +111,24 @@ class ExperimentSpec(Strict):
             )
         if len(names) > 8:
             raise ValueError(f"arms: {len(names)} arms; at most 8 fit one lab (one JVM each)")
+        for index, fault in enumerate(self.all_faults()):
+            for start, length in fault.occurrences():
+                if start + length > self.duration:
+                    raise ValueError(
+                        f"faults[{index}]: ends at {format_duration(start + length)}, after the "
+                        f"run ({format_duration(self.duration)}): shorten it or lengthen the run"
+                    )
+            process = fault.process or ""
+            if process.startswith("worker:") and process.split(":", 1)[1] not in names:
+                raise ValueError(
+                    f"faults[{index}].process: no arm {process.split(':', 1)[1]!r}"
+                    f"; arms are {names}"
+                )
         return self
+
+    def all_faults(self) -> list[FaultSpec]:
+        """faults: plus the campaign: shorthand, expanded."""
+        return [*self.faults, *(self.campaign.expand() if self.campaign else [])]
 
     def resolved_arms(self) -> dict[str, ArmSpec]:
         """The arms map plus the matrix's cartesian product (names joined with '_')."""

@@ -1,0 +1,99 @@
+"""Faults in a spec: what, where, when. Validated with the rest of the spec."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cdclab.experiment.spec_types import Duration
+
+FaultKind = Literal["drop", "reject", "delay", "loss", "jitter", "kill", "pause"]
+NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter")
+PROCESS_KINDS = ("kill", "pause")
+
+
+class FaultSpec(BaseModel):
+    """One scheduled fault, or a repeating series of it (`every` + `repeat`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    kind: FaultKind
+    at: Duration = Field(description="offset from the start of the clock")
+    for_: Duration = Field(alias="for", description="how long the fault lasts")
+    host: Literal["connect", "db"] = Field(
+        default="connect", description="the host whose rule/process it is"
+    )
+    peer: Literal["connect", "db"] = Field(default="db", description="the other end (network)")
+    direction: Literal["both", "egress", "ingress"] = "both"
+    process: str | None = Field(
+        default=None,
+        description="kill/pause: 'broker', 'db' or 'worker:<arm>' (all workers: 'workers')",
+    )
+    delay: Duration | None = Field(default=None, description="delay/jitter: added latency")
+    jitter: Duration | None = Field(default=None, description="jitter: +/- variation")
+    loss: float | None = Field(default=None, gt=0, le=100, description="loss: percent dropped")
+    every: Duration | None = None
+    repeat: int = Field(default=1, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FaultSpec:
+        if self.for_ <= 0:
+            raise ValueError("for: a fault must last longer than 0s")
+        if self.kind in NETWORK_KINDS and self.host == self.peer:
+            raise ValueError(f"peer: a {self.kind} fault needs a peer other than its host")
+        if self.kind in PROCESS_KINDS and not self.process:
+            raise ValueError(
+                f"process: a {self.kind} fault names its process: "
+                "'broker', 'db', 'workers' or 'worker:<arm>'"
+            )
+        if self.kind == "delay" and not self.delay:
+            raise ValueError("delay: give the added latency, e.g. delay: 200ms")
+        if self.kind == "jitter" and not (self.delay and self.jitter):
+            raise ValueError("jitter: give delay and jitter, e.g. delay: 100ms, jitter: 50ms")
+        if self.kind == "loss" and not self.loss:
+            raise ValueError("loss: give the percentage dropped, e.g. loss: 30")
+        if self.repeat > 1 and not self.every:
+            raise ValueError("every: a repeated fault needs its period, e.g. every: 3m")
+        if self.every and self.every <= self.for_:
+            raise ValueError("every: the period must be longer than the fault (for)")
+        return self
+
+    def occurrences(self) -> list[tuple[float, float]]:
+        """(start offset, duration) of each occurrence."""
+        period = self.every or 0.0
+        return [(self.at + i * period, self.for_) for i in range(self.repeat)]
+
+
+class CampaignSpec(BaseModel):
+    """The field report's shorthand: one fault kind, a list of durations, recovery gaps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: FaultKind = "drop"
+    durations: list[Duration] = Field(min_length=1)
+    start: Duration = 60.0
+    gap: Duration = Field(default=120.0, description="recovery time between faults")
+    host: Literal["connect", "db"] = "connect"
+    peer: Literal["connect", "db"] = "db"
+    direction: Literal["both", "egress", "ingress"] = "both"
+    process: str | None = None
+
+    def expand(self) -> list[FaultSpec]:
+        faults, at = [], self.start
+        for duration in self.durations:
+            faults.append(
+                FaultSpec.model_validate(
+                    {
+                        "kind": self.kind,
+                        "at": at,
+                        "for": duration,
+                        "host": self.host,
+                        "peer": self.peer,
+                        "direction": self.direction,
+                        "process": self.process,
+                    }
+                )
+            )
+            at += duration + self.gap
+        return faults
