@@ -2,6 +2,6 @@
 
 from invoke import Collection
 
-from cdclab.cli import experiment, lab
+from cdclab.cli import experiment, fault, lab
 
-ns = Collection(lab.ns, experiment.experiment, experiment.experiments, experiment.report)
+ns = Collection(lab.ns, fault.ns, experiment.experiment, experiment.experiments, experiment.report)

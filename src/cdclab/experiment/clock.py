@@ -48,6 +48,8 @@ class ExperimentClock:
         dumps_dir: Path,
         thread_dump: Callable[[str], str],
         progress: Callable[[ExperimentClock, float], None] | None = None,
+        on_start: Callable[[float], None] | None = None,
+        faults_active: Callable[[], bool] = lambda: False,
     ):
         self.spec = spec
         self.arms = arms
@@ -59,6 +61,8 @@ class ExperimentClock:
         self.dumps_dir = dumps_dir
         self.thread_dump = thread_dump
         self.progress = progress
+        self.on_start = on_start
+        self.faults_active = faults_active
         self.stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(arms) + 2), thread_name_prefix="cdclab-clock"
@@ -112,9 +116,10 @@ class ExperimentClock:
         if "solo_failure" in self.spec.dumps.triggers:
             self._dump(solo.failed_arm, "solo_failure")
 
-    def _dump(self, arm: str, trigger: str) -> None:
+    def _dump(self, arm: str, trigger: str, min_interval: float | None = None) -> None:
         now = time.time()
-        if now - self._last_dump.get(arm, 0.0) < self.spec.dumps.min_interval:
+        interval = self.spec.dumps.min_interval if min_interval is None else min_interval
+        if now - self._last_dump.get(arm, 0.0) < interval:
             return
         self._last_dump[arm] = now
         self._pool.submit(self._take_dump, arm, trigger, now)
@@ -180,6 +185,10 @@ class ExperimentClock:
             deadline_s=self.spec.canary.deadline,
             duration_s=self.spec.duration,
         )
+        if self.on_start is not None:
+            self.on_start(start)
+        dump_during_faults = "fault" in self.spec.dumps.triggers
+        fault_dump_every = self.spec.dumps.every or self.spec.dumps.min_interval
         try:
             while not self.stop.is_set() and time.time() < end:
                 due = start + seq * interval
@@ -199,6 +208,9 @@ class ExperimentClock:
                         self._event("write_error", seq=seq, error=str(exc))
                     seq += 1
                 self._consume(until=min(start + seq * interval, end))
+                if dump_during_faults and self.faults_active():
+                    for arm in self.arms:
+                        self._dump(arm.name, "fault", min_interval=fault_dump_every)
                 if self.progress and time.time() - last_progress >= 1.0:
                     last_progress = time.time()
                     self.progress(self, end)

@@ -18,6 +18,7 @@ from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import ConnectRest
 from cdclab.errors import CdclabError
 from cdclab.experiment.spec import ExperimentSpec
+from cdclab.faults.plan import all_pidfiles, sweep_host
 from cdclab.lab import config as lab_config
 from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to, worker_pidfile
 from cdclab.lab.config import Arm, LabConfig
@@ -198,6 +199,23 @@ class LocalTarget:
             if not done.ok:
                 raise CdclabError(f"jcmd failed for arm {arm_name}: {done.stderr.strip()}")
             return done.stdout
+
+    # -- faults ---------------------------------------------------------------------------
+    def ssh_for(self, host_name: str):
+        return ssh_to(self.config.db if host_name == "db" else self.config.connect)
+
+    @property
+    def fault_heal_dir(self) -> str:
+        return str(state_dir() / "run" / "faults")
+
+    def sweep_faults(self) -> list[str]:
+        """Remove faults left by crashed runs on every host; say what was found."""
+        found = []
+        pidfiles = all_pidfiles([a.name for a in self.arms])
+        for host in self.config.hosts:
+            with ssh_to(host) as ssh:
+                found += [f"{host.name}: {line}" for line in sweep_host(ssh, pidfiles)]
+        return found
 
     # -- facts for the manifest ---------------------------------------------------------
     def versions(self) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from cdclab.experiment.live import LiveProgress
 from cdclab.experiment.local_target import LocalTarget, lab_config_for
 from cdclab.experiment.results import RunDirectory, new_run_id
 from cdclab.experiment.spec import ExperimentSpec
+from cdclab.faults.executor import GRACE_S, FaultExecutor
+from cdclab.faults.plan import plan_faults
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.progress import ansible_printer, console
 from cdclab.report.render import build_report
@@ -57,7 +59,16 @@ def describe_plan(spec: ExperimentSpec) -> str:
             f"arm {name}: worker {config.rest_url(lab_arm)}, JVM options "
             f"{arm.jvm_opts or '(JVM defaults)'}; connector: {connector}"
         )
-    lines.append("faults: none scheduled")
+    actions = plan_faults(spec, config, "dryrun")
+    if not actions:
+        lines.append("faults: none scheduled")
+    for action in actions:
+        lines.append(
+            f"fault {action.fault_id}: {action.label} at +{format_duration(action.scheduled_at)}"
+            f" (healed at +{format_duration(action.scheduled_at + action.duration)}; dead-man "
+            "switch on the host at "
+            f"+{format_duration(action.scheduled_at + action.duration + GRACE_S)})"
+        )
     lines.append(
         f"thread dumps on: {', '.join(spec.dumps.triggers) or 'nothing'} "
         f"(at most one per arm every {format_duration(spec.dumps.min_interval)})"
@@ -147,6 +158,22 @@ def run_experiment(spec: ExperimentSpec) -> RunOutcome:
                 for a in target.arms
             },
         )
+        for leftover in target.sweep_faults():
+            console.print(
+                f"[yellow]warning: removed a fault left by an earlier run:[/yellow] {leftover}"
+            )
+            event("fault_swept", detail=leftover)
+        actions = plan_faults(spec, target.config, run_id)
+        executor = (
+            FaultExecutor(
+                actions,
+                journal=Journal(run.path / "faults.jsonl"),
+                ssh_for=target.ssh_for,
+                heal_dir=target.fault_heal_dir,
+            )
+            if actions
+            else None
+        )
         writer, watcher = target.writer(), target.watcher()
         try:
             watcher.ensure_topics()
@@ -162,10 +189,19 @@ def run_experiment(spec: ExperimentSpec) -> RunOutcome:
                 run_id=run_id,
                 dumps_dir=run.path / "dumps",
                 thread_dump=target.thread_dump,
+                on_start=executor.start if executor else None,
+                faults_active=(lambda: bool(executor.active)) if executor else (lambda: False),
             )
-            with LiveProgress() as live, _StopOnSignals(clock.stop):
-                clock.progress = live
-                result = clock.run()
+            try:
+                with LiveProgress() as live, _StopOnSignals(clock.stop):
+                    clock.progress = live
+                    result = clock.run()
+            finally:
+                if executor is not None:
+                    # Heals whatever is still applied (an interrupted run), loudly on failure.
+                    executor.stop("interrupt")
+                    errors.extend(executor.errors)
+                    executor.journal.close()
             status = result.status
             if result.unresolved:
                 errors.append(

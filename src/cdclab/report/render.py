@@ -29,6 +29,10 @@ def _ms(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
+def _secs(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} s"
+
+
 def _when(epoch: float | None) -> str:
     return (utc_iso(epoch) or "–").replace("T", " ")
 
@@ -42,6 +46,7 @@ def _context(directory: Path, summary: Summary) -> dict[str, Any]:
         "pct": _pct,
         "ms": _ms,
         "when": _when,
+        "secs": _secs,
         "needed": discordant_pairs_needed(),
         "timeline_png": TIMELINE_PNG,
         "latency_png": LATENCY_PNG,

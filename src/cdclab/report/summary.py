@@ -87,6 +87,28 @@ class PairSummary(BaseModel):
     verdict: str
 
 
+class FaultArmImpact(BaseModel):
+    arm: str
+    canaries_in_window: int  # written between apply and heal
+    lost: int  # of those, failed (late or missing)
+    detect_s: float | None  # apply -> deadline of the first failed canary written after it
+    episode_detected_s: float | None  # apply -> the detector's episode detection
+    rest_left_running: bool  # any check in the window with connector or task not RUNNING
+    recover_s: float | None  # heal -> first arrival after it
+
+
+class FaultImpact(BaseModel):
+    fault_id: str
+    label: str
+    applied_at: float | None
+    healed_at: float | None
+    healed_by: str | None
+    apply_offset_ms: float | None
+    heal_offset_ms: float | None
+    error: str | None = None
+    arms: list[FaultArmImpact]
+
+
 class Summary(BaseModel):
     name: str | None
     run_id: str | None
@@ -102,6 +124,7 @@ class Summary(BaseModel):
     silent_failures: int
     verdict: list[str]
     faults: list[dict[str, Any]]
+    fault_impacts: list[FaultImpact]
     dumps: list[dict[str, Any]]
     tls: dict[str, Any]
 
@@ -252,6 +275,92 @@ def _pairs(by_arm: dict[str, dict[str, Check]]) -> list[PairSummary]:
     return pairs
 
 
+def fault_impacts(
+    records: list[dict[str, Any]],
+    checks: list[Check],
+    episodes: list[EpisodeSummary],
+    deadline_s: float,
+) -> list[FaultImpact]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in records:
+        entry = by_id.setdefault(record["fault_id"], {"label": record.get("label", "")})
+        entry[record["event"]] = record
+    arms = list(dict.fromkeys(c.arm for c in checks))
+    impacts = []
+    for fault_id, entry in by_id.items():
+        applied = entry.get("fault-applied")
+        healed = entry.get("fault-healed")
+        error = entry.get("fault-error")
+        start = parse_iso(applied["at"]) if applied else None
+        end = parse_iso(healed["at"]) if healed else None
+        per_arm = []
+        for arm in arms:
+            mine = [c for c in checks if c.arm == arm]
+            window = [
+                c
+                for c in mine
+                if start is not None
+                and start <= c.written_at
+                and (end is None or c.written_at < end)
+            ]
+            failed_after = [
+                c
+                for c in mine
+                if start is not None and c.written_at >= start and c.outcome in FAILED
+            ]
+            first_failed = failed_after[0] if failed_after else None
+            episode = next(
+                (
+                    e
+                    for e in episodes
+                    if e.arm == arm
+                    and start is not None
+                    and e.detected_at >= start
+                    and (end is None or e.start <= end + deadline_s)
+                ),
+                None,
+            )
+            arrivals = sorted(
+                c.seen_at
+                for c in mine
+                if c.seen_at is not None and end is not None and c.seen_at > end
+            )
+            rest_window = [
+                c
+                for c in mine
+                if start is not None
+                and start <= c.written_at
+                and (end is None or c.written_at <= end + deadline_s)
+            ]
+            per_arm.append(
+                FaultArmImpact(
+                    arm=arm,
+                    canaries_in_window=len(window),
+                    lost=sum(1 for c in window if c.outcome in FAILED),
+                    detect_s=(first_failed.written_at + deadline_s - start)
+                    if first_failed and start is not None
+                    else None,
+                    episode_detected_s=(episode.detected_at - start) if episode and start else None,
+                    rest_left_running=any(c.connector_state and not c.running for c in rest_window),
+                    recover_s=(arrivals[0] - end) if arrivals and end is not None else None,
+                )
+            )
+        impacts.append(
+            FaultImpact(
+                fault_id=fault_id,
+                label=entry["label"],
+                applied_at=start,
+                healed_at=end,
+                healed_by=healed.get("healed_by") if healed else None,
+                apply_offset_ms=applied.get("offset_ms") if applied else None,
+                heal_offset_ms=healed.get("offset_ms") if healed else None,
+                error=error.get("error") if error else None,
+                arms=per_arm,
+            )
+        )
+    return impacts
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     return (yaml12.load(path.read_text()) or {}) if path.exists() else {}
 
@@ -310,6 +419,13 @@ def summarize(directory: Path) -> Summary:
 
     dumps = [e for e in events if e.get("event") == "dump"]
     faults = list(read_journal(directory / "faults.jsonl"))
+    impacts = fault_impacts(faults, checks, episodes, deadline_s)
+    for impact in impacts:
+        if impact.applied_at is not None and impact.healed_at is None:
+            verdict.append(
+                f"Fault {impact.label} was applied but its heal is not recorded: "
+                "check the host (the dead-man switch removes it at for + grace)."
+            )
     return Summary(
         name=spec.get("name") or manifest.get("name"),
         run_id=manifest.get("run_id"),
@@ -325,6 +441,7 @@ def summarize(directory: Path) -> Summary:
         silent_failures=len(silent),
         verdict=verdict,
         faults=faults,
+        fault_impacts=impacts,
         dumps=dumps,
         tls=manifest.get("tls", {}),
     )

@@ -1,0 +1,36 @@
+"""invoke fault.*: runbook steps for faults."""
+
+from __future__ import annotations
+
+from invoke import Collection, task
+
+from cdclab.cli._common import print_json, user_errors
+from cdclab.progress import out
+
+
+@task(
+    help={
+        "all": "also the root namespace (rules a fault on the orchestrator itself left)",
+        "json": "print machine-readable JSON",
+    }
+)
+@user_errors
+def clear(c, all_=False, json=False):
+    """Remove every cdclab fault (iptables rules, netem, dead-man timers) on every lab host."""
+    from cdclab.faults.clear import clear_faults
+    from cdclab.prereqs import check_root
+
+    check_root()
+    removed = clear_faults(include_root=all_)
+    if json:
+        print_json(removed)
+        return
+    for host, items in removed.items():
+        if items:
+            for item in items:
+                out.print(f"{host}: removed {item}")
+        else:
+            out.print(f"{host}: no cdclab fault")
+
+
+ns = Collection("fault", clear)

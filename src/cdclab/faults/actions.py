@@ -1,0 +1,153 @@
+"""What a fault does on its host, as shell commands: apply, heal (idempotent), dead-man.
+
+Every iptables rule carries the comment `cdclab:<run id>:<fault id>`, so heals, sweeps and
+`invoke fault.clear` find rules by tag, never by position. Heals are idempotent: running
+one twice, or after the dead-man switch already ran it, is harmless.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from cdclab.faults.model import FaultSpec
+
+TAG_PREFIX = "cdclab:"
+NETEM_DEVICE = "eth0"
+# A root prio qdisc whose priomap sends everything to band 1 unless a filter says band 3.
+NETEM_ROOT = "1:"
+SWEEP_MARK = "cdclab-deadman"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # "connect" / "db"
+    address: str
+
+
+@dataclass
+class FaultAction:
+    fault_id: str
+    run_id: str
+    spec: FaultSpec
+    host: Endpoint
+    peer: Endpoint | None
+    scheduled_at: float  # offset from the clock's start, seconds
+    duration: float
+    pidfiles: list[str] = field(default_factory=list)  # kill/pause targets
+
+    @property
+    def tag(self) -> str:
+        return f"{TAG_PREFIX}{self.run_id}:{self.fault_id}"
+
+    @property
+    def label(self) -> str:
+        target = self.peer.name if self.peer else self.spec.process
+        return f"{self.spec.kind} {self.host.name}↔{target} {self.duration:g}s"
+
+    # -- network ------------------------------------------------------------------------
+    def _iptables_rules(self) -> list[list[str]]:
+        assert self.peer is not None
+        peer = self.peer.address
+        tcp = ["-p", "tcp"] if self.spec.kind == "reject" else []
+        target = (
+            ["-j", "REJECT", "--reject-with", "tcp-reset"]
+            if self.spec.kind == "reject"
+            else ["-j", "DROP"]
+        )
+        comment = ["-m", "comment", "--comment", self.tag]
+        rules = []
+        if self.spec.direction in ("both", "egress"):
+            rules.append(["OUTPUT", "-d", peer, *tcp, *comment, *target])
+        if self.spec.direction in ("both", "ingress"):
+            rules.append(["INPUT", "-s", peer, *tcp, *comment, *target])
+        return rules
+
+    def _netem(self) -> str:
+        spec = self.spec
+        if spec.kind == "delay":
+            return f"delay {spec.delay * 1000:.0f}ms"
+        if spec.kind == "jitter":
+            return f"delay {spec.delay * 1000:.0f}ms {spec.jitter * 1000:.0f}ms distribution normal"
+        return f"loss {spec.loss:g}%"
+
+    # -- the three scripts --------------------------------------------------------------
+    def apply_script(self) -> str:
+        kind = self.spec.kind
+        if kind in ("drop", "reject"):
+            # -I: first in the chain, ahead of anything that would accept the traffic.
+            return "set -e\n" + "\n".join(
+                shlex.join(["iptables", "-w", "-I", *rule]) for rule in self._iptables_rules()
+            )
+        if kind in ("delay", "loss", "jitter"):
+            assert self.peer is not None
+            dev = NETEM_DEVICE
+            return "\n".join(
+                [
+                    "set -e",
+                    f"tc qdisc add dev {dev} root handle {NETEM_ROOT} prio bands 3 "
+                    "priomap 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+                    f"tc qdisc add dev {dev} parent 1:3 handle 30: netem {self._netem()}",
+                    f"tc filter add dev {dev} protocol ip parent 1:0 prio 3 u32 "
+                    f"match ip dst {self.peer.address}/32 flowid 1:3",
+                ]
+            )
+        signal = "KILL" if kind == "kill" else "STOP"
+        return "\n".join(
+            f'pid=$(cat {shlex.quote(p)}) && kill -{signal} "$pid"' for p in self.pidfiles
+        )
+
+    def heal_script(self) -> str:
+        kind = self.spec.kind
+        if kind in ("drop", "reject"):
+            return heal_iptables_by_tag(self.tag)
+        if kind in ("delay", "loss", "jitter"):
+            return f"tc qdisc del dev {NETEM_DEVICE} root 2>/dev/null || true"
+        if kind == "kill":
+            # Restart what is not running, with the start script lab.up wrote.
+            return "\n".join(
+                f"start-stop-daemon --status --pidfile {shlex.quote(p)} || "
+                f"sh {shlex.quote(p + '.start')}"
+                for p in self.pidfiles
+            )
+        return "\n".join(
+            f'pid=$(cat {shlex.quote(p)}) && kill -CONT "$pid" || true' for p in self.pidfiles
+        )
+
+    def deadman_command(self, heal_file: str, grace: float) -> str:
+        """A detached timer on the host: heals at for + grace even if the orchestrator died.
+
+        Runs inside the host's namespace (the SSH session lands there) and outlives the
+        session. Prints its pid so a normal heal can cancel it.
+        """
+        delay = max(1, round(self.duration + grace))
+        inner = f"sleep {delay} && sh {shlex.quote(heal_file)} dead-man"
+        # $0 of the shell carries the mark, so sweeps find pending timers with pkill -f.
+        return (
+            f"nohup setsid sh -c {shlex.quote(inner)} {SWEEP_MARK}-{self.fault_id} "
+            ">/dev/null 2>&1 </dev/null & echo $!"
+        )
+
+
+def heal_iptables_by_tag(pattern: str) -> str:
+    """Delete every iptables rule whose comment contains pattern (a tag, or 'cdclab:')."""
+    return (
+        f"iptables -w -S | grep -F -- {shlex.quote(pattern)} | sed 's/^-A /-D /' | "
+        'while read -r rule; do eval "iptables -w $rule"; done; true'
+    )
+
+
+def sweep_script() -> str:
+    """Remove every cdclab fault on a host: rules, netem qdiscs, pending dead-man timers.
+
+    Prints what it removed, one line each, for the warning that names them.
+    """
+    return "\n".join(
+        [
+            "iptables -w -S | grep -F -- 'cdclab:' | sed 's/^/rule: /'",
+            heal_iptables_by_tag(TAG_PREFIX),
+            f"if tc qdisc show dev {NETEM_DEVICE} | grep -q 'qdisc prio 1: root'; then "
+            f"echo 'netem: {NETEM_DEVICE}'; tc qdisc del dev {NETEM_DEVICE} root; fi",
+            f"pkill -f '{SWEEP_MARK}' && echo 'dead-man timers' || true",
+        ]
+    )

@@ -1,0 +1,150 @@
+"""Fault specs, campaigns and the shell each fault runs: tagged, idempotent, dead-man timed."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from cdclab.experiment.spec import load_spec
+from cdclab.faults.actions import Endpoint, FaultAction, heal_iptables_by_tag, sweep_script
+from cdclab.faults.model import CampaignSpec, FaultSpec
+from cdclab.faults.plan import plan_faults
+from cdclab.lab.config import LabConfig
+
+CONNECT = Endpoint("connect", "198.18.213.20")
+DB = Endpoint("db", "198.18.213.10")
+
+
+def _action(**spec) -> FaultAction:
+    fault = FaultSpec.model_validate({"at": "10s", "for": "45s", **spec})
+    peer = None if fault.process else DB
+    return FaultAction(
+        "f01",
+        "abcd1234",
+        fault,
+        CONNECT,
+        peer,
+        10.0,
+        45.0,
+        pidfiles=["/s/connect/tls13/run/connect.pid"] if fault.process else [],
+    )
+
+
+def test_drop_is_both_directions_by_default_and_tagged():
+    script = _action(kind="drop").apply_script()
+    assert (
+        "iptables -w -I OUTPUT -d 198.18.213.10 -m comment --comment cdclab:abcd1234:f01 "
+        "-j DROP" in script
+    )
+    assert (
+        "iptables -w -I INPUT -s 198.18.213.10 -m comment --comment cdclab:abcd1234:f01 "
+        "-j DROP" in script
+    )
+
+
+def test_egress_only_and_reject_with_tcp_reset():
+    script = _action(kind="reject", direction="egress").apply_script()
+    assert "OUTPUT" in script and "INPUT" not in script
+    assert "-p tcp" in script and "REJECT --reject-with tcp-reset" in script
+
+
+def test_heal_removes_by_tag_not_by_position():
+    heal = _action(kind="drop").heal_script()
+    assert heal == heal_iptables_by_tag("cdclab:abcd1234:f01")
+    assert "iptables -w -S | grep -F -- cdclab:abcd1234:f01" in heal
+    assert heal.endswith("true")  # idempotent: nothing to remove is success
+
+
+def test_netem_only_toward_the_peer():
+    script = _action(kind="delay", delay="200ms").apply_script()
+    assert "netem delay 200ms" in script
+    assert "match ip dst 198.18.213.10/32 flowid 1:3" in script
+    assert "priomap 0 0 0 0" in script  # everything else stays in band 1
+    assert "loss 30%" in _action(kind="loss", loss=30).apply_script()
+
+
+def test_kill_restarts_with_the_start_script_and_pause_resumes():
+    kill = _action(kind="kill", process="worker:tls13")
+    assert 'kill -KILL "$pid"' in kill.apply_script()
+    assert "sh /s/connect/tls13/run/connect.pid.start" in kill.heal_script()
+    pause = _action(kind="pause", process="worker:tls13")
+    assert 'kill -STOP "$pid"' in pause.apply_script()
+    assert 'kill -CONT "$pid"' in pause.heal_script()
+
+
+def test_deadman_fires_at_for_plus_grace_detached():
+    command = _action(kind="drop").deadman_command("/s/f01.heal.sh", grace=15)
+    assert "sleep 60 && sh /s/f01.heal.sh dead-man" in command
+    assert command.startswith("nohup setsid sh -c")
+    assert "cdclab-deadman-f01" in command and command.endswith("echo $!")
+
+
+def test_sweep_removes_every_cdclab_rule_netem_and_timers():
+    script = sweep_script()
+    assert "grep -F -- cdclab:" in script
+    assert "tc qdisc del dev eth0 root" in script
+    assert "pkill -f 'cdclab-deadman'" in script
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"kind": "drop", "for": "0s"}, "for"),
+        ({"kind": "drop", "peer": "connect"}, "peer"),
+        ({"kind": "kill"}, "process"),
+        ({"kind": "delay"}, "delay"),
+        ({"kind": "loss"}, "loss"),
+        ({"kind": "drop", "repeat": 3}, "every"),
+        ({"kind": "drop", "repeat": 3, "every": "30s"}, "every"),  # shorter than the fault
+        ({"kind": "flood"}, "kind"),
+    ],
+)
+def test_bad_faults_name_the_field(spec, field):
+    with pytest.raises(ValidationError) as caught:
+        FaultSpec.model_validate({"at": "10s", "for": "45s", **spec})
+    assert field in str(caught.value)
+
+
+def test_campaign_expands_with_recovery_gaps():
+    campaign = CampaignSpec(durations=["30s", "60s", "5m"], start="1m", gap="2m")
+    assert [(f.at, f.for_) for f in campaign.expand()] == [(60, 30), (210, 60), (390, 300)]
+
+
+def test_repeats_and_plan_ids():
+    spec = load_spec(
+        "tls-compare",
+        duration=600,
+        assignments=[
+            "faults=[{kind: drop, at: 1m, for: 20s, every: 2m, repeat: 3}, "
+            "{kind: pause, at: 8m, for: 10s, process: 'worker:tls12'}]"
+        ],
+    )
+    actions = plan_faults(spec, LabConfig(), "r1")
+    assert [(a.fault_id, a.scheduled_at, a.duration) for a in actions] == [
+        ("f01", 60, 20),
+        ("f02", 180, 20),
+        ("f03", 300, 20),
+        ("f04", 480, 10),
+    ]
+    assert actions[3].host.name == "connect" and actions[3].peer is None
+    assert actions[3].pidfiles[0].endswith("connect/tls12/run/connect.pid")
+
+
+def test_faults_must_end_within_the_run_and_name_real_arms():
+    with pytest.raises(Exception, match=r"faults\[0\]"):
+        load_spec(
+            "tls-compare", duration=60, assignments=["faults=[{kind: drop, at: 50s, for: 30s}]"]
+        )
+    with pytest.raises(Exception, match="no arm 'nope'"):
+        load_spec(
+            "tls-compare",
+            assignments=["faults=[{kind: kill, at: 1m, for: 5s, process: 'worker:nope'}]"],
+        )
+
+
+def test_shipped_fault_experiments_validate():
+    campaign = load_spec("fault-campaign")
+    assert [(f.for_) for f in campaign.all_faults()] == [30, 60, 300]
+    assert all(f.direction == "both" for f in campaign.all_faults())
+    nongraceful = load_spec("nongraceful").resolved_arms()
+    assert nongraceful["nongraceful"].connector["use.nongraceful.disconnect"] is True
