@@ -6,6 +6,9 @@ always written, from whatever the journals hold.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import signal
 import threading
 import time
@@ -101,6 +104,30 @@ class _StopOnSignals:
             signal.signal(signum, handler)
 
 
+RUN_LOCK = Path("/run/cdclab/experiment.lock")
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time():
+    """One experiment per lab: a second one would sweep the first one's faults."""
+    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(RUN_LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise CdclabError(
+                f"an experiment is already running on this lab ({holder}); wait for it or "
+                "stop it (Ctrl-C) first"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+
+
 def run_experiment(spec: ExperimentSpec) -> RunOutcome:
     if spec.target != "local":
         raise CdclabError(
@@ -108,6 +135,11 @@ def run_experiment(spec: ExperimentSpec) -> RunOutcome:
             "of work); run with --target local"
         )
     check_lab_prerequisites()
+    with _one_run_at_a_time():
+        return _run(spec)
+
+
+def _run(spec: ExperimentSpec) -> RunOutcome:
     run_id = new_run_id()
     run = RunDirectory.create(spec, run_id)
     console.print(f"[bold]{spec.name}[/bold] run {run_id} → {run.path}")

@@ -1,0 +1,159 @@
+"""Faults on the real lab: a DROP stops delivery while REST says RUNNING, the detector
+sees it, delivery resumes after the heal, and no rule is ever left behind — not even
+when the orchestrator is killed with SIGKILL in the middle of the fault."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cdclab.experiment.journal import parse_iso
+from cdclab.lab.teardown import lab_owner, teardown
+from tests.conftest import run_invoke
+from tests.integration.test_experiment import _checks, _results_dir, _start
+from tests.integration.test_lab import ENV as LAB_ENV
+from tests.integration.test_lab import TEST_STATE
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, iptables)"),
+]
+DB_ADDRESS = "198.18.213.10"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    os.environ["CDCLAB_STATE_DIR"] = str(TEST_STATE)
+    if lab_owner() not in (None, TEST_STATE):
+        teardown()
+    return {**LAB_ENV, "CDCLAB_RESULTS_DIR": str(tmp_path_factory.mktemp("fault-results"))}
+
+
+def _rules(namespace: str = "cdclab-connect") -> list[str]:
+    out = subprocess.run(
+        ["ip", "netns", "exec", namespace, "iptables", "-w", "-S"], capture_output=True, text=True
+    ).stdout
+    return [line for line in out.splitlines() if "cdclab" in line]
+
+
+def _faults(run: Path) -> list[dict]:
+    path = run / "faults.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+
+
+def test_a_45s_drop_stops_delivery_while_rest_says_running(env):
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--minutes",
+        "4",
+        "--set",
+        "faults=[{kind: drop, at: 30s, for: 45s}]",
+        env=env,
+        timeout=900,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    run = _results_dir(ran.stdout)
+    records = {r["event"]: r for r in _faults(run)}
+    applied, healed = records["fault-applied"], records["fault-healed"]
+    assert healed["healed_by"] == "schedule"
+    assert abs(applied["offset_ms"]) < 1000 and abs(healed["offset_ms"]) < 1000
+    assert any("-I OUTPUT -d 198.18.213.10" in r for r in applied["rules"])
+    assert any("-I INPUT -s 198.18.213.10" in r for r in applied["rules"])
+    start, end = parse_iso(applied["at"]), parse_iso(healed["at"])
+    checks = _checks(run)
+    # REST never noticed: every check, before, during and after, says RUNNING.
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+    for arm in ("tls13", "tls12"):
+        mine = [c for c in checks if c["arm"] == arm]
+        during = [c for c in mine if start <= parse_iso(c["written_at"]) < end]
+        assert len(during) >= 8
+        # The DROP stopped delivery: nothing written during it arrived before the heal.
+        assert all(c["seen_at"] is None or parse_iso(c["seen_at"]) >= end for c in during)
+        assert sum(c["outcome"] != "delivered" for c in during) >= 3
+        # Delivery resumed after the heal.
+        after = [c for c in mine if parse_iso(c["written_at"]) > end + 60]
+        assert after and all(c["outcome"] == "delivered" for c in after)
+    summary = json.loads((run / "summary.json").read_text())
+    for arm in summary["arms"]:
+        assert arm["episodes"], f"no silent-failure episode on {arm['arm']}"
+        episode = arm["episodes"][0]
+        assert start <= episode["detected_at"] <= end + 60
+        assert episode["end"] is not None
+    impact = summary["fault_impacts"][0]
+    assert impact["healed_by"] == "schedule"
+    assert all(not a["rest_left_running"] and a["lost"] >= 3 for a in impact["arms"])
+    assert "## Faults" in (run / "report.md").read_text()
+    assert not _rules()
+
+
+def test_sigkill_during_a_drop_the_dead_man_switch_heals_it(env):
+    results = Path(env["CDCLAB_RESULTS_DIR"])
+    before = set(results.iterdir())
+    process = _start(env, "--minutes", "3", "--set", "faults=[{kind: drop, at: 15s, for: 30s}]")
+    try:
+        deadline = time.monotonic() + 300
+        run, applied = None, None
+        while time.monotonic() < deadline and applied is None:
+            new = [p for p in results.iterdir() if p not in before and p.is_dir()]
+            run = new[0] if new else None
+            applied = (
+                next((r for r in _faults(run) if r["event"] == "fault-applied"), None)
+                if run
+                else None
+            )
+            time.sleep(0.5)
+        assert applied, "the fault was never applied"
+        assert _rules(), "the DROP rule should be in place"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    applied_at = parse_iso(applied["at"])
+    # Nobody heals it now but the timer on the host: for (30 s) + grace (15 s).
+    while _rules() and time.time() < applied_at + 30 + 15 + 15:
+        time.sleep(1)
+    assert not _rules(), "the dead-man switch did not remove the rule"
+    assert time.time() >= applied_at + 30, "healed before its time"
+    healed_by = TEST_STATE / "run" / "faults" / f"{applied['fault_id']}.heal.sh.healed-by"
+    assert healed_by.read_text().startswith("dead-man")
+    assert run_invoke("lab.up", env=env).rc == 0  # resume what the killed run paused
+
+
+def test_fault_clear_removes_any_tagged_rule_and_is_idempotent(env):
+    assert run_invoke("lab.up", env=env).rc == 0
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            "cdclab-connect",
+            "iptables",
+            "-w",
+            "-I",
+            "OUTPUT",
+            "-d",
+            DB_ADDRESS,
+            "-m",
+            "comment",
+            "--comment",
+            "cdclab:manual:f99",
+            "-j",
+            "DROP",
+        ],
+        check=True,
+    )
+    assert _rules()
+    cleared = run_invoke("fault.clear", "--json", env=env)
+    assert cleared.rc == 0, cleared.stderr
+    assert any("cdclab:manual:f99" in item for item in cleared.json()["connect"])
+    assert not _rules()
+    again = run_invoke("fault.clear", env=env)
+    assert again.rc == 0 and "no cdclab fault" in again.stdout
