@@ -2,6 +2,13 @@
 
 from invoke import Collection
 
-from cdclab.cli import experiment, fault, lab
+from cdclab.cli import dump, experiment, fault, lab
 
-ns = Collection(lab.ns, fault.ns, experiment.experiment, experiment.experiments, experiment.report)
+ns = Collection(
+    lab.ns,
+    fault.ns,
+    dump.ns,
+    experiment.experiment,
+    experiment.experiments,
+    experiment.report,
+)

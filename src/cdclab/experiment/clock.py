@@ -17,6 +17,7 @@ import pymysql
 
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import UNREACHABLE, ConnectorState
+from cdclab.dumps.take import dump_path
 from cdclab.experiment.detector import Episode
 from cdclab.experiment.journal import Journal, utc_iso
 from cdclab.experiment.spec import ExperimentSpec
@@ -125,8 +126,7 @@ class ExperimentClock:
         self._pool.submit(self._take_dump, arm, trigger, now)
 
     def _take_dump(self, arm: str, trigger: str, at: float) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(at))
-        path = self.dumps_dir / arm / f"{stamp}-{trigger}.txt"
+        path = dump_path(self.dumps_dir, arm, trigger, at)
         try:
             text = self.thread_dump(arm)
             path.parent.mkdir(parents=True, exist_ok=True)

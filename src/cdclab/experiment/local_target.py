@@ -16,11 +16,11 @@ from typing import Any
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import ConnectRest
-from cdclab.errors import CdclabError
+from cdclab.dumps.take import jcmd_thread_dump
 from cdclab.experiment.spec import ExperimentSpec
 from cdclab.faults.plan import all_pidfiles, sweep_host
 from cdclab.lab import config as lab_config
-from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to, worker_pidfile
+from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to
 from cdclab.lab.config import Arm, LabConfig
 from cdclab.lab.extravars import WRITER_USER, connector_entry, lab_extravars
 from cdclab.lab.tls_evidence import collect_tls_evidence
@@ -191,14 +191,7 @@ class LocalTarget:
 
     def thread_dump(self, arm_name: str) -> str:
         """`jcmd <pid> Thread.print -l` of the arm's worker, over SSH on the connect host."""
-        with ssh_to(self.config.connect) as ssh:
-            pid = ssh.run(["cat", worker_pidfile(arm_name)]).stdout.strip()
-            if not pid.isdigit():
-                raise CdclabError(f"no running worker for arm {arm_name}")
-            done = ssh.run(["jcmd", pid, "Thread.print", "-l"], timeout=60)
-            if not done.ok:
-                raise CdclabError(f"jcmd failed for arm {arm_name}: {done.stderr.strip()}")
-            return done.stdout
+        return jcmd_thread_dump(self.config, arm_name)
 
     # -- faults ---------------------------------------------------------------------------
     def ssh_for(self, host_name: str):

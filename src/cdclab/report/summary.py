@@ -361,6 +361,18 @@ def fault_impacts(
     return impacts
 
 
+def _with_classes(directory: Path, event: dict[str, Any]) -> dict[str, Any]:
+    """A dump event plus the class of each binlog thread in its file."""
+    from cdclab.dumps.analyze import analyze_file
+
+    path = directory / str(event.get("path", ""))
+    if not path.is_file():
+        return {**event, "classes": "file missing"}
+    analysis = analyze_file(path)
+    classes = ", ".join(f"{t.name}: {t.klass}" for t in analysis.threads) or "no binlog thread"
+    return {**event, "classes": classes}
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     return (yaml12.load(path.read_text()) or {}) if path.exists() else {}
 
@@ -417,7 +429,7 @@ def summarize(directory: Path) -> Summary:
         )
     verdict += [p.verdict for p in pairs]
 
-    dumps = [e for e in events if e.get("event") == "dump"]
+    dumps = [_with_classes(directory, e) for e in events if e.get("event") == "dump"]
     faults = list(read_journal(directory / "faults.jsonl"))
     impacts = fault_impacts(faults, checks, episodes, deadline_s)
     for impact in impacts:

@@ -1,0 +1,1 @@
+"""Thread dumps: taking them (jcmd over SSH) and reading them (binlog threads classified)."""
