@@ -157,3 +157,41 @@ def test_fault_clear_removes_any_tagged_rule_and_is_idempotent(env):
     assert not _rules()
     again = run_invoke("fault.clear", env=env)
     assert again.rc == 0 and "no cdclab fault" in again.stdout
+
+
+def test_dump_of_an_idle_lab_worker_shows_a_reader_waiting_for_data(env, tmp_path):
+    assert run_invoke("lab.up", env=env).rc == 0
+    ran = run_invoke("dump", "--arm", "tls13", "--out-dir", str(tmp_path), env=env)
+    assert ran.rc == 0, ran.stderr
+    (dump,) = list(tmp_path.rglob("*-on_demand.txt"))
+    analyzed = run_invoke("dump.analyze", "--json", str(dump), env=env).json()[0]
+    readers = [t for t in analyzed["threads"] if t["name"].startswith("blc-198.18.213.10")]
+    assert readers and readers[0]["klass"] == "waiting-for-data"
+    assert "healthy idle" in analyzed["note"]
+
+
+def test_dumps_during_a_long_drop_catch_the_reader_reconnecting(env):
+    # A 10 s keep-alive makes the binlog client give up on the black hole ~10-20 s in and
+    # retry the connection, which the DROP holds in connect(): dumps every 10 s see it.
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--minutes",
+        "2",
+        "--set",
+        "connector.connect.keep.alive.interval.ms=10000",
+        "--set",
+        "faults=[{kind: drop, at: 15s, for: 75s}]",
+        "--set",
+        "dumps={triggers: [fault], every: 10s, min_interval: 10s}",
+        env=env,
+        timeout=900,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    run = _results_dir(ran.stdout)
+    analyses = run_invoke("dump.analyze", "--json", str(run / "dumps"), env=env).json()
+    assert len(analyses) >= 4
+    classes = {t["klass"] for a in analyses for t in a["threads"]}
+    assert "reconnecting" in classes, classes
+    assert "reconnecting" in (run / "report.md").read_text()
+    assert not _rules()
