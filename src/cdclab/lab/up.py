@@ -73,29 +73,27 @@ def lab_up(
     check_lab_prerequisites()
     config = config or lab_config.load_saved() or LabConfig()
     _check_matches_running_lab(config)
-    if dry_run:
-        if lab_config.load_saved() is None or not lab_namespaces():
-            return describe_plan(config)
-        result = run_playbook(
-            "lab_up.yml",
-            inventory=LOCAL_INVENTORY,
-            extravars=lab_extravars(config),
-            event_handler=event_handler,
-            check=True,
-        )
-        return UpResult(playbook=result, config=config)
-    ensure_secret(DB_CDC_PASSWORD)
-    ensure_secret(DB_WRITER_PASSWORD)
-    lab_config.save(config)
-    claim_lab(state_dir())
-    try:
-        result = run_playbook(
+
+    def playbook() -> PlaybookResult:
+        return run_playbook(
             "lab_up.yml",
             inventory=LOCAL_INVENTORY,
             extravars=lab_extravars(config),
             event_handler=event_handler,
             artifact_dir=artifact_dir,
+            check=dry_run,
         )
+
+    if dry_run:
+        if lab_config.load_saved() is None or not lab_namespaces():
+            return describe_plan(config)
+        return UpResult(playbook=playbook(), config=config)
+    ensure_secret(DB_CDC_PASSWORD)
+    ensure_secret(DB_WRITER_PASSWORD)
+    lab_config.save(config)
+    claim_lab(state_dir())
+    try:
+        result = playbook()
     except (PlaybookFailed, KeyboardInterrupt) as exc:
         if keep_on_failure:
             raise CdclabError(
