@@ -78,6 +78,7 @@ class FaultExecutor:
 
     # -- the schedule ---------------------------------------------------------------------
     def _loop(self) -> None:
+        self._prepare()
         steps = []
         for action in self.actions:
             steps.append((action.scheduled_at, 0, action))
@@ -91,6 +92,25 @@ class FaultExecutor:
             elif action.fault_id in self._active:
                 self._heal(action.fault_id, healed_by="schedule")
 
+    def _heal_file(self, action: FaultAction) -> str:
+        return f"{self.heal_dir}/{action.fault_id}.heal.sh"
+
+    def _prepare(self) -> None:
+        """Open the SSH sessions and write every heal script before the first fault is due,
+        so applying one is a single round trip that lands on time."""
+        for action in self.actions:
+            heal_file = self._heal_file(action)
+            heal = (
+                f"#!/bin/sh\n# heal of {action.tag}\n{action.heal_script()}\n"
+                f'[ -n "$1" ] && echo "$1 $(date +%s.%N)" > {heal_file}.healed-by\n'
+                "exit 0\n"
+            )
+            try:
+                ssh = self._session(action.host.name)
+                ssh.run(f"mkdir -p {self.heal_dir} && cat > {heal_file}", stdin=heal)
+            except Exception as exc:  # reported when the fault is due
+                self.errors.append(f"{action.label}: could not prepare its heal: {exc}")
+
     def _session(self, host: str) -> SSHHost:
         if host not in self._sessions:
             self._sessions[host] = self.ssh_for(host)
@@ -98,24 +118,20 @@ class FaultExecutor:
 
     def _apply(self, action: FaultAction) -> None:
         scheduled = self.start_time + action.scheduled_at
-        heal_file = f"{self.heal_dir}/{action.fault_id}.heal.sh"
+        heal_file = self._heal_file(action)
         try:
             ssh = self._session(action.host.name)
-            # The heal script goes first: the dead-man switch must exist before the fault.
-            heal = (
-                f"#!/bin/sh\n# heal of {action.tag}\n{action.heal_script()}\n"
-                f'[ -n "$1" ] && echo "$1 $(date +%s.%N)" > {heal_file}.healed-by\n'
-                "exit 0\n"
+            # One round trip: refuse if the heal script is missing, arm the dead-man switch
+            # (it must exist before the fault), then apply; a failed apply heals at once.
+            command = (
+                f"test -s {heal_file} || {{ echo 'heal script missing' >&2; exit 97; }}\n"
+                f"{action.deadman_command(heal_file, self.grace_s)}\n"
+                f"( {action.apply_script()}\n) || {{ sh {heal_file}; exit 98; }}"
             )
-            written = ssh.run(f"mkdir -p {self.heal_dir} && cat > {heal_file}", stdin=heal)
-            if not written.ok:
-                raise RuntimeError(f"cannot write {heal_file}: {written.stderr.strip()}")
-            deadman = ssh.run(action.deadman_command(heal_file, self.grace_s))
-            deadman_pid = deadman.stdout.strip() or None
-            applied = ssh.run(action.apply_script())
+            applied = ssh.run(command)
             applied_at = time.time()
+            deadman_pid = (applied.stdout.strip().splitlines() or [None])[0]
             if not applied.ok:
-                ssh.run(["sh", heal_file])
                 raise RuntimeError(applied.stderr.strip() or f"rc {applied.rc}")
         except Exception as exc:  # a fault that cannot be applied must not stop the run
             self._record("fault-error", action, phase="apply", error=str(exc), scheduled=scheduled)
