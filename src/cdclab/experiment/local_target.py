@@ -84,7 +84,8 @@ class LocalTarget:
         self.event_handler = event_handler
         self.config = lab_config_for(spec)
         self.arms: list[RunArm] = []
-        for index, (name, arm_spec) in enumerate(spec.resolved_arms().items()):
+        self._arm_specs = spec.resolved_arms()  # a matrix expands once, not per use
+        for index, (name, arm_spec) in enumerate(self._arm_specs.items()):
             lab_arm = self.config.arm(name)
             prefix = f"run_{run_id}_{name}"
             self.arms.append(
@@ -117,7 +118,7 @@ class LocalTarget:
                 self._paused.append(arm)
         entries = []
         for arm in self.arms:
-            spec_arm = self.spec.resolved_arms()[arm.name]
+            spec_arm = self._arm_specs[arm.name]
             lab_arm = self.config.arm(arm.name).model_copy(
                 update={"server_id": arm.server_id, "connector": spec_arm.connector}
             )

@@ -88,5 +88,5 @@ class RunDirectory:
         return sums
 
     def finish(self, status: str, ended_at: float) -> None:
+        # Checksums come last, once the report exists (runner), not here and again there.
         self.update_manifest(status=status, ended_at=utc_iso(ended_at))
-        self.update_manifest(checksums=self.checksums())

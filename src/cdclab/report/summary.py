@@ -414,10 +414,9 @@ def summarize(directory: Path) -> Summary:
     pairs = _pairs(by_arm)
 
     verdict = []
-    silent = [e for e in episodes]
-    if silent:
+    if episodes:
         per_arm = {a.arm: len(a.episodes) for a in arms if a.episodes}
-        longest = max((e.duration_s or 0) for e in silent)
+        longest = max((e.duration_s or 0) for e in episodes)
         verdict.append(
             "Silent failure observed: "
             + ", ".join(f"{arm} {n} episode(s)" for arm, n in per_arm.items())
@@ -450,7 +449,7 @@ def summarize(directory: Path) -> Summary:
         episode_source=episode_source,
         arms=arms,
         pairs=pairs,
-        silent_failures=len(silent),
+        silent_failures=len(episodes),
         verdict=verdict,
         faults=faults,
         fault_impacts=impacts,
