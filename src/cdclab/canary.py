@@ -104,6 +104,21 @@ class CanaryWriter:
             self._conn = None
 
 
+_TRANSIENT_KAFKA_ERRORS = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._TRANSPORT,
+}
+
+
+def _is_transient(error: KafkaError) -> bool:
+    """Errors a broker gives while a new topic's leader is being elected or it restarts."""
+    return error.retriable() or error.code() in _TRANSIENT_KAFKA_ERRORS
+
+
 def canary_id_of(value: bytes | None) -> str | None:
     """The canary id in a Debezium change event (JSON, schemas disabled)."""
     if not value:
@@ -152,13 +167,26 @@ class CanaryWatcher:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise RuntimeError(f"cannot create topic {topic}: {exc}") from exc
 
-    def start_at_end(self, timeout: float = 10.0) -> None:
-        """Read only what arrives from now on."""
+    def start_at_end(self, timeout: float = 20.0) -> None:
+        """Read only what arrives from now on.
+
+        A topic created a moment ago may not have its leader elected yet: the broker then
+        answers NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE, which are retried until
+        `timeout` (the race made CI red once, right after `lab.up`).
+        """
+        deadline = time.monotonic() + timeout
         partitions = []
         for topic in self.arm_of_topic:
-            _low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, 0), timeout=timeout
-            )
+            while True:
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, 0), timeout=max(1.0, deadline - time.monotonic())
+                    )
+                    break
+                except KafkaException as exc:
+                    if not _is_transient(exc.args[0]) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.25)
             partitions.append(TopicPartition(topic, 0, high))
         self._consumer.assign(partitions)
 

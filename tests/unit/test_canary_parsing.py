@@ -26,3 +26,13 @@ def test_ids_are_unique_and_ordered_by_seq():
     a, b = new_canary_id("run", 1), new_canary_id("run", 1)
     assert a != b
     assert new_canary_id("run", 2) > new_canary_id("run", 1)[:-6]
+
+
+def test_leader_election_errors_are_retried_and_auth_errors_are_not():
+    from confluent_kafka import KafkaError
+
+    from cdclab.canary import _is_transient
+
+    assert _is_transient(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+    assert _is_transient(KafkaError(KafkaError.LEADER_NOT_AVAILABLE))
+    assert not _is_transient(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
