@@ -2,12 +2,13 @@
 
 from invoke import Collection
 
-from cdclab.cli import dump, experiment, fault, lab
+from cdclab.cli import aws, dump, experiment, fault, lab
 
 ns = Collection(
     lab.ns,
     fault.ns,
     dump.ns,
+    aws.ns,
     experiment.experiment,
     experiment.experiments,
     experiment.report,

@@ -10,7 +10,7 @@ import contextlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
@@ -38,42 +38,47 @@ def new_canary_id(run_id: str, seq: int) -> str:
     return f"{run_id}-{seq:06d}-{uuid.uuid4().hex[:6]}"
 
 
-class CanaryWriter:
-    """Writes canary rows over TLS as the least-privilege writer account."""
+@dataclass(frozen=True)
+class DbAccount:
+    """How the orchestrator reaches the source database: TLS, verified, as one account."""
 
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        user: str,
-        password: str,
-        ca_file: Path,
-        database: str,
-        table: str,
-        connect_timeout: float = 5.0,
-    ):
-        self._params = dict(
-            host=host,
-            port=port,
-            user=user,
-            password=password,
-            database=database,
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    ca_file: Path
+    database: str
+    connect_timeout: float = 5.0
+
+    def connect(self) -> pymysql.connections.Connection:
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.database,
             # ssl_* keywords, not ssl={...}: PyMySQL drops the dict when they are given.
-            ssl_ca=str(ca_file),
+            ssl_ca=str(self.ca_file),
             ssl_verify_cert=True,
             ssl_verify_identity=True,
-            connect_timeout=connect_timeout,
+            connect_timeout=self.connect_timeout,
             read_timeout=10,
             write_timeout=10,
             autocommit=True,
         )
+
+
+class CanaryWriter:
+    """Writes canary rows over TLS as the least-privilege writer account."""
+
+    def __init__(self, account: DbAccount, table: str):
+        self.account = account
         self.table = table
         self._conn: pymysql.connections.Connection | None = None
 
     def _connection(self) -> pymysql.connections.Connection:
         if self._conn is None or not self._conn.open:
-            self._conn = pymysql.connect(**self._params)
+            self._conn = self.account.connect()
         return self._conn
 
     def write(self, run_id: str, seq: int) -> Canary:

@@ -29,3 +29,10 @@ def cache_dir() -> Path:
 
 def results_dir() -> Path:
     return Path(os.environ.get("CDCLAB_RESULTS_DIR", str(PROJECT_ROOT / "results")))
+
+
+def aws_state_dir() -> Path:
+    """Per-run AWS state (private keys, host.json, inventory). The user's, not the machine's:
+    provisioning needs no root. Never inside results/."""
+    default = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return Path(os.environ.get("CDCLAB_AWS_STATE_DIR", str(default / "cdclab" / "aws")))

@@ -21,6 +21,7 @@ class Versions(BaseModel):
     debezium_connector_artifact: str
     debezium_connector_class: str
     maven_dependency_plugin: str
+    jolokia: str
 
 
 @cache

@@ -34,12 +34,18 @@ def results_root(tmp_path_factory):
     return tmp_path_factory.mktemp("results")
 
 
-@pytest.fixture(scope="module")
-def env(results_root):
+def lab_env(results: Path) -> dict[str, str]:
+    """The suite's lab (taking the machine's lab over if another state dir drives it) and
+    a results root of the test's own."""
     os.environ["CDCLAB_STATE_DIR"] = str(TEST_STATE)
     if lab_owner() not in (None, TEST_STATE):
         teardown()  # a lab from another state dir is up: the suite owns the machine's lab
-    return {**LAB_ENV, "CDCLAB_RESULTS_DIR": str(results_root)}
+    return {**LAB_ENV, "CDCLAB_RESULTS_DIR": str(results)}
+
+
+@pytest.fixture(scope="module")
+def env(results_root):
+    return lab_env(results_root)
 
 
 def _results_dir(stdout: str) -> Path:
@@ -95,6 +101,12 @@ def test_tls_compare_end_to_end(env):
         assert {c["outcome"] for c in mine} == {"delivered"}, arm
         assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in mine)
         assert all(0 < c["latency_ms"] < 30_000 for c in mine)
+        # Debezium's streaming metrics came with the checks (the first may precede streaming).
+        sampled = [c["metrics"] for c in mine if "error" not in c.get("metrics", {"error": 1})]
+        assert len(sampled) >= len(mine) - 3, arm
+        assert all(m["connected"] is True for m in sampled)
+        assert max(m["ms_since_last_event"] for m in sampled) < 30_000
+        assert sampled[-1]["events_seen"] > sampled[0]["events_seen"]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "completed"
     assert manifest["tls"]["tls13"]["version"] == "TLSv1.3"

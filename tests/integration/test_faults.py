@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from cdclab.experiment.journal import parse_iso
-from cdclab.lab.teardown import lab_owner, teardown
 from tests.conftest import run_invoke
-from tests.integration.test_experiment import _checks, _results_dir, _start
-from tests.integration.test_lab import ENV as LAB_ENV
+from tests.integration.test_experiment import _checks, _results_dir, _start, lab_env
 from tests.integration.test_lab import TEST_STATE
 
 pytestmark = [
@@ -29,10 +27,7 @@ DB_ADDRESS = "198.18.213.10"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    os.environ["CDCLAB_STATE_DIR"] = str(TEST_STATE)
-    if lab_owner() not in (None, TEST_STATE):
-        teardown()
-    return {**LAB_ENV, "CDCLAB_RESULTS_DIR": str(tmp_path_factory.mktemp("fault-results"))}
+    return lab_env(tmp_path_factory.mktemp("fault-results"))
 
 
 def _rules(namespace: str = "cdclab-connect") -> list[str]:
@@ -91,6 +86,12 @@ def test_a_45s_drop_stops_delivery_while_rest_says_running(env):
     impact = summary["fault_impacts"][0]
     assert impact["healed_by"] == "schedule"
     assert all(not a["rest_left_running"] and a["lost"] >= 3 for a in impact["arms"])
+    # Beyond REST: the reader's own idle time crossed the threshold during the black hole,
+    # while Connected stayed true (the keep-alive gives up only after 60 s without events).
+    for arm in impact["arms"]:
+        assert arm["stall_s"] is not None and arm["stall_s"] < 45 + 30, arm
+        assert arm["disconnected_s"] is None, arm
+    assert "Signals beyond REST" in (run / "report.md").read_text()
     assert "## Faults" in (run / "report.md").read_text()
     assert not _rules()
 

@@ -126,6 +126,20 @@ def test_a_row_inserted_in_mariadb_arrives_on_both_topics(lab_from_nothing):
         assert 0 < arm["latency_ms"] < 30_000
 
 
+def test_each_worker_serves_debezium_streaming_metrics(lab_from_nothing):
+    """Jolokia on every worker answers with the binlog reader's own view: connected, and the
+    canary just read is a recent event."""
+    assert run_invoke("lab.canary", "--json", env=ENV).rc == 0
+    status = run_invoke("lab.status", "--json", env=ENV)
+    assert status.rc == 0, status.stderr
+    for arm in status.json()["arms"]:
+        metrics = arm["metrics"]
+        assert "error" not in metrics, (arm["name"], metrics)
+        assert metrics["connected"] is True
+        assert metrics["events_seen"] >= 1
+        assert 0 <= metrics["ms_since_last_event"] < 60_000
+
+
 def test_second_lab_up_changes_nothing(lab_from_nothing):
     again = run_invoke("lab.up", env=ENV)
     assert again.rc == 0, again.stderr

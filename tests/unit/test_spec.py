@@ -125,6 +125,36 @@ matrix:
         "use.nongraceful.disconnect": True,
     }
     assert arms["tls13_off"].description == "tls=tls13, ng=off"
+    # Every expanded arm is a valid lab arm with its own worker ports.
+    from cdclab.experiment.local_target import lab_config_for
+
+    lab = lab_config_for(load_spec(str(path)))
+    assert [a.name for a in lab.arms] == list(arms)
+    assert len({a.metrics_port for a in lab.arms} | {a.rest_port for a in lab.arms}) == 8
+
+
+def test_security_properties_go_to_a_file_not_to_minus_d():
+    with pytest.raises(InvalidInputError, match=r"security property.*security_properties"):
+        load_spec(
+            "tls-compare",
+            assignments=["arms.tls13.jvm_opts=-Djdk.tls.keyLimits=AES/GCM/NoPadding KeyUpdate 2^8"],
+        )
+    spec = load_spec(
+        "tls-compare",
+        assignments=[
+            "arms.tls13.security_properties={jdk.tls.keyLimits: AES/GCM/NoPadding KeyUpdate 2^8}"
+        ],
+    )
+    assert spec.resolved_arms()["tls13"].security_properties == {
+        "jdk.tls.keyLimits": "AES/GCM/NoPadding KeyUpdate 2^8"
+    }
+
+
+def test_write_load_is_bounded_to_what_one_machine_can_take():
+    spec = load_spec("keyupdate")
+    assert spec.load.bytes_per_second == 20 * 4096
+    with pytest.raises(InvalidInputError, match=r"load.*MB/s"):
+        load_spec("keyupdate", assignments=["load.row_bytes=1000000", "load.rows_per_second=100"])
 
 
 def test_a_spec_without_arms_is_refused(tmp_path):

@@ -22,6 +22,7 @@ from cdclab.experiment.detector import Episode
 from cdclab.experiment.journal import Journal, utc_iso
 from cdclab.experiment.spec import ExperimentSpec
 from cdclab.experiment.tracker import CanaryTracker, SoloFailure
+from cdclab.metrics import StreamingMetrics
 
 REST_BUDGET_S = 1.5  # a state not known by then is recorded as UNREACHABLE
 
@@ -51,6 +52,7 @@ class ExperimentClock:
         progress: Callable[[ExperimentClock, float], None] | None = None,
         on_start: Callable[[float], None] | None = None,
         faults_active: Callable[[], bool] = lambda: False,
+        metrics_for: Callable | None = None,  # RunArm -> StreamingMetrics
     ):
         self.spec = spec
         self.arms = arms
@@ -64,6 +66,7 @@ class ExperimentClock:
         self.progress = progress
         self.on_start = on_start
         self.faults_active = faults_active
+        self.metrics_for = metrics_for
         self.stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(arms) + 2), thread_name_prefix="cdclab-clock"
@@ -138,12 +141,26 @@ class ExperimentClock:
             self._event("dump_error", arm=arm, trigger=trigger, error=str(exc))
 
     # -- REST ---------------------------------------------------------------------------
-    def _poll_states(self) -> dict[str, ConnectorState | None]:
+    def _poll_states(
+        self,
+    ) -> tuple[dict[str, ConnectorState | None], dict[str, StreamingMetrics]]:
+        """REST state and streaming metrics of every arm, polled together in one budget."""
         futures = {
             arm.name: self._pool.submit(self.rest_for(arm).connector_state, arm.connector)
             for arm in self.arms
         }
-        wait(futures.values(), timeout=REST_BUDGET_S)
+        metric_futures = (
+            {arm.name: self._pool.submit(self.metrics_for, arm) for arm in self.arms}
+            if self.metrics_for is not None
+            else {}
+        )
+        wait([*futures.values(), *metric_futures.values()], timeout=REST_BUDGET_S)
+        metrics = {
+            name: future.result()
+            if future.done() and future.exception() is None
+            else StreamingMetrics(error="metrics too slow")
+            for name, future in metric_futures.items()
+        }
         states: dict[str, ConnectorState | None] = {}
         for name, future in futures.items():
             if future.done() and future.exception() is None:
@@ -162,7 +179,7 @@ class ExperimentClock:
                     error=state.error,
                 )
                 self._last_state[name] = pair
-        return states
+        return states, metrics
 
     # -- the loop -----------------------------------------------------------------------
     def _consume(self, until: float) -> None:
@@ -198,10 +215,10 @@ class ExperimentClock:
                         skipped = int((now - due) // interval)
                         self._event("schedule_slip", skipped_slots=skipped, seq=seq)
                         seq += skipped
-                    states = self._poll_states()
+                    states, metrics = self._poll_states()
                     try:
                         canary = self.writer.write(self.run_id, seq)
-                        self.tracker.written(canary, states)
+                        self.tracker.written(canary, states, metrics)
                         written += 1
                     except pymysql.MySQLError as exc:
                         write_errors += 1  # the database, not CDC: never counted as a failure

@@ -17,16 +17,17 @@ from cdclab.ansible import EventHandler, run_playbook
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import ConnectRest
 from cdclab.dumps.take import jcmd_thread_dump
-from cdclab.experiment.spec import ExperimentSpec
+from cdclab.experiment.load import LoadWriter
+from cdclab.experiment.spec import ExperimentSpec, LoadSpec
 from cdclab.faults.plan import all_pidfiles, sweep_host
 from cdclab.lab import config as lab_config
-from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to
+from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
 from cdclab.lab.config import Arm, LabConfig
-from cdclab.lab.extravars import WRITER_USER, connector_entry, lab_extravars
+from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.tls_evidence import collect_tls_evidence
 from cdclab.lab.up import LOCAL_INVENTORY, lab_up
+from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import state_dir
-from cdclab.secrets import DB_WRITER_PASSWORD, read_secret
 from cdclab.versions import load_versions
 
 RUN_CONNECTOR_PREFIX = "cdclab-run-"
@@ -40,10 +41,15 @@ class RunArm:
     description: str
     jvm_opts: str
     rest_url: str
+    metrics_url: str
     connector: str  # this run's connector
     standing_connector: str  # the lab's own connector on the same worker, paused meanwhile
     topic: str
     server_id: int
+
+    @property
+    def topic_prefix(self) -> str:
+        return self.topic.split(".")[0]
 
 
 def lab_config_for(spec: ExperimentSpec) -> LabConfig:
@@ -55,6 +61,7 @@ def lab_config_for(spec: ExperimentSpec) -> LabConfig:
             rest_port=FIRST_REST_PORT + index,
             server_id=FIRST_SERVER_ID + index,
             jvm_opts=arm.jvm_opts,
+            security_properties=arm.security_properties,
         )
         for index, (name, arm) in enumerate(spec.resolved_arms().items())
     ]
@@ -94,6 +101,7 @@ class LocalTarget:
                     description=arm_spec.description,
                     jvm_opts=arm_spec.jvm_opts,
                     rest_url=self.config.rest_url(lab_arm),
+                    metrics_url=self.config.metrics_url(lab_arm),
                     connector=f"{RUN_CONNECTOR_PREFIX}{run_id}-{name}",
                     standing_connector=lab_arm.connector_name,
                     topic=self.config.topic(lab_arm, prefix=prefix),
@@ -124,7 +132,7 @@ class LocalTarget:
             )
             entries.append(
                 connector_entry(
-                    self.config, lab_arm, name=arm.connector, topic_prefix=arm.topic.split(".")[0]
+                    self.config, lab_arm, name=arm.connector, topic_prefix=arm.topic_prefix
                 )
             )
         self._registered = list(self.arms)
@@ -174,14 +182,15 @@ class LocalTarget:
     # -- what the clock uses ------------------------------------------------------------
     def writer(self) -> CanaryWriter:
         return CanaryWriter(
-            host=self.config.db.address,
-            port=self.config.db_port,
-            user=WRITER_USER,
-            password=read_secret(DB_WRITER_PASSWORD),
-            ca_file=db_ca_file(),
-            database=self.config.database,
-            table=self.config.canary_table,
-            connect_timeout=3.0,
+            writer_account(self.config, connect_timeout=3.0), self.config.canary_table
+        )
+
+    def load_writer(self, load: LoadSpec, on_error) -> LoadWriter:
+        return LoadWriter(
+            writer_account(self.config, connect_timeout=3.0),
+            self.config.load_table,
+            load,
+            on_error=on_error,
         )
 
     def watcher(self) -> CanaryWatcher:
@@ -189,6 +198,10 @@ class LocalTarget:
 
     def rest(self, arm: RunArm) -> ConnectRest:
         return ConnectRest(arm.rest_url, timeout=1.5, attempts=2, backoff=0.2)
+
+    def metrics(self, arm: RunArm) -> StreamingMetrics:
+        """Debezium's streaming metrics of this run's connector on the arm's worker."""
+        return JolokiaMetrics(arm.metrics_url, timeout=1.0).streaming(arm.topic_prefix)
 
     def thread_dump(self, arm_name: str) -> str:
         """`jcmd <pid> Thread.print -l` of the arm's worker, over SSH on the connect host."""

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -23,6 +23,7 @@ from cdclab.experiment.clock import ExperimentClock
 from cdclab.experiment.durations import format_duration
 from cdclab.experiment.journal import Journal, utc_iso
 from cdclab.experiment.live import LiveProgress
+from cdclab.experiment.load import LoadWriter
 from cdclab.experiment.local_target import LocalTarget, lab_config_for
 from cdclab.experiment.results import RunDirectory, new_run_id
 from cdclab.experiment.spec import ExperimentSpec
@@ -58,9 +59,23 @@ def describe_plan(spec: ExperimentSpec) -> str:
     for name, arm in arms.items():
         lab_arm = config.arm(name)
         connector = ", ".join(f"{k}={v}" for k, v in arm.connector.items()) or "template defaults"
+        security = ", ".join(f"{k}={v}" for k, v in arm.security_properties.items())
         lines.append(
             f"arm {name}: worker {config.rest_url(lab_arm)}, JVM options "
-            f"{arm.jvm_opts or '(JVM defaults)'}; connector: {connector}"
+            f"{arm.jvm_opts or '(JVM defaults)'}"
+            + (f"; java.security: {security}" if security else "")
+            + f"; connector: {connector}"
+        )
+    if spec.load:
+        lines.append(
+            f"write load: {spec.load.rows_per_second:g} rows/s × {spec.load.row_bytes} bytes "
+            f"= {spec.load.bytes_per_second / 1e3:,.0f} kB/s of binlog, over "
+            f"{spec.load.slots} rows of {config.database}.{config.load_table}"
+        )
+    if spec.metrics.enabled:
+        lines.append(
+            "metrics: Debezium's streaming MBean of every arm read at each canary "
+            f"(Jolokia on {', '.join(config.metrics_url(config.arm(n)) for n in arms)})"
         )
     actions = plan_faults(spec, config, "dryrun")
     if not actions:
@@ -223,12 +238,18 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
                 thread_dump=target.thread_dump,
                 on_start=executor.start if executor else None,
                 faults_active=(lambda: bool(executor.active)) if executor else (lambda: False),
+                metrics_for=target.metrics if spec.metrics.enabled else None,
             )
+            load = _start_load(spec, target, event)
             try:
                 with LiveProgress() as live, _StopOnSignals(clock.stop):
                     clock.progress = live
                     result = clock.run()
             finally:
+                if load is not None:
+                    totals = load.stop()
+                    event("load_end", **asdict(totals))
+                    run.update_manifest(load={**spec.load.model_dump(), **asdict(totals)})
                 if executor is not None:
                     # Heals whatever is still applied (an interrupted run), loudly on failure.
                     executor.stop("interrupt")
@@ -256,8 +277,30 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
         events.close()
         run.finish(status, time.time())
     summary = build_report(run.path)
+    if summary.handshakes:  # the field report's handshake table, from javax.net.debug
+        run.update_manifest(
+            tls_handshakes={arm: h.model_dump() for arm, h in summary.handshakes.items()}
+        )
     run.update_manifest(checksums=run.checksums())
     return RunOutcome(run.path, status, summary.verdict, errors)
+
+
+def _start_load(spec: ExperimentSpec, target: LocalTarget, event) -> LoadWriter | None:
+    """The spec's background write load, if any, running beside the clock."""
+    if spec.load is None:
+        return None
+    errors = 0
+
+    def on_error(error: str) -> None:
+        nonlocal errors
+        errors += 1
+        if errors == 1 or errors % 100 == 0:  # a down database must not flood the journal
+            event("load_error", error=error, errors_so_far=errors)
+
+    load = target.load_writer(spec.load, on_error)
+    event("load_start", **spec.load.model_dump())
+    load.start()
+    return load
 
 
 def _teardown(target: LocalTarget, run: RunDirectory, event) -> list[str]:

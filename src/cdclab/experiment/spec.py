@@ -22,11 +22,13 @@ from cdclab.errors import InvalidInputError, from_validation
 from cdclab.experiment.durations import format_duration
 from cdclab.experiment.spec_types import Duration
 from cdclab.faults.model import CampaignSpec, FaultSpec
+from cdclab.lab.config import NAME_PATTERN
 from cdclab.paths import EXPERIMENTS_DIR
 
 ConnectorSetting = str | int | bool
-ARM_NAME = r"^[a-z][a-z0-9_]{0,23}$"
+ARM_NAME = NAME_PATTERN  # the lab's rule: spec arms become lab arms
 DUMP_TRIGGERS = ("solo_failure", "episode_start")
+MAX_LOAD_BYTES_PER_S = 20e6
 
 
 class Strict(BaseModel):
@@ -69,10 +71,74 @@ class DumpSpec(Strict):
     )
 
 
+class MetricsSpec(Strict):
+    enabled: bool = Field(
+        default=True, description="read Debezium's streaming metrics (Jolokia) at every canary"
+    )
+    stall_after: Duration | None = Field(
+        default=None,
+        description="MilliSecondsSinceLastEvent above this counts as a stall "
+        "(default: the canary deadline; canaries keep the binlog busy every interval)",
+    )
+
+
+class LoadSpec(Strict):
+    """A background write load: rows of random bytes, overwriting `slots` rows in turn."""
+
+    rows_per_second: float = Field(gt=0, le=5000, description="rows written per second")
+    row_bytes: int = Field(default=4096, ge=1, le=1_000_000, description="payload bytes a row")
+    slots: int = Field(default=64, ge=1, le=100_000, description="distinct rows overwritten")
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.rows_per_second * self.row_bytes
+
+    @model_validator(mode="after")
+    def _fits_one_machine(self) -> LoadSpec:
+        if self.bytes_per_second > MAX_LOAD_BYTES_PER_S:
+            raise ValueError(
+                f"rows_per_second × row_bytes is {self.bytes_per_second / 1e6:.1f} MB/s; "
+                f"at most {MAX_LOAD_BYTES_PER_S / 1e6:.0f} MB/s fit one lab machine"
+            )
+        return self
+
+
+# Security properties are read from java.security files, not from -D system properties.
+SECURITY_PROPERTIES = ("jdk.tls.keyLimits", "jdk.tls.disabledAlgorithms", "jdk.certpath.")
+
+
 class ArmSpec(Strict):
     jvm_opts: str = ""
     connector: dict[str, ConnectorSetting] = Field(default_factory=dict)
+    security_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="java.security properties (e.g. jdk.tls.keyLimits), given to the "
+        "worker's JVM in a file through -Djava.security.properties",
+    )
     description: str = ""
+
+    @field_validator("jvm_opts")
+    @classmethod
+    def _no_security_property_as_system_property(cls, value: str) -> str:
+        for option in value.split():
+            if option.startswith("-D") and option[2:].startswith(SECURITY_PROPERTIES):
+                name = option[2:].split("=", 1)[0]
+                raise ValueError(
+                    f"{name} is a security property: -D{name} is ignored by the JVM. "
+                    f"Set it under security_properties: {{{name}: ...}} instead"
+                )
+        return value
+
+    @field_validator("security_properties")
+    @classmethod
+    def _property_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, setting in value.items():
+            if not re.fullmatch(r"[A-Za-z][\w.]*", name) or "\n" in setting:
+                raise ValueError(
+                    f"{name!r}: a property name is dotted words (jdk.tls.keyLimits) and its "
+                    "value one line"
+                )
+        return value
 
 
 class ExperimentSpec(Strict):
@@ -88,6 +154,8 @@ class ExperimentSpec(Strict):
         default_factory=dict, description="Debezium settings shared by every arm"
     )
     dumps: DumpSpec = Field(default_factory=DumpSpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    load: LoadSpec | None = Field(default=None, description="background write load")
     faults: list[FaultSpec] = Field(default_factory=list)
     campaign: CampaignSpec | None = None
 
@@ -140,6 +208,9 @@ class ExperimentSpec(Strict):
                 arms[name] = ArmSpec(
                     jvm_opts=" ".join(a.jvm_opts for _, a in combo if a.jvm_opts),
                     connector={k: v for _, a in combo for k, v in a.connector.items()},
+                    security_properties={
+                        k: v for _, a in combo for k, v in a.security_properties.items()
+                    },
                     description=", ".join(
                         f"{dim}={value}" for dim, (value, _) in zip(self.matrix, combo, strict=True)
                     ),
@@ -148,6 +219,7 @@ class ExperimentSpec(Strict):
             name: ArmSpec(
                 jvm_opts=arm.jvm_opts,
                 connector={**self.connector, **arm.connector},
+                security_properties=arm.security_properties,
                 description=arm.description,
             )
             for name, arm in arms.items()

@@ -15,6 +15,7 @@ from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
 from cdclab.experiment.detector import Change, Episode, SilentFailureDetector
 from cdclab.experiment.journal import Journal, utc_iso
+from cdclab.metrics import StreamingMetrics
 
 RUNNING = "RUNNING"
 
@@ -33,6 +34,7 @@ class _Pending:
     canary: Canary
     deadline_at: float
     states: dict[str, ConnectorState | None]
+    metrics: dict[str, StreamingMetrics] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
 
 
@@ -68,9 +70,16 @@ class CanaryTracker:
         self._on_solo = on_solo_failure
 
     # -- inputs -------------------------------------------------------------------------
-    def written(self, canary: Canary, states: dict[str, ConnectorState | None]) -> None:
+    def written(
+        self,
+        canary: Canary,
+        states: dict[str, ConnectorState | None],
+        metrics: dict[str, StreamingMetrics] | None = None,
+    ) -> None:
+        """A canary was written; `states`/`metrics` are each arm's REST state and streaming
+        metrics read just before the write, journalled with the canary's outcome."""
         self._pending[canary.canary_id] = _Pending(
-            canary, canary.written_at + self.deadline_s, states
+            canary, canary.written_at + self.deadline_s, states, metrics or {}
         )
         for arm in self.arms:
             self.counts[arm].written += 1
@@ -166,4 +175,7 @@ class CanaryTracker:
         }
         if state is not None and state.error:
             record["rest_error"] = state.error
+        metrics = entry.metrics.get(arm)
+        if metrics is not None:
+            record["metrics"] = metrics.as_record()
         self.checks.write(record)

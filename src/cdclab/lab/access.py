@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from cdclab.canary import DbAccount
 from cdclab.errors import LabNotUpError
 from cdclab.lab import config as lab_config
 from cdclab.lab.config import Host, LabConfig
+from cdclab.lab.extravars import WRITER_USER
 from cdclab.paths import state_dir
+from cdclab.secrets import DB_WRITER_PASSWORD, read_secret
 from cdclab.ssh import SSHHost
 
 
@@ -27,6 +30,19 @@ def ssh_to(host: Host) -> SSHHost:
 
 def db_ca_file():
     return state_dir() / "db" / "tls" / "ca.pem"
+
+
+def writer_account(config: LabConfig, connect_timeout: float = 5.0) -> DbAccount:
+    """The least-privilege writer (canaries, write load), over verified TLS."""
+    return DbAccount(
+        host=config.db.address,
+        port=config.db_port,
+        user=WRITER_USER,
+        password=read_secret(DB_WRITER_PASSWORD),
+        ca_file=db_ca_file(),
+        database=config.database,
+        connect_timeout=connect_timeout,
+    )
 
 
 def mariadb_client_argv() -> list[str]:

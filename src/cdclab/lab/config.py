@@ -12,7 +12,10 @@ from cdclab.paths import state_dir
 
 # RFC 2544's benchmarking range: reserved for lab networks, so no real network uses it.
 DEFAULT_SUBNET = "198.18.213.0/24"
-NAME_PATTERN = r"^[a-z][a-z0-9]{0,11}$"
+# Arm names become connector names, topic prefixes, directories and process names.
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
+METRICS_PORT_OFFSET = 700
+KAFKA_CONTROLLER_PORT = 9093  # the kafka_kraft role's default
 
 
 class Arm(BaseModel):
@@ -21,9 +24,11 @@ class Arm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
-    rest_port: int = Field(ge=1024, le=65535)
+    rest_port: int = Field(ge=1024, le=65535 - METRICS_PORT_OFFSET)
     server_id: int = Field(ge=1, le=2**32 - 1)
     jvm_opts: str = ""
+    # java.security properties, written to a file the JVM reads (-Djava.security.properties).
+    security_properties: dict[str, str] = Field(default_factory=dict)
     connector: dict[str, str | int | bool] = Field(default_factory=dict)
 
     @property
@@ -33,6 +38,11 @@ class Arm(BaseModel):
     @property
     def connector_name(self) -> str:
         return f"cdclab-{self.name}"
+
+    @property
+    def metrics_port(self) -> int:
+        """The worker's Jolokia agent (JMX over HTTP): 8783 beside REST 8083, and so on."""
+        return self.rest_port + METRICS_PORT_OFFSET
 
 
 def default_arms() -> list[Arm]:
@@ -68,6 +78,7 @@ class LabConfig(BaseModel):
     db_port: int = 3306
     database: str = "cdclab"
     canary_table: str = "canary"
+    load_table: str = "write_load"
 
     @field_validator("subnet")
     @classmethod
@@ -93,6 +104,16 @@ class LabConfig(BaseModel):
                 raise ValueError(f"arms: {attr} must differ between arms, repeated: {dupes}")
         if not self.arms:
             raise ValueError("arms: at least one arm is needed")
+        # Every listener on the connect host: broker, controller, each REST and metrics port.
+        ports = [self.kafka_port, KAFKA_CONTROLLER_PORT]
+        ports += [p for arm in self.arms for p in (arm.rest_port, arm.metrics_port)]
+        taken = sorted({p for p in ports if ports.count(p) > 1})
+        if taken:
+            raise ValueError(
+                f"arms: rest_port {taken} collides with another listener on the connect host "
+                f"(Kafka {self.kafka_port}/{KAFKA_CONTROLLER_PORT}, or a metrics port = "
+                f"rest_port + {METRICS_PORT_OFFSET}): pick rest ports apart from those"
+            )
         return self
 
     def _address(self, offset: int) -> str:
@@ -126,6 +147,9 @@ class LabConfig(BaseModel):
 
     def rest_url(self, arm: Arm) -> str:
         return f"http://{self.connect.address}:{arm.rest_port}"
+
+    def metrics_url(self, arm: Arm) -> str:
+        return f"http://{self.connect.address}:{arm.metrics_port}/jolokia/"
 
     def topic(self, arm: Arm, prefix: str | None = None) -> str:
         return f"{prefix or arm.topic_prefix}.{self.database}.{self.canary_table}"

@@ -63,10 +63,17 @@ def lab_extravars(config: LabConfig) -> dict[str, Any]:
             "kafka_bootstrap": config.kafka_bootstrap,
             "database": config.database,
             "canary_table": config.canary_table,
+            "load_table": config.load_table,
             "cdc_user": CDC_USER,
             "writer_user": WRITER_USER,
             "arms": [
-                {"name": a.name, "rest_port": a.rest_port, "jvm_opts": a.jvm_opts}
+                {
+                    "name": a.name,
+                    "rest_port": a.rest_port,
+                    "metrics_port": a.metrics_port,
+                    "jvm_opts": a.jvm_opts,
+                    "security_properties": a.security_properties,
+                }
                 for a in config.arms
             ],
         },

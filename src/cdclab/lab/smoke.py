@@ -11,10 +11,8 @@ from rich.table import Table
 
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.errors import CdclabError
-from cdclab.lab.access import db_ca_file, running_config
-from cdclab.lab.extravars import WRITER_USER
+from cdclab.lab.access import running_config, writer_account
 from cdclab.progress import out
-from cdclab.secrets import DB_WRITER_PASSWORD, read_secret
 
 
 class ArmDelivery(BaseModel):
@@ -40,15 +38,7 @@ def lab_canary(timeout_s: float = 30.0) -> CanaryResult:
     config = running_config()
     topics = {arm.name: config.topic(arm) for arm in config.arms}
     watcher = CanaryWatcher(config.kafka_bootstrap, topics)
-    writer = CanaryWriter(
-        host=config.db.address,
-        port=config.db_port,
-        user=WRITER_USER,
-        password=read_secret(DB_WRITER_PASSWORD),
-        ca_file=db_ca_file(),
-        database=config.database,
-        table=config.canary_table,
-    )
+    writer = CanaryWriter(writer_account(config), config.canary_table)
     try:
         try:
             watcher.ensure_topics()

@@ -11,6 +11,7 @@ from cdclab.connect_rest import ConnectRest
 from cdclab.errors import CdclabError
 from cdclab.lab.access import running_config, ssh_to
 from cdclab.lab.tls_evidence import ArmTls, collect_tls_evidence
+from cdclab.metrics import JolokiaMetrics
 from cdclab.progress import out
 
 
@@ -32,6 +33,9 @@ class ArmStatus(BaseModel):
     connector_state: str
     task_state: str
     tls: ArmTls | None = None
+    # Debezium's streaming metrics (Jolokia): connected, ms_since_last_event, disconnects,
+    # events_seen, or error when the worker's agent cannot say.
+    metrics: dict[str, bool | int | str] = {}
     trace: str | None = None
     error: str | None = None
 
@@ -89,11 +93,22 @@ def lab_status() -> LabStatus:
                 connector_state=state.connector,
                 task_state=state.task,
                 tls=evidence.get(arm.name),
+                metrics=JolokiaMetrics(config.metrics_url(arm))
+                .streaming(arm.topic_prefix)
+                .as_record(),
                 trace=state.trace,
                 error=state.error,
             )
         )
     return LabStatus(subnet=config.subnet, hosts=hosts, arms=arms)
+
+
+def _since_last_event(metrics: dict) -> str:
+    since = metrics.get("ms_since_last_event")
+    if since is None:
+        return f"[yellow]{metrics.get('error', '?')}[/yellow]"
+    connected = "" if metrics.get("connected") else " [red](not connected)[/red]"
+    return f"{since / 1000:.1f} s{connected}" if since >= 0 else f"no event yet{connected}"
 
 
 def render_status(report: LabStatus) -> None:
@@ -104,7 +119,8 @@ def render_status(report: LabStatus) -> None:
         answer = f"[green]answers[/green] ({h.ssh_ms} ms)" if h.answers else f"[red]{h.error}[/red]"
         hosts.add_row(h.name, h.address, h.namespace, answer)
     arms = Table(title="arms")
-    for column in ("arm", "connector", "task", "TLS (binlog)", "cipher", "topic", "REST"):
+    columns = ("arm", "connector", "task", "TLS (binlog)", "cipher", "since last event", "topic")
+    for column in (*columns, "REST"):
         arms.add_column(column)
     for a in report.arms:
         colour = "green" if a.connector_state == a.task_state == "RUNNING" else "red"
@@ -114,6 +130,7 @@ def render_status(report: LabStatus) -> None:
             f"[{colour}]{a.task_state}[/{colour}]",
             (a.tls.version if a.tls else None) or "?",
             (a.tls.cipher if a.tls else None) or "?",
+            _since_last_event(a.metrics),
             a.topic,
             a.rest_url,
         )

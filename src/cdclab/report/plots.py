@@ -90,10 +90,16 @@ def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
                     label="silent-failure episode",
                 )
                 ax.axvline(_dt(e.detected_at), color="#c62828", lw=1, ls="--")
+        _since_last_event(ax, rows, summary.stall_after_s)
         ax.set_yscale("log")
         ax.set_ylabel(f"{arm}\nlatency (ms)")
         ax.grid(True, which="both", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
+        handles, labels = [], []
+        for axis in fig.axes:
+            if axis is ax or getattr(axis, "_cdclab_twin_of", None) is ax:
+                more_handles, more_labels = axis.get_legend_handles_labels()
+                handles += more_handles
+                labels += more_labels
         unique = dict(zip(labels, handles, strict=True))
         if unique:
             ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=7, ncol=4)
@@ -104,6 +110,26 @@ def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _since_last_event(ax, rows: list[Check], stall_after_s: float) -> None:
+    """Debezium's MilliSecondsSinceLastEvent on a second axis, when the run sampled it."""
+    sampled = [c for c in rows if c.metric("ms_since_last_event") is not None]
+    if not sampled:
+        return
+    twin = ax.twinx()
+    twin._cdclab_twin_of = ax  # so the arm's legend gathers this line too
+    twin.plot(
+        [_dt(c.written_at) for c in sampled],
+        [max(c.metric("ms_since_last_event"), 0) / 1000 for c in sampled],
+        color="#1f5fa8",
+        lw=1,
+        alpha=0.8,
+        label="MilliSecondsSinceLastEvent (s, right)",
+    )
+    twin.axhline(stall_after_s, color="#1f5fa8", ls=":", lw=1, label="stall threshold")
+    twin.set_ylabel("since last event (s)", color="#1f5fa8")
+    twin.set_ylim(bottom=0)
 
 
 def latency_distribution(summary: Summary, checks: list[Check], path: Path) -> Path:

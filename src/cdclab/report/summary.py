@@ -24,6 +24,7 @@ from cdclab.report.stats import (
     percentiles,
     wilson,
 )
+from cdclab.tls_handshakes import ArmHandshakes, handshakes_in_results
 
 DEFAULT_DEADLINE_S = 30.0
 DEFAULT_MISSES = 2
@@ -39,10 +40,29 @@ class Check(BaseModel):
     outcome: str
     connector_state: str | None = None
     task_state: str | None = None
+    metrics: dict[str, Any] | None = None  # streaming metrics read just before the write
 
     @property
     def running(self) -> bool:
         return self.connector_state == self.task_state == "RUNNING"
+
+    def metric(self, name: str) -> Any:
+        return (self.metrics or {}).get(name)
+
+    def stalled(self, stall_after_s: float) -> bool:
+        since = self.metric("ms_since_last_event")
+        return since is not None and since > stall_after_s * 1000
+
+
+class ArmMetrics(BaseModel):
+    """Debezium's streaming metrics over the run, as sampled at every canary."""
+
+    samples: int
+    unavailable: int  # samples with an error (worker unreachable, not streaming yet)
+    max_ms_since_last_event: int | None
+    stalled: int  # samples with MilliSecondsSinceLastEvent above stall_after
+    disconnected: int  # samples with Connected = false
+    reconnects: int | None  # NumberOfDisconnects, last sample minus first
 
 
 class Rate(BaseModel):
@@ -71,6 +91,7 @@ class ArmSummary(BaseModel):
     latency_ms: dict[str, float | None]
     rest_not_running: int
     episodes: list[EpisodeSummary]
+    metrics: ArmMetrics | None = None
 
 
 class PairSummary(BaseModel):
@@ -95,6 +116,12 @@ class FaultArmImpact(BaseModel):
     episode_detected_s: float | None  # apply -> the detector's episode detection
     rest_left_running: bool  # any check in the window with connector or task not RUNNING
     recover_s: float | None  # heal -> first arrival after it
+    # apply -> the first sample of each signal that saw something wrong (None: never)
+    rest_s: float | None = None  # REST connector or task not RUNNING
+    stall_s: float | None = None  # MilliSecondsSinceLastEvent above stall_after
+    disconnected_s: float | None = None  # Connected = false
+    reconnects: int | None = None  # NumberOfDisconnects grew by this much
+    first_signal: str | None = None  # which of canary/detector/rest/stall/connected came first
 
 
 class FaultImpact(BaseModel):
@@ -117,6 +144,7 @@ class Summary(BaseModel):
     ended_at: float | None
     deadline_s: float
     deadline_source: str
+    stall_after_s: float
     misses: int
     episode_source: str
     arms: list[ArmSummary]
@@ -127,6 +155,8 @@ class Summary(BaseModel):
     fault_impacts: list[FaultImpact]
     dumps: list[dict[str, Any]]
     tls: dict[str, Any]
+    # The client's side (javax.net.debug in the worker logs), when a run enabled it.
+    handshakes: dict[str, ArmHandshakes] = {}
 
 
 def load_checks(path: Path) -> list[Check]:
@@ -143,6 +173,7 @@ def load_checks(path: Path) -> list[Check]:
                 outcome=record["outcome"],
                 connector_state=record.get("connector_state"),
                 task_state=record.get("task_state"),
+                metrics=record.get("metrics"),
             )
         except (KeyError, TypeError, ValueError):
             continue
@@ -196,7 +227,26 @@ def _rate(k: int, n: int) -> Rate:
     return Rate(count=k, rate=p.rate, ci95_low=p.low, ci95_high=p.high)
 
 
-def _arm_summary(arm: str, checks: list[Check], episodes: list[EpisodeSummary]) -> ArmSummary:
+def _arm_metrics(checks: list[Check], stall_after_s: float) -> ArmMetrics | None:
+    sampled = [c for c in checks if c.metrics is not None]
+    if not sampled:
+        return None  # a run without metrics (or from before they existed)
+    ok = [c for c in sampled if c.metric("error") is None]
+    since = [c.metric("ms_since_last_event") for c in ok]
+    counts = [c.metric("disconnects") for c in ok if c.metric("disconnects") is not None]
+    return ArmMetrics(
+        samples=len(sampled),
+        unavailable=len(sampled) - len(ok),
+        max_ms_since_last_event=max((s for s in since if s is not None), default=None),
+        stalled=sum(1 for c in ok if c.stalled(stall_after_s)),
+        disconnected=sum(1 for c in ok if c.metric("connected") is False),
+        reconnects=(counts[-1] - counts[0]) if counts else None,
+    )
+
+
+def _arm_summary(
+    arm: str, checks: list[Check], episodes: list[EpisodeSummary], stall_after_s: float
+) -> ArmSummary:
     n = len(checks)
     count = {o: sum(1 for c in checks if c.outcome == o) for o in ("delivered", "late", "missing")}
     latencies = [c.latency_ms for c in checks if c.latency_ms is not None]
@@ -210,6 +260,7 @@ def _arm_summary(arm: str, checks: list[Check], episodes: list[EpisodeSummary]) 
         latency_ms=percentiles(latencies),
         rest_not_running=sum(1 for c in checks if c.connector_state and not c.running),
         episodes=[e for e in episodes if e.arm == arm],
+        metrics=_arm_metrics(checks, stall_after_s),
     )
 
 
@@ -275,12 +326,29 @@ def _pairs(by_arm: dict[str, dict[str, Check]]) -> list[PairSummary]:
     return pairs
 
 
+def _first_after(start: float, checks: list[Check], predicate) -> float | None:
+    """Seconds from `start` to the write time of the first check matching `predicate`."""
+    hit = next((c for c in checks if predicate(c)), None)
+    return None if hit is None else hit.written_at - start
+
+
+def _first_signal(timings: dict[str, float | None], tie_s: float = 0.5) -> str | None:
+    """The signal that noticed first; signals within `tie_s` of it are named with it."""
+    known = {name: t for name, t in timings.items() if t is not None}
+    if not known:
+        return None
+    first = min(known.values())
+    return " + ".join(name for name, t in known.items() if t - first <= tie_s)
+
+
 def fault_impacts(
     records: list[dict[str, Any]],
     checks: list[Check],
     episodes: list[EpisodeSummary],
     deadline_s: float,
+    stall_after_s: float | None = None,
 ) -> list[FaultImpact]:
+    stall_after_s = deadline_s if stall_after_s is None else stall_after_s
     by_id: dict[str, dict[str, Any]] = {}
     for record in records:
         entry = by_id.setdefault(record["fault_id"], {"label": record.get("label", "")})
@@ -332,17 +400,49 @@ def fault_impacts(
                 and start <= c.written_at
                 and (end is None or c.written_at <= end + deadline_s)
             ]
+            detect_s = (
+                (first_failed.written_at + deadline_s - start)
+                if first_failed and start is not None
+                else None
+            )
+            episode_s = (episode.detected_at - start) if episode and start else None
+            rest_s = stall_s = disconnected_s = reconnects = None
+            if start is not None:
+                rest_s = _first_after(
+                    start, rest_window, lambda c: c.connector_state and not c.running
+                )
+                stall_s = _first_after(start, rest_window, lambda c: c.stalled(stall_after_s))
+                disconnected_s = _first_after(
+                    start, rest_window, lambda c: c.metric("connected") is False
+                )
+                before = [c.metric("disconnects") for c in mine if c.written_at < start]
+                during = [c.metric("disconnects") for c in rest_window]
+                before = [v for v in before if v is not None]
+                during = [v for v in during if v is not None]
+                if before and during:
+                    reconnects = max(during) - before[-1]
             per_arm.append(
                 FaultArmImpact(
                     arm=arm,
                     canaries_in_window=len(window),
                     lost=sum(1 for c in window if c.outcome in FAILED),
-                    detect_s=(first_failed.written_at + deadline_s - start)
-                    if first_failed and start is not None
-                    else None,
-                    episode_detected_s=(episode.detected_at - start) if episode and start else None,
-                    rest_left_running=any(c.connector_state and not c.running for c in rest_window),
+                    detect_s=detect_s,
+                    episode_detected_s=episode_s,
+                    rest_left_running=rest_s is not None,
                     recover_s=(arrivals[0] - end) if arrivals and end is not None else None,
+                    rest_s=rest_s,
+                    stall_s=stall_s,
+                    disconnected_s=disconnected_s,
+                    reconnects=reconnects,
+                    first_signal=_first_signal(
+                        {
+                            "canary past deadline": detect_s,
+                            "detector episode": episode_s,
+                            "REST not RUNNING": rest_s,
+                            "MilliSecondsSinceLastEvent": stall_s,
+                            "Connected=false": disconnected_s,
+                        }
+                    ),
                 )
             )
         impacts.append(
@@ -361,16 +461,41 @@ def fault_impacts(
     return impacts
 
 
-def _with_classes(directory: Path, event: dict[str, Any]) -> dict[str, Any]:
-    """A dump event plus the class of each binlog thread in its file."""
+def _canaries_at(arm_checks: list[Check], at: float, deadline_s: float) -> dict[str, Any]:
+    """What the arm's canaries said at a moment: the stack cannot tell an idle reader from a
+    stuck one, the time since the last delivery can."""
+    arrivals = [c.seen_at for c in arm_checks if c.seen_at is not None and c.seen_at <= at]
+    last_written = next((c for c in reversed(arm_checks) if c.written_at <= at), None)
+    since = (at - max(arrivals)) if arrivals else None
+    return {
+        "since_last_delivery_s": None if since is None else round(since, 1),
+        "last_canary_outcome": last_written.outcome if last_written else None,
+        "reader": None
+        if since is None
+        else (
+            "stuck: nothing delivered for longer than the deadline"
+            if since > deadline_s
+            else "delivering (an idle read is healthy waiting)"
+        ),
+    }
+
+
+def _with_classes(
+    directory: Path, event: dict[str, Any], checks: list[Check], deadline_s: float
+) -> dict[str, Any]:
+    """A dump event, the class of each binlog thread in its file, and the arm's canaries
+    at the same moment."""
     from cdclab.dumps.analyze import analyze_file
 
+    at = parse_iso(event.get("at"))
+    arm_checks = [c for c in checks if c.arm == event.get("arm")]
+    context = _canaries_at(arm_checks, at, deadline_s) if at is not None else {}
     path = directory / str(event.get("path", ""))
     if not path.is_file():
-        return {**event, "classes": "file missing"}
+        return {**event, **context, "classes": "file missing"}
     analysis = analyze_file(path)
     classes = ", ".join(f"{t.name}: {t.klass}" for t in analysis.threads) or "no binlog thread"
-    return {**event, "classes": classes}
+    return {**event, **context, "classes": classes}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -397,6 +522,8 @@ def summarize(directory: Path) -> Summary:
         else DEFAULT_DEADLINE_S
     )
     misses = int(spec.get("detector", {}).get("misses", DEFAULT_MISSES))
+    stall_after = (spec.get("metrics") or {}).get("stall_after")
+    stall_after_s = parse_duration(stall_after) if stall_after else deadline_s
     events = list(read_journal(directory / "events.jsonl"))
     # Always replayed from checks.jsonl: identical to what the engine decided live, and
     # complete even where a closed episode later absorbed a canary still pending at close.
@@ -410,7 +537,10 @@ def summarize(directory: Path) -> Summary:
     for check in checks:
         by_arm.setdefault(check.arm, {})[check.canary_id] = check
     by_arm = {arm: rows for arm, rows in by_arm.items() if rows}
-    arms = [_arm_summary(arm, list(rows.values()), episodes) for arm, rows in by_arm.items()]
+    arms = [
+        _arm_summary(arm, list(rows.values()), episodes, stall_after_s)
+        for arm, rows in by_arm.items()
+    ]
     pairs = _pairs(by_arm)
 
     verdict = []
@@ -428,9 +558,11 @@ def summarize(directory: Path) -> Summary:
         )
     verdict += [p.verdict for p in pairs]
 
-    dumps = [_with_classes(directory, e) for e in events if e.get("event") == "dump"]
+    dumps = [
+        _with_classes(directory, e, checks, deadline_s) for e in events if e.get("event") == "dump"
+    ]
     faults = list(read_journal(directory / "faults.jsonl"))
-    impacts = fault_impacts(faults, checks, episodes, deadline_s)
+    impacts = fault_impacts(faults, checks, episodes, deadline_s, stall_after_s)
     for impact in impacts:
         if impact.applied_at is not None and impact.healed_at is None:
             verdict.append(
@@ -445,6 +577,7 @@ def summarize(directory: Path) -> Summary:
         ended_at=max((c.seen_at or c.written_at) for c in checks) if checks else None,
         deadline_s=deadline_s,
         deadline_source=deadline_source,
+        stall_after_s=stall_after_s,
         misses=misses,
         episode_source=episode_source,
         arms=arms,
@@ -455,4 +588,10 @@ def summarize(directory: Path) -> Summary:
         fault_impacts=impacts,
         dumps=dumps,
         tls=manifest.get("tls", {}),
+        handshakes=handshakes_in_results(
+            directory,
+            [a.arm for a in arms],
+            since=parse_iso(manifest.get("started_at"))
+            or (checks[0].written_at if checks else None),
+        ),
     )

@@ -1,0 +1,1 @@
+"""The AWS target: one EC2 host per run, provisioned with boto3."""

@@ -1,0 +1,57 @@
+"""aws.up / aws.down / aws.gc / aws.ls: what the tasks and the aws target call."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from cdclab.aws.inventory import write_inventory
+from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
+from cdclab.aws.settings import AwsSettings, aws_session
+
+
+@dataclass
+class UpResult:
+    run_id: str
+    allow_cidr: str
+    planned: list[Resource]
+    host: AwsHost | None = None  # None on a dry run
+    inventory: str | None = None
+
+
+def new_aws_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def provisioner(settings: AwsSettings) -> Ec2Provisioner:
+    return Ec2Provisioner(settings, aws_session(settings))
+
+
+def aws_up(settings: AwsSettings, *, run_id: str | None = None, dry_run: bool = False) -> UpResult:
+    """Validate everything first (credentials, region, CIDR), then create or only plan."""
+    ec2 = provisioner(settings)
+    allow_cidr = settings.allow_cidr or caller_cidr()
+    run_id = run_id or new_aws_run_id()
+    planned = ec2.plan(run_id, allow_cidr)
+    if dry_run:
+        return UpResult(run_id, allow_cidr, planned)
+    host = ec2.up(run_id, allow_cidr)
+    inventory = write_inventory(
+        run_state_dir(run_id),
+        address=host.public_ip or host.private_ip or "",
+        user=host.ssh_user,
+        key_file=host.key_file,
+    )
+    return UpResult(run_id, allow_cidr, planned, host, str(inventory))
+
+
+def aws_down(settings: AwsSettings, run_id: str) -> list[Resource]:
+    return provisioner(settings).down(run_id)
+
+
+def aws_ls(settings: AwsSettings) -> list[Resource]:
+    return provisioner(settings).ls()
+
+
+def aws_gc(settings: AwsSettings, *, dry_run: bool) -> dict[str, list[Resource]]:
+    return provisioner(settings).gc(dry_run=dry_run)

@@ -1,0 +1,413 @@
+"""One EC2 host per run: key pair, security group (SSH from one CIDR only), instance.
+
+Everything is tagged `cdclab:run-id`, `cdclab:expires-at` and `Name`, so `down` and `gc` find
+what a run made by its tags alone, even after the orchestrator died. Waiters, not sleeps.
+Creation rolls back what it made if a later step fails; `down` is idempotent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, WaiterError
+
+from cdclab.aws.settings import AL2023_AMI_PARAMETER, CHECKIP_URL, AwsSettings
+from cdclab.errors import CdclabError, InvalidInputError
+from cdclab.paths import aws_state_dir
+
+TAG_RUN = "cdclab:run-id"
+TAG_EXPIRES = "cdclab:expires-at"
+SSH_USER = "ec2-user"  # Amazon Linux 2023
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource a run has or would have: what the plan prints and `ls` lists."""
+
+    kind: str  # key-pair | security-group | ingress-rule | instance
+    name: str
+    details: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    resource_id: str | None = None
+
+
+@dataclass
+class AwsHost:
+    """A provisioned run: where the instance is and how to reach it."""
+
+    run_id: str
+    region: str
+    instance_id: str
+    security_group_id: str
+    key_name: str
+    key_file: str
+    public_ip: str | None
+    private_ip: str | None
+    expires_at: str
+    ssh_user: str = SSH_USER
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / "host.json"
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+
+def run_state_dir(run_id: str) -> Path:
+    return aws_state_dir() / run_id
+
+
+def tags_for(run_id: str, name: str, expires_at: str) -> dict[str, str]:
+    return {TAG_RUN: run_id, TAG_EXPIRES: expires_at, "Name": name}
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def caller_cidr(url: str | None = None, timeout: float = 5.0) -> str:
+    """This machine's public address as a /32, or a clear error: SSH is never opened wider
+    by default. CDCLAB_CHECKIP_URL points it elsewhere (tests use a loopback server)."""
+    url = url or os.environ.get("CDCLAB_CHECKIP_URL", CHECKIP_URL)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            address = answer.read().decode().strip()
+        return f"{ipaddress.IPv4Address(address)}/32"
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"aws.allow_cidr: cannot determine this machine's public address from {url} "
+            f"({exc}); give it with --allow-cidr 203.0.113.7/32 (or --set aws.allow_cidr=…)"
+        ) from exc
+
+
+class Ec2Provisioner:
+    def __init__(self, settings: AwsSettings, session: boto3.session.Session):
+        self.settings = settings
+        self.session = session
+        self.region = session.region_name
+        self.ec2 = session.client("ec2")
+        self.ssm = session.client("ssm")
+
+    # -- read-only lookups (safe in --dry-run) ------------------------------------------
+    def ami(self) -> str:
+        if self.settings.ami:
+            return self.settings.ami
+        try:
+            parameter = self.ssm.get_parameter(Name=AL2023_AMI_PARAMETER)
+        except ClientError as exc:
+            raise CdclabError(
+                f"cannot read the Amazon Linux 2023 AMI from SSM ({AL2023_AMI_PARAMETER}): "
+                f"{exc}; give --set aws.ami=ami-… instead"
+            ) from exc
+        return parameter["Parameter"]["Value"]
+
+    def vpc_and_subnet(self) -> tuple[str, str | None]:
+        """The given VPC/subnet, or the region's default VPC (its first default subnet)."""
+        if self.settings.subnet_id:
+            subnets = self.ec2.describe_subnets(SubnetIds=[self.settings.subnet_id])["Subnets"]
+            return subnets[0]["VpcId"], self.settings.subnet_id
+        if self.settings.vpc_id:
+            return self.settings.vpc_id, None
+        vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+        if not vpcs["Vpcs"]:
+            raise InvalidInputError(
+                f"aws.vpc_id: region {self.region} has no default VPC; give "
+                "--set aws.subnet_id=subnet-… (a public subnet)"
+            )
+        return vpcs["Vpcs"][0]["VpcId"], None
+
+    # -- the plan -----------------------------------------------------------------------
+    def plan(self, run_id: str, allow_cidr: str, now: datetime | None = None) -> list[Resource]:
+        """Every resource `up` would create, with its tags and rules. Calls nothing that
+        mutates (reads the AMI parameter and the default VPC)."""
+        expires = self._expires_at(now)
+        vpc, subnet = self.vpc_and_subnet()
+        name = f"cdclab-{run_id}"
+        return [
+            Resource("key-pair", name, {"type": "ed25519"}, tags_for(run_id, name, expires)),
+            Resource(
+                "security-group",
+                name,
+                {"vpc": vpc, "description": f"cdclab run {run_id}: SSH only"},
+                tags_for(run_id, name, expires),
+            ),
+            Resource(
+                "ingress-rule",
+                f"{name} tcp/22",
+                {"protocol": "tcp", "port": 22, "source": allow_cidr},
+            ),
+            Resource(
+                "instance",
+                name,
+                {
+                    "type": self.settings.instance_type,
+                    "ami": self.ami(),
+                    "subnet": subnet or f"default subnet of {vpc}",
+                    "imdsv2": "required",
+                    "root_volume": f"{self.settings.root_volume_gb} GiB gp3, encrypted",
+                    "region": self.region,
+                },
+                tags_for(run_id, name, expires),
+            ),
+        ]
+
+    def _expires_at(self, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        expires = now + timedelta(hours=self.settings.max_hours)
+        return expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # -- up / down ------------------------------------------------------------------------
+    def up(self, run_id: str, allow_cidr: str) -> AwsHost:
+        """Create the run's key pair, security group and instance; roll back on failure."""
+        directory = run_state_dir(run_id)
+        if (directory / "host.json").exists():
+            raise InvalidInputError(
+                f"run {run_id} is already provisioned ({directory / 'host.json'}); "
+                f"`invoke aws.down {run_id}` first"
+            )
+        expires = self._expires_at()
+        name = f"cdclab-{run_id}"
+        ami = self.ami()
+        vpc, subnet = self.vpc_and_subnet()
+        created: list[tuple[str, str]] = []
+        try:
+            key = self.ec2.create_key_pair(
+                KeyName=name,
+                KeyType="ed25519",
+                TagSpecifications=[
+                    {"ResourceType": "key-pair", "Tags": _tag_list(tags_for(run_id, name, expires))}
+                ],
+            )
+            created.append(("key-pair", name))
+            key_file = directory / "id_ed25519"
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key["KeyMaterial"])
+            group = self.ec2.create_security_group(
+                GroupName=name,
+                Description=f"cdclab run {run_id}: SSH only",
+                VpcId=vpc,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "security-group",
+                        "Tags": _tag_list(tags_for(run_id, name, expires)),
+                    }
+                ],
+            )
+            group_id = group["GroupId"]
+            created.append(("security-group", group_id))
+            self.ec2.authorize_security_group_ingress(
+                GroupId=group_id,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 22,
+                        "ToPort": 22,
+                        "IpRanges": [{"CidrIp": allow_cidr, "Description": "cdclab SSH"}],
+                    }
+                ],
+            )
+            network: dict[str, Any] = {"Groups": [group_id], "DeviceIndex": 0}
+            network["AssociatePublicIpAddress"] = True
+            if subnet:
+                network["SubnetId"] = subnet
+            reservation = self.ec2.run_instances(
+                ImageId=ami,
+                InstanceType=self.settings.instance_type,
+                KeyName=name,
+                MinCount=1,
+                MaxCount=1,
+                NetworkInterfaces=[network],
+                MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                BlockDeviceMappings=[
+                    {
+                        "DeviceName": "/dev/xvda",
+                        "Ebs": {
+                            "VolumeSize": self.settings.root_volume_gb,
+                            "VolumeType": "gp3",
+                            "Encrypted": True,
+                            "DeleteOnTermination": True,
+                        },
+                    }
+                ],
+                InstanceInitiatedShutdownBehavior="terminate",
+                TagSpecifications=[
+                    {"ResourceType": t, "Tags": _tag_list(tags_for(run_id, name, expires))}
+                    for t in ("instance", "volume")
+                ],
+            )
+            instance_id = reservation["Instances"][0]["InstanceId"]
+            created.append(("instance", instance_id))
+            self.ec2.get_waiter("instance_running").wait(
+                InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+            )
+            described = self.ec2.describe_instances(InstanceIds=[instance_id])
+            instance = described["Reservations"][0]["Instances"][0]
+        except (ClientError, WaiterError) as exc:
+            self._rollback(created)
+            self._forget(run_id)
+            raise CdclabError(
+                f"provisioning run {run_id} failed and was rolled back: {exc}"
+            ) from exc
+        host = AwsHost(
+            run_id=run_id,
+            region=self.region,
+            instance_id=instance_id,
+            security_group_id=group_id,
+            key_name=name,
+            key_file=str(key_file),
+            public_ip=instance.get("PublicIpAddress"),
+            private_ip=instance.get("PrivateIpAddress"),
+            expires_at=expires,
+        )
+        host.save(directory)
+        return host
+
+    def _rollback(self, created: list[tuple[str, str]]) -> None:
+        for kind, ident in reversed(created):
+            try:
+                if kind == "instance":
+                    self._terminate([ident])
+                elif kind == "security-group":
+                    self._delete_group(ident)
+                elif kind == "key-pair":
+                    self.ec2.delete_key_pair(KeyName=ident)
+            except (ClientError, WaiterError):
+                pass  # `aws.gc` finds it by its tags
+
+    def _forget(self, run_id: str) -> None:
+        directory = run_state_dir(run_id)
+        for path in (directory / "id_ed25519", directory / "host.json"):
+            path.unlink(missing_ok=True)
+        if directory.exists() and not any(directory.iterdir()):
+            directory.rmdir()
+
+    def _terminate(self, instance_ids: list[str]) -> None:
+        if not instance_ids:
+            return
+        self.ec2.terminate_instances(InstanceIds=instance_ids)
+        self.ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=instance_ids, WaiterConfig={"Delay": 5, "MaxAttempts": 120}
+        )
+
+    def _delete_group(self, group_id: str, attempts: int = 24) -> None:
+        # A group stays in use for a while after its instance terminated.
+        for attempt in range(attempts):
+            try:
+                self.ec2.delete_security_group(GroupId=group_id)
+                return
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                if code == "InvalidGroup.NotFound":
+                    return
+                if code != "DependencyViolation" or attempt == attempts - 1:
+                    raise
+                time.sleep(5)
+
+    def down(self, run_id: str) -> list[Resource]:
+        """Terminate the run's instance, delete its group and key pair; wait until gone.
+        Found by tag, so it works without local state; idempotent."""
+        found = [r for r in self.ls() if r.tags.get(TAG_RUN) == run_id]
+        self._terminate([r.resource_id for r in found if r.kind == "instance"])
+        for r in found:
+            if r.kind == "security-group":
+                self._delete_group(r.resource_id)
+            elif r.kind == "key-pair":
+                self.ec2.delete_key_pair(KeyName=r.name)
+        self._forget(run_id)
+        return found
+
+    # -- what exists ----------------------------------------------------------------------
+    def ls(self) -> list[Resource]:
+        """Every cdclab-tagged instance (not terminated), security group and key pair."""
+        tag_filter = [{"Name": "tag-key", "Values": [TAG_RUN]}]
+        found: list[Resource] = []
+        pages = self.ec2.get_paginator("describe_instances").paginate(
+            Filters=[
+                *tag_filter,
+                {
+                    "Name": "instance-state-name",
+                    "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
+                },
+            ]
+        )
+        for page in pages:
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    tags = _tag_dict(instance.get("Tags"))
+                    found.append(
+                        Resource(
+                            "instance",
+                            tags.get("Name", instance["InstanceId"]),
+                            {
+                                "state": instance["State"]["Name"],
+                                "type": instance["InstanceType"],
+                                "public_ip": instance.get("PublicIpAddress"),
+                            },
+                            tags,
+                            instance["InstanceId"],
+                        )
+                    )
+        for group in self.ec2.describe_security_groups(Filters=tag_filter)["SecurityGroups"]:
+            found.append(
+                Resource(
+                    "security-group",
+                    group["GroupName"],
+                    {"vpc": group.get("VpcId")},
+                    _tag_dict(group.get("Tags")),
+                    group["GroupId"],
+                )
+            )
+        for key in self.ec2.describe_key_pairs(Filters=tag_filter)["KeyPairs"]:
+            found.append(
+                Resource(
+                    "key-pair",
+                    key["KeyName"],
+                    {},
+                    _tag_dict(key.get("Tags")),
+                    key.get("KeyPairId"),
+                )
+            )
+        return found
+
+    def expired_runs(self, now: datetime | None = None) -> dict[str, list[Resource]]:
+        """Run ids whose `expires-at` has passed (or is unreadable), with their resources."""
+        now = now or datetime.now(UTC)
+        runs: dict[str, list[Resource]] = {}
+        for resource in self.ls():
+            runs.setdefault(resource.tags.get(TAG_RUN, "?"), []).append(resource)
+        expired = {}
+        for run_id, resources in runs.items():
+            stamps = [r.tags.get(TAG_EXPIRES) for r in resources]
+            try:
+                latest = max(
+                    datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                    for s in stamps
+                    if s
+                )
+            except ValueError:  # no or unreadable stamp: treat as expired, it is ours
+                latest = now
+            if latest <= now:
+                expired[run_id] = resources
+        return expired
+
+    def gc(self, *, dry_run: bool, now: datetime | None = None) -> dict[str, list[Resource]]:
+        expired = self.expired_runs(now)
+        if not dry_run:
+            for run_id in expired:
+                self.down(run_id)
+        return expired

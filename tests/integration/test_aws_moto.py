@@ -1,0 +1,238 @@
+"""The AWS target's provisioning against moto in server mode on loopback.
+
+No AWS account is reachable from here, so the AWS API is moto's (a mock, by necessity); the
+code under test is the real boto3 path, configured only through boto3's standard
+environment (AWS_ENDPOINT_URL, AWS_REGION, credentials), exactly as against AWS.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.conftest import run_invoke
+
+MOTO_SERVER = Path(sys.executable).parent / "moto_server"
+pytestmark = pytest.mark.skipif(not MOTO_SERVER.exists(), reason="moto[server] not installed")
+CIDR = "203.0.113.7/32"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def env(moto_url, tmp_path):
+    urllib.request.urlopen(urllib.request.Request(moto_url + "/moto-api/reset", method="POST"))
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_REGION": "ap-northeast-2",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "CDCLAB_AWS_STATE_DIR": str(tmp_path / "aws-state"),
+        "CDCLAB_CHECKIP_URL": f"http://127.0.0.1:{_free_port()}/",  # nobody: fail closed
+    }
+
+
+@pytest.fixture
+def ec2(env):
+    return boto3.client(
+        "ec2",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _inventory_of(ec2) -> dict[str, list]:
+    tagged = [{"Name": "tag-key", "Values": ["cdclab:run-id"]}]
+    live = [
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+    ]
+    instances = [
+        i for r in ec2.describe_instances(Filters=live)["Reservations"] for i in r["Instances"]
+    ]
+    groups = [
+        g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"
+    ]
+    return {
+        "instances": instances,
+        "groups": groups,
+        "keys": ec2.describe_key_pairs()["KeyPairs"],
+        "tagged_groups": ec2.describe_security_groups(Filters=tagged)["SecurityGroups"],
+    }
+
+
+def _tags(resource) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def test_up_creates_one_tagged_host_reachable_only_on_ssh_and_down_removes_it(env, ec2):
+    up = run_invoke("aws.up", "--allow-cidr", CIDR, "--run-id", "r1", "--json", env=env)
+    assert up.rc == 0, up.stderr
+    made = _inventory_of(ec2)
+    assert len(made["instances"]) == len(made["groups"]) == len(made["keys"]) == 1
+    instance, group, key = made["instances"][0], made["groups"][0], made["keys"][0]
+    for resource in (instance, group, key):
+        tags = _tags(resource)
+        assert tags["cdclab:run-id"] == "r1" and tags["Name"] == "cdclab-r1"
+        assert tags["cdclab:expires-at"].endswith("Z")
+    # Exactly one ingress rule: TCP 22 from the allowed CIDR. Nothing else, ever.
+    rules = group["IpPermissions"]
+    assert len(rules) == 1
+    assert (rules[0]["IpProtocol"], rules[0]["FromPort"], rules[0]["ToPort"]) == ("tcp", 22, 22)
+    assert [r["CidrIp"] for r in rules[0]["IpRanges"]] == [CIDR]
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    volumes = ec2.describe_volumes()["Volumes"]
+    assert volumes and all(v["Encrypted"] for v in volumes)
+    # The private key lives in the run's state, 0600, and never on stdout.
+    host = up.json()["host"]
+    key_file = Path(host["key_file"])
+    assert key_file.is_file() and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text() not in up.stdout
+    inventory = Path(up.json()["inventory"]).read_text()
+    assert host["public_ip"] in inventory and "connect" in inventory
+
+    listed = run_invoke("aws.ls", "--json", env=env)
+    assert {r["kind"] for r in listed.json()} == {"instance", "security-group", "key-pair"}
+
+    down = run_invoke("aws.down", "r1", env=env)
+    assert down.rc == 0, down.stderr
+    left = _inventory_of(ec2)
+    assert not left["instances"] and not left["groups"] and not left["keys"]
+    assert not key_file.exists()
+    assert run_invoke("aws.down", "r1", env=env).rc == 0  # idempotent
+    assert run_invoke("aws.ls", "--json", env=env).json() == []
+
+
+def test_dry_run_prints_every_resource_and_creates_nothing(env, ec2):
+    before = _inventory_of(ec2)
+    ran = run_invoke("aws.up", "--allow-cidr", CIDR, "--dry-run", env=env)
+    assert ran.rc == 0, ran.stderr
+    for word in ("key-pair", "security-group", "ingress-rule", "instance", CIDR, "imdsv2"):
+        assert word in ran.stdout, word
+    assert "cdclab:expires-at" in ran.stdout
+    assert _inventory_of(ec2) == before
+    assert not Path(env["CDCLAB_AWS_STATE_DIR"]).exists()
+
+
+def test_gc_removes_expired_leftovers_and_keeps_live_runs(env, ec2):
+    assert run_invoke("aws.up", "--allow-cidr", CIDR, "--run-id", "live", env=env).rc == 0
+    # A crashed run's leftovers: tagged, already expired.
+    stale = ec2.create_security_group(
+        GroupName="cdclab-stale",
+        Description="left by a crashed run",
+        TagSpecifications=[
+            {
+                "ResourceType": "security-group",
+                "Tags": [
+                    {"Key": "cdclab:run-id", "Value": "stale"},
+                    {"Key": "cdclab:expires-at", "Value": "2020-01-01T00:00:00Z"},
+                ],
+            }
+        ],
+    )
+    dry = run_invoke("aws.gc", "--dry-run", "--json", env=env)
+    assert list(dry.json()) == ["stale"]
+    assert len(_inventory_of(ec2)["tagged_groups"]) == 2
+    gc = run_invoke("aws.gc", env=env)
+    assert gc.rc == 0, gc.stderr
+    groups = {g["GroupId"] for g in _inventory_of(ec2)["tagged_groups"]}
+    assert stale["GroupId"] not in groups and len(groups) == 1
+    assert len(_inventory_of(ec2)["instances"]) == 1  # the live run is untouched
+    run_invoke("aws.down", "live", env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "change", "named"),
+    [
+        ((), {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "credentials"),
+        (("--region", "mars-north-1"), {}, "aws.region"),
+        (("--instance-type", "p5.48xlarge"), {}, "instance_type"),
+        (("--allow-cidr", "0.0.0.0/0"), {}, "allow_cidr"),
+        ((), {}, "allow_cidr"),  # no --allow-cidr and this machine's address unknown
+    ],
+)
+def test_bad_settings_fail_clearly_before_anything_is_created(env, ec2, args, change, named):
+    before = _inventory_of(ec2)
+    ran = run_invoke("aws.up", *args, env={**env, **change})
+    assert ran.rc != 0
+    assert named in ran.stderr and "Traceback" not in ran.stderr
+    assert _inventory_of(ec2) == before
+    assert not Path(env["CDCLAB_AWS_STATE_DIR"]).exists()
+
+
+def test_ssh_is_opened_to_this_machines_address_only(env, ec2):
+    class CheckIp(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # what checkip.amazonaws.com answers: the address and a newline
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"198.51.100.23\n")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), CheckIp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        checkip = f"http://127.0.0.1:{server.server_port}/"
+        ran = run_invoke("aws.up", "--run-id", "me", env={**env, "CDCLAB_CHECKIP_URL": checkip})
+        assert ran.rc == 0, ran.stderr
+    finally:
+        server.shutdown()
+    group = _inventory_of(ec2)["groups"][0]
+    assert [r["CidrIp"] for r in group["IpPermissions"][0]["IpRanges"]] == ["198.51.100.23/32"]
+    run_invoke("aws.down", "me", env=env)
+
+
+def test_the_private_key_never_reaches_results_or_argv(env, ec2):
+    ran = run_invoke("aws.up", "--allow-cidr", CIDR, "--run-id", "k", "--json", env=env)
+    key = Path(json.loads(ran.stdout)["host"]["key_file"]).read_text()
+    argv = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    assert key.strip().splitlines()[1] not in argv
+    results = Path(os.environ.get("CDCLAB_RESULTS_DIR", "results"))
+    if results.exists():
+        assert not any(
+            key.splitlines()[1] in p.read_text(errors="replace")
+            for p in results.rglob("*")
+            if p.is_file() and p.stat().st_size < 10_000_000
+        )
+    run_invoke("aws.down", "k", env=env)
