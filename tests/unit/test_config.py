@@ -65,3 +65,15 @@ def test_saved_config_round_trips(tmp_path):
     save(config, tmp_path)
     assert load_saved(tmp_path) == config
     assert load_saved(tmp_path / "absent") is None
+
+
+def test_workers_of_arms_gone_or_moved_are_retired_before_a_new_shape_starts():
+    from cdclab.experiment.local_target import lab_config_for
+    from cdclab.experiment.spec import load_spec
+    from cdclab.lab.up import arms_to_retire
+
+    running = LabConfig()  # tls13 on 8083, tls12 on 8084
+    keyupdate = lab_config_for(load_spec("keyupdate"))  # tls13_kl14, tls13_kl20, tls12 on 8085
+    assert arms_to_retire(running, keyupdate) == ["tls13", "tls12"]
+    assert arms_to_retire(running, LabConfig()) == []
+    assert arms_to_retire(None, keyupdate) == []

@@ -123,6 +123,17 @@ def _pidfile_pid(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]:
+    """Stop the Connect workers of these arms (pid files); the arms that had one running."""
+    stopped = []
+    for name in arm_names:
+        pid = _pidfile_pid(state_dir() / "connect" / name / "run" / "connect.pid")
+        if pid and _alive(pid):
+            stop_pids([pid], grace_seconds)
+            stopped.append(name)
+    return stopped
+
+
 def _stop_services_in_order(report: TeardownReport, grace_seconds: float) -> None:
     """Workers before the broker, the broker before the database.
 

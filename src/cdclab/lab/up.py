@@ -10,9 +10,10 @@ from cdclab.errors import CdclabError
 from cdclab.lab import config as lab_config
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
-from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, teardown
+from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, stop_workers, teardown
 from cdclab.paths import INVENTORIES_DIR, state_dir
 from cdclab.prereqs import check_lab_prerequisites
+from cdclab.progress import console
 from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, ensure_secret
 
 LOCAL_INVENTORY = INVENTORIES_DIR / "local"
@@ -42,6 +43,16 @@ def _check_matches_running_lab(requested: LabConfig) -> None:
             f"subnet: the lab is up on {running.subnet}, not {requested.subnet}. "
             "Run `invoke lab.down` first, or drop --subnet to use the running lab."
         )
+
+
+def arms_to_retire(running: LabConfig | None, requested: LabConfig) -> list[str]:
+    """Running workers the requested shape does not keep as they are: arms that are gone,
+    and arms whose REST port moved (another arm may take their ports, and the playbook
+    starts arms in order, before it would restart them)."""
+    if running is None:
+        return []
+    kept = {arm.name: arm.rest_port for arm in requested.arms}
+    return [arm.name for arm in running.arms if kept.get(arm.name) != arm.rest_port]
 
 
 def describe_plan(config: LabConfig) -> str:
@@ -90,6 +101,9 @@ def lab_up(
         return UpResult(playbook=playbook(), config=config)
     ensure_secret(DB_CDC_PASSWORD)
     ensure_secret(DB_WRITER_PASSWORD)
+    retired = stop_workers(arms_to_retire(lab_config.load_saved(), config))
+    if retired:
+        console.print(f"  stopped the worker(s) of {', '.join(retired)}: not in this lab shape")
     lab_config.save(config)
     claim_lab(state_dir())
     try:

@@ -94,19 +94,19 @@ def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
         ax.set_yscale("log")
         ax.set_ylabel(f"{arm}\nlatency (ms)")
         ax.grid(True, which="both", alpha=0.3)
-        handles, labels = [], []
-        for axis in fig.axes:
-            if axis is ax or getattr(axis, "_cdclab_twin_of", None) is ax:
-                more_handles, more_labels = axis.get_legend_handles_labels()
-                handles += more_handles
-                labels += more_labels
-        unique = dict(zip(labels, handles, strict=True))
-        if unique:
-            ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=7, ncol=4)
+    # One legend for the figure, under the plots: per-axis legends hid the late canaries.
+    unique: dict = {}
+    for axis in fig.axes:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            unique.setdefault(label, handle)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
     axes[-1, 0].set_xlabel("canary written at (UTC)")
     fig.suptitle("Canary delivery latency per arm (missing canaries marked ×)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    if unique:
+        fig.legend(
+            unique.values(), unique.keys(), loc="lower center", ncol=min(4, len(unique)), fontsize=8
+        )
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -118,7 +118,6 @@ def _since_last_event(ax, rows: list[Check], stall_after_s: float) -> None:
     if not sampled:
         return
     twin = ax.twinx()
-    twin._cdclab_twin_of = ax  # so the arm's legend gathers this line too
     twin.plot(
         [_dt(c.written_at) for c in sampled],
         [max(c.metric("ms_since_last_event"), 0) / 1000 for c in sampled],

@@ -347,13 +347,14 @@ def fault_impacts(
     episodes: list[EpisodeSummary],
     deadline_s: float,
     stall_after_s: float | None = None,
+    arm_order: list[str] | None = None,
 ) -> list[FaultImpact]:
     stall_after_s = deadline_s if stall_after_s is None else stall_after_s
     by_id: dict[str, dict[str, Any]] = {}
     for record in records:
         entry = by_id.setdefault(record["fault_id"], {"label": record.get("label", "")})
         entry[record["event"]] = record
-    arms = list(dict.fromkeys(c.arm for c in checks))
+    arms = arm_order or list(dict.fromkeys(c.arm for c in checks))
     impacts = []
     for fault_id, entry in by_id.items():
         applied = entry.get("fault-applied")
@@ -562,7 +563,9 @@ def summarize(directory: Path) -> Summary:
         _with_classes(directory, e, checks, deadline_s) for e in events if e.get("event") == "dump"
     ]
     faults = list(read_journal(directory / "faults.jsonl"))
-    impacts = fault_impacts(faults, checks, episodes, deadline_s, stall_after_s)
+    impacts = fault_impacts(
+        faults, checks, episodes, deadline_s, stall_after_s, arm_order=[a.arm for a in arms]
+    )
     for impact in impacts:
         if impact.applied_at is not None and impact.healed_at is None:
             verdict.append(
