@@ -22,6 +22,7 @@ class Versions(BaseModel):
     debezium_connector_class: str
     maven_dependency_plugin: str
     jolokia: str
+    debezium_image: str
 
 
 @cache

@@ -236,3 +236,79 @@ def test_the_private_key_never_reaches_results_or_argv(env, ec2):
             if p.is_file() and p.stat().st_size < 10_000_000
         )
     run_invoke("aws.down", "k", env=env)
+
+
+AWS_EXPERIMENT = (
+    "--set",
+    "external.db_host=cdclab.cluster-abc.ap-northeast-2.rds.amazonaws.com",
+    "--set",
+    "external.db_password_from=secretsmanager:cdclab/db#password",
+    "--set",
+    "external.kafka_bootstrap=b-1.msk.example:9092",
+    "--set",
+    f"aws.allow_cidr={CIDR}",
+)
+
+
+def test_experiment_dry_run_on_aws_prints_the_plan_and_creates_nothing(env, ec2):
+    before = _inventory_of(ec2)
+    ran = run_invoke(
+        "experiment", "tls-compare", "--target", "aws", "--dry-run", *AWS_EXPERIMENT, env=env
+    )
+    assert ran.rc == 0, ran.stderr
+    for expected in (
+        "create key-pair",
+        "create security-group",
+        f"source={CIDR}",
+        "imdsv2=required",
+        "quay.io/debezium/connect:2.7",
+        "REST 127.0.0.1:8083",
+        "-Djdk.tls.client.protocols=TLSv1.2",
+        "secretsmanager:cdclab/db#password",
+        "b-1.msk.example:9092",
+    ):
+        assert expected in ran.stdout, expected
+    assert _inventory_of(ec2) == before
+
+
+def test_aws_experiments_need_the_users_endpoints(env):
+    ran = run_invoke("experiment", "tls-compare", "--target", "aws", "--dry-run", env=env)
+    assert ran.rc == 2
+    assert "external.db_host" in ran.stderr and "external.kafka_bootstrap" in ran.stderr
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        "aws",
+        "--dry-run",
+        *AWS_EXPERIMENT,
+        "--set",
+        "external.db_password_from=hunter2",
+        env=env,
+    )
+    assert ran.rc == 2 and "secret reference" in ran.stderr and "hunter2" not in ran.stdout
+
+
+def test_db_passwords_resolve_from_env_secrets_manager_and_ssm(env):
+    from cdclab.aws.secrets import resolve_secret
+
+    session = boto3.session.Session(
+        region_name=env["AWS_REGION"], aws_access_key_id="testing", aws_secret_access_key="t"
+    )
+    os.environ["AWS_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"]
+    try:
+        session.client("secretsmanager").create_secret(
+            Name="cdclab/db", SecretString=json.dumps({"username": "dbz", "password": "s3cret-1"})
+        )
+        session.client("ssm").put_parameter(
+            Name="/cdclab/db-password", Value="s3cret-2", Type="SecureString"
+        )
+        assert resolve_secret("secretsmanager:cdclab/db#password", session) == "s3cret-1"
+        assert resolve_secret("ssm:/cdclab/db-password", session) == "s3cret-2"
+        os.environ["CDCLAB_TEST_DB_PASSWORD"] = "s3cret-3"
+        assert resolve_secret("env:CDCLAB_TEST_DB_PASSWORD") == "s3cret-3"
+        with pytest.raises(Exception, match="cannot read"):
+            resolve_secret("ssm:/cdclab/nope", session)
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        os.environ.pop("CDCLAB_TEST_DB_PASSWORD", None)

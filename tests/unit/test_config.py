@@ -73,7 +73,10 @@ def test_workers_of_arms_gone_or_moved_are_retired_before_a_new_shape_starts():
     from cdclab.lab.up import arms_to_retire
 
     running = LabConfig()  # tls13 on 8083, tls12 on 8084
-    keyupdate = lab_config_for(load_spec("keyupdate"))  # tls13_kl14, tls13_kl20, tls12 on 8085
-    assert arms_to_retire(running, keyupdate) == ["tls13", "tls12"]
+    # tls13 stays on 8083; tls13_ka10 takes 8084 from tls12, which moves to 8085.
+    keyupdate = lab_config_for(load_spec("keyupdate"))
+    assert arms_to_retire(running, keyupdate) == ["tls12"]
+    gone = lab_config_for(load_spec("nongraceful"))  # graceful, nongraceful
+    assert arms_to_retire(running, gone) == ["tls13", "tls12"]
     assert arms_to_retire(running, LabConfig()) == []
     assert arms_to_retire(None, keyupdate) == []

@@ -173,3 +173,25 @@ def test_yaml_on_off_yes_no_stay_strings():
         "yes": True,
         "x": False,
     }
+
+
+def test_only_namespaced_sysctls_may_be_tuned_for_a_run():
+    spec = load_spec("keyupdate")
+    assert spec.hosts["db"].sysctls == {"net.ipv4.tcp_rmem": "4096 131072 196608"}
+    spec = load_spec(
+        "keyupdate",
+        assignments=[
+            "hosts.db.sysctls.net.ipv4.tcp_rmem=4096 131072 131072",
+            "arms.tls13.security_properties.jdk.tls.keyLimits=AES/GCM/NoPadding KeyUpdate 2^10",
+        ],
+    )
+    assert spec.hosts["db"].sysctls == {"net.ipv4.tcp_rmem": "4096 131072 131072"}
+    assert spec.arms["tls13"].security_properties["jdk.tls.keyLimits"].endswith("2^10")
+    with pytest.raises(InvalidInputError, match=r"hosts\.db\.sysctls.*only net\.\*"):
+        load_spec("tls-compare", assignments=["hosts={db: {sysctls: {vm.swappiness: '1'}}}"])
+    with pytest.raises(InvalidInputError, match="plain sysctl value"):
+        load_spec(
+            "tls-compare", assignments=["hosts={db: {sysctls: {net.core.somaxconn: '1; reboot'}}}"]
+        )
+    with pytest.raises(InvalidInputError, match="hosts"):
+        load_spec("tls-compare", assignments=["hosts={kafka: {sysctls: {}}}"])

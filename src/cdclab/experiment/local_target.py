@@ -17,6 +17,7 @@ from cdclab.ansible import EventHandler, run_playbook
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import ConnectRest
 from cdclab.dumps.take import jcmd_thread_dump
+from cdclab.errors import CdclabError
 from cdclab.experiment.load import LoadWriter
 from cdclab.experiment.spec import ExperimentSpec, LoadSpec
 from cdclab.faults.plan import all_pidfiles, sweep_host
@@ -110,6 +111,7 @@ class LocalTarget:
             )
         self._registered: list[RunArm] = []
         self._paused: list[RunArm] = []
+        self._sysctls: list[dict[str, str]] = []
 
     # -- set up and tear down -----------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -177,7 +179,7 @@ class LocalTarget:
             except ConnectionError as exc:
                 errors.append(f"could not resume {arm.standing_connector}: {exc}")
         self._registered, self._paused = [], []
-        return errors
+        return errors + self.restore_sysctls()
 
     # -- what the clock uses ------------------------------------------------------------
     def writer(self) -> CanaryWriter:
@@ -206,6 +208,45 @@ class LocalTarget:
     def thread_dump(self, arm_name: str) -> str:
         """`jcmd <pid> Thread.print -l` of the arm's worker, over SSH on the connect host."""
         return jcmd_thread_dump(self.config, arm_name)
+
+    # -- host tuning ----------------------------------------------------------------------
+    def apply_sysctls(self) -> list[dict[str, str]]:
+        """Set the spec's per-host sysctls; return what was set and what it replaced."""
+        applied = []
+        for host_name, tuning in self.spec.hosts.items():
+            with self.ssh_for(host_name) as ssh:
+                for key, value in tuning.sysctls.items():
+                    previous = ssh.run(["sysctl", "-n", key])
+                    if not previous.ok:
+                        raise CdclabError(f"hosts.{host_name}.sysctls: {key}: {previous.stderr}")
+                    done = ssh.run(["sysctl", "-w", f"{key}={value}"])
+                    if not done.ok:
+                        raise CdclabError(f"hosts.{host_name}.sysctls: {key}: {done.stderr}")
+                    applied.append(
+                        {
+                            "host": host_name,
+                            "key": key,
+                            "value": value,
+                            "previous": " ".join(previous.stdout.split()),
+                        }
+                    )
+        self._sysctls = applied
+        return applied
+
+    def restore_sysctls(self) -> list[str]:
+        errors = []
+        for item in reversed(self._sysctls):
+            try:
+                with self.ssh_for(item["host"]) as ssh:
+                    done = ssh.run(["sysctl", "-w", f"{item['key']}={item['previous']}"])
+                if not done.ok:
+                    errors.append(
+                        f"could not restore {item['key']} on {item['host']}: {done.stderr}"
+                    )
+            except CdclabError as exc:
+                errors.append(f"could not restore {item['key']} on {item['host']}: {exc}")
+        self._sysctls = []
+        return errors
 
     # -- faults ---------------------------------------------------------------------------
     def ssh_for(self, host_name: str):

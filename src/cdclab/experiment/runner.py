@@ -26,7 +26,7 @@ from cdclab.experiment.live import LiveProgress
 from cdclab.experiment.load import LoadWriter
 from cdclab.experiment.local_target import LocalTarget, lab_config_for
 from cdclab.experiment.results import RunDirectory, new_run_id
-from cdclab.experiment.spec import ExperimentSpec
+from cdclab.experiment.spec import ArmSpec, ExperimentSpec
 from cdclab.faults.executor import GRACE_S, FaultExecutor
 from cdclab.faults.plan import plan_faults
 from cdclab.prereqs import check_lab_prerequisites
@@ -44,7 +44,6 @@ class RunOutcome:
 
 def describe_plan(spec: ExperimentSpec) -> str:
     """--dry-run: the resolved plan; nothing is created or changed."""
-    config = lab_config_for(spec)
     arms = spec.resolved_arms()
     lines = [
         f"experiment {spec.name} on target {spec.target}: {spec.description}",
@@ -53,25 +52,35 @@ def describe_plan(spec: ExperimentSpec) -> str:
         f"{spec.expected_canaries * len(arms)} checks in all",
         f"deadline {format_duration(spec.canary.deadline)} (later = late, never = missing); "
         f"silent failure after {spec.detector.misses} overdue canaries in a row while RUNNING",
+    ]
+    if spec.target == "aws":
+        from cdclab.aws.plan import describe_aws_plan
+
+        lines += describe_aws_plan(spec)
+    else:
+        lines += _local_plan(spec)
+    lines.append(
+        f"thread dumps on: {', '.join(spec.dumps.triggers) or 'nothing'} "
+        f"(at most one per arm every {format_duration(spec.dumps.min_interval)})"
+    )
+    return "\n".join(lines)
+
+
+def _local_plan(spec: ExperimentSpec) -> list[str]:
+    config = lab_config_for(spec)
+    arms = spec.resolved_arms()
+    lines = [
         "hosts: " + ", ".join(f"{h.name} {h.address} ({h.namespace})" for h in config.hosts),
         f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}",
     ]
     for name, arm in arms.items():
         lab_arm = config.arm(name)
-        connector = ", ".join(f"{k}={v}" for k, v in arm.connector.items()) or "template defaults"
-        security = ", ".join(f"{k}={v}" for k, v in arm.security_properties.items())
-        lines.append(
-            f"arm {name}: worker {config.rest_url(lab_arm)}, JVM options "
-            f"{arm.jvm_opts or '(JVM defaults)'}"
-            + (f"; java.security: {security}" if security else "")
-            + f"; connector: {connector}"
-        )
+        lines.append(f"arm {name}: worker {config.rest_url(lab_arm)}, " + describe_arm(arm))
     if spec.load:
-        lines.append(
-            f"write load: {spec.load.rows_per_second:g} rows/s × {spec.load.row_bytes} bytes "
-            f"= {spec.load.bytes_per_second / 1e3:,.0f} kB/s of binlog, over "
-            f"{spec.load.slots} rows of {config.database}.{config.load_table}"
-        )
+        lines.append(describe_load(spec, f"{config.database}.{config.load_table}"))
+    for host, tuning in spec.hosts.items():
+        for key, value in tuning.sysctls.items():
+            lines.append(f"host {host}: sysctl {key} = {value} for the run (restored after)")
     if spec.metrics.enabled:
         lines.append(
             "metrics: Debezium's streaming MBean of every arm read at each canary "
@@ -87,11 +96,25 @@ def describe_plan(spec: ExperimentSpec) -> str:
             "switch on the host at "
             f"+{format_duration(action.scheduled_at + action.duration + GRACE_S)})"
         )
-    lines.append(
-        f"thread dumps on: {', '.join(spec.dumps.triggers) or 'nothing'} "
-        f"(at most one per arm every {format_duration(spec.dumps.min_interval)})"
+    return lines
+
+
+def describe_arm(arm: ArmSpec) -> str:
+    connector = ", ".join(f"{k}={v}" for k, v in arm.connector.items()) or "template defaults"
+    security = ", ".join(f"{k}={v}" for k, v in arm.security_properties.items())
+    return (
+        f"JVM options {arm.jvm_opts or '(JVM defaults)'}"
+        + (f"; java.security: {security}" if security else "")
+        + f"; connector: {connector}"
     )
-    return "\n".join(lines)
+
+
+def describe_load(spec: ExperimentSpec, table: str) -> str:
+    load = spec.load
+    return (
+        f"write load: {load.rows_per_second:g} rows/s × {load.row_bytes} bytes "
+        f"= {load.bytes_per_second / 1e3:,.0f} kB/s of binlog, over {load.slots} rows of {table}"
+    )
 
 
 class _StopOnSignals:
@@ -188,6 +211,14 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
             console.print(f"[yellow]warning:[/yellow] {warning}")
             event("leftover_swept", detail=warning)
         event("connectors_registered", connectors={a.name: a.connector for a in target.arms})
+        tuned = target.apply_sysctls()
+        for item in tuned:
+            event("sysctl", **item)
+            console.print(
+                f"{item['host']}: {item['key']} = {item['value']} (was {item['previous']})"
+            )
+        if tuned:
+            run.update_manifest(sysctls=tuned)
         run.update_manifest(
             status="running",
             versions=target.versions(),

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from cdclab import yaml12
+from cdclab.aws.settings import AwsSettings
 from cdclab.errors import InvalidInputError, from_validation
 from cdclab.experiment.durations import format_duration
 from cdclab.experiment.spec_types import Duration
@@ -29,6 +30,7 @@ ConnectorSetting = str | int | bool
 ARM_NAME = NAME_PATTERN  # the lab's rule: spec arms become lab arms
 DUMP_TRIGGERS = ("solo_failure", "episode_start")
 MAX_LOAD_BYTES_PER_S = 20e6
+DOTTED_SECTIONS = ("connector", "sysctls", "security_properties")
 
 
 class Strict(BaseModel):
@@ -103,6 +105,50 @@ class LoadSpec(Strict):
         return self
 
 
+class HostTuning(Strict):
+    """Kernel settings of one lab host for the run, restored at its end."""
+
+    sysctls: dict[str, str] = Field(
+        default_factory=dict,
+        description="net.* sysctls (per network namespace), e.g. net.ipv4.tcp_rmem",
+    )
+
+    @field_validator("sysctls")
+    @classmethod
+    def _namespaced_only(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, setting in value.items():
+            if not re.fullmatch(r"net(\.[a-z0-9_]+)+", key):
+                raise ValueError(
+                    f"{key!r}: only net.* sysctls are allowed; they belong to the host's "
+                    "network namespace, anything else would change the whole machine"
+                )
+            if not re.fullmatch(r"[\w .:/-]+", setting):
+                raise ValueError(f"{key}: {setting!r} is not a plain sysctl value")
+        return value
+
+
+class ExternalSpec(Strict):
+    """The user's own source database and Kafka (the AWS target: Aurora/MySQL and MSK)."""
+
+    db_host: str | None = None
+    db_port: int = Field(default=3306, ge=1, le=65535)
+    db_user: str = "debezium"
+    db_password_from: str | None = Field(
+        default=None,
+        description="env:VAR, secretsmanager:<id>[#key] or ssm:<name>; never the password",
+    )
+    database: str = "cdclab"
+    canary_table: str = "canary"
+    kafka_bootstrap: str | None = None
+
+    @field_validator("db_password_from")
+    @classmethod
+    def _a_reference_not_a_password(cls, value: str | None) -> str | None:
+        from cdclab.aws.secrets import check_reference
+
+        return None if value is None else check_reference(value)
+
+
 # Security properties are read from java.security files, not from -D system properties.
 SECURITY_PROPERTIES = ("jdk.tls.keyLimits", "jdk.tls.disabledAlgorithms", "jdk.certpath.")
 
@@ -156,6 +202,11 @@ class ExperimentSpec(Strict):
     dumps: DumpSpec = Field(default_factory=DumpSpec)
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     load: LoadSpec | None = Field(default=None, description="background write load")
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    hosts: dict[Literal["db", "connect"], HostTuning] = Field(
+        default_factory=dict, description="per lab host: sysctls for the run"
+    )
+    external: ExternalSpec = Field(default_factory=ExternalSpec)
     faults: list[FaultSpec] = Field(default_factory=list)
     campaign: CampaignSpec | None = None
 
@@ -165,6 +216,23 @@ class ExperimentSpec(Strict):
         if not 10 <= value <= 7 * 86400:
             raise ValueError("must be between 10s and 7 days")
         return value
+
+    @model_validator(mode="after")
+    def _aws_has_its_endpoints(self) -> ExperimentSpec:
+        if self.target == "aws":
+            missing = [
+                f"external.{key}"
+                for key in ("db_host", "db_password_from", "kafka_bootstrap")
+                if getattr(self.external, key) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"target aws runs against your database and Kafka: set {', '.join(missing)}"
+                    " (e.g. --set external.db_host=mydb.cluster-…rds.amazonaws.com "
+                    "--set external.db_password_from=secretsmanager:cdclab/db#password "
+                    "--set external.kafka_bootstrap=b-1.msk…:9092)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _arms_are_usable(self) -> ExperimentSpec:
@@ -244,9 +312,10 @@ def parse_assignment(assignment: str) -> tuple[list[str], Any]:
     path = [part for part in key.strip().split(".") if part]
     if not path:
         raise InvalidInputError(f"--set {assignment!r}: the key before '=' is empty")
-    # Connector keys contain dots themselves: everything after connector. is one key.
+    # Connector settings, sysctls and security properties have dots in their own names:
+    # everything after such a section is one key.
     for index, part in enumerate(path):
-        if part == "connector" and index + 1 < len(path):
+        if part in DOTTED_SECTIONS and index + 1 < len(path):
             path = [*path[: index + 1], ".".join(path[index + 1 :])]
             break
     try:

@@ -1,0 +1,65 @@
+"""`invoke experiment NAME --target aws --dry-run`: what would be created and deployed.
+
+Reads (the AMI parameter, the default VPC, the caller's address) but mutates nothing.
+"""
+
+from __future__ import annotations
+
+from cdclab.aws.lifecycle import provisioner
+from cdclab.aws.provision import caller_cidr
+from cdclab.experiment.durations import format_duration
+from cdclab.experiment.spec import ExperimentSpec
+from cdclab.faults.executor import GRACE_S
+from cdclab.lab.config import METRICS_PORT_OFFSET
+from cdclab.versions import load_versions
+
+FIRST_REST_PORT = 8083
+
+
+def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
+    from cdclab.experiment.runner import describe_arm, describe_load
+
+    ec2 = provisioner(spec.aws)
+    allow_cidr = spec.aws.allow_cidr or caller_cidr()
+    ext = spec.external
+    lines = [
+        f"AWS region {ec2.region}: one EC2 host, tagged, expiring after "
+        f"{spec.aws.max_hours:g} h (`invoke aws.gc` removes it then if still there)"
+    ]
+    for r in ec2.plan("<run id>", allow_cidr):
+        details = ", ".join(f"{k}={v}" for k, v in r.details.items())
+        tags = ", ".join(f"{k}={v}" for k, v in r.tags.items())
+        lines.append(
+            f"  create {r.kind} {r.name}: {details}" + (f" (tags: {tags})" if tags else "")
+        )
+    lines += [
+        "deploy over SSH (Ansible): Docker Engine + compose plugin, then one container per arm "
+        f"from {load_versions().debezium_image} (host network; REST and Jolokia on 127.0.0.1, "
+        "reached through SSH, never opened in the security group)",
+        f"source: {ext.db_host}:{ext.db_port} as {ext.db_user}, password from "
+        f"{ext.db_password_from} (read at run time, never written down); "
+        f"canaries into {ext.database}.{ext.canary_table}",
+        f"kafka: {ext.kafka_bootstrap}",
+    ]
+    for index, (name, arm) in enumerate(spec.resolved_arms().items()):
+        port = FIRST_REST_PORT + index
+        lines.append(
+            f"arm {name}: container connect-{name}, REST 127.0.0.1:{port}, metrics "
+            f"127.0.0.1:{port + METRICS_PORT_OFFSET}, " + describe_arm(arm)
+        )
+    if spec.load:
+        lines.append(describe_load(spec, f"{ext.database}.write_load"))
+    faults = spec.all_faults()
+    if not faults:
+        lines.append("faults: none scheduled")
+    for fault in faults:
+        for start, length in fault.occurrences():
+            lines.append(
+                f"fault {fault.kind} on the instance ↔ {ext.db_host} at +{format_duration(start)} "
+                f"for {format_duration(length)} (iptables, tagged; dead-man switch: a transient "
+                f"systemd timer at +{format_duration(start + length + GRACE_S)})"
+            )
+    lines.append(
+        "teardown at the end, on failure and on Ctrl-C: `invoke aws.down <run id>` (unless --keep)"
+    )
+    return lines

@@ -1,0 +1,48 @@
+"""The user's database password for the AWS target: from the environment, AWS Secrets
+Manager or SSM Parameter Store — never from a spec file, never into results."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+from botocore.exceptions import ClientError
+
+from cdclab.errors import InvalidInputError
+
+SCHEMES = ("env", "secretsmanager", "ssm")
+
+
+def check_reference(reference: str) -> str:
+    """`env:VAR`, `secretsmanager:<secret id or ARN>[#json-key]` or `ssm:<parameter name>`."""
+    scheme, _, name = reference.partition(":")
+    if scheme not in SCHEMES or not name:
+        raise ValueError(
+            f"{reference!r} is not a secret reference: write env:VAR, "
+            "secretsmanager:<secret id>[#key] or ssm:/path/to/parameter"
+        )
+    return reference
+
+
+def resolve_secret(reference: str, session: boto3.session.Session | None = None) -> str:
+    """The secret's value, for the moment it is needed; callers keep it out of argv/logs."""
+    scheme, _, name = check_reference(reference).partition(":")
+    if scheme == "env":
+        value = os.environ.get(name)
+        if not value:
+            raise InvalidInputError(f"secret {reference}: environment variable {name} is not set")
+        return value
+    session = session or boto3.session.Session()
+    try:
+        if scheme == "ssm":
+            answer = session.client("ssm").get_parameter(Name=name, WithDecryption=True)
+            return answer["Parameter"]["Value"]
+        secret_id, _, key = name.partition("#")
+        answer = session.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        value = answer.get("SecretString") or ""
+        if key:  # RDS-style JSON secrets: {"username": …, "password": …}
+            value = json.loads(value)[key]
+        return value
+    except (ClientError, KeyError, ValueError) as exc:
+        raise InvalidInputError(f"secret {reference}: cannot read it ({exc})") from exc
