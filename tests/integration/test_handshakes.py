@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -22,11 +23,32 @@ def env(tmp_path_factory):
     return lab_env(tmp_path_factory.mktemp("ssl-results"))
 
 
-def test_ssl_debug_records_each_arms_handshake_from_the_jvm(env):
-    ran = run_invoke("experiment", "ssl-debug", "--minutes", "1", env=env, timeout=900)
+def _db_sysctl(key: str) -> str:
+    out = subprocess.run(
+        ["ip", "netns", "exec", "cdclab-db", "sysctl", "-n", key], capture_output=True, text=True
+    )
+    return " ".join(out.stdout.split())
+
+
+def test_ssl_debug_records_each_arms_handshake_and_restores_host_sysctls(env):
+    ran = run_invoke(
+        "experiment",
+        "ssl-debug",
+        "--minutes",
+        "1",
+        # A host sysctl for the run (keyupdate's knob): set on the db host, then restored.
+        "--set",
+        "hosts.db.sysctls.net.ipv4.tcp_rmem=4096 131072 1048576",
+        env=env,
+        timeout=900,
+    )
     assert ran.rc == 0, ran.stdout + ran.stderr
     run = _results_dir(ran.stdout)
     manifest = json.loads((run / "manifest.json").read_text())
+    (tuned,) = manifest["sysctls"]
+    assert (tuned["host"], tuned["key"]) == ("db", "net.ipv4.tcp_rmem")
+    assert tuned["value"] == "4096 131072 1048576" != tuned["previous"]
+    assert _db_sysctl("net.ipv4.tcp_rmem") == tuned["previous"]  # restored after the run
     table = manifest["tls_handshakes"]
     binlog = {
         arm: [

@@ -169,8 +169,9 @@ def _one_run_at_a_time():
 def run_experiment(spec: ExperimentSpec) -> RunOutcome:
     if spec.target != "local":
         raise CdclabError(
-            f"target: {spec.target!r} is not available yet (the AWS target is its own piece "
-            "of work); run with --target local"
+            f"target: {spec.target!r} runs only as --dry-run so far: provisioning works "
+            "(`invoke aws.up` / `aws.down` / `aws.gc`), deploying the arms and running the "
+            "clock over SSH do not yet. Run with --target local, or add --dry-run for the plan"
         )
     check_lab_prerequisites()
     with _one_run_at_a_time():
