@@ -156,3 +156,27 @@ def test_a_dump_is_read_beside_the_canaries_of_the_same_moment(tmp_path):
     assert early["reader"].startswith("delivering")
     assert late["since_last_delivery_s"] == 45.7  # last arrival: canary 9 at T0+45.3
     assert late["reader"].startswith("stuck") and late["last_canary_outcome"] == "missing"
+
+
+def test_a_fault_that_lost_nothing_has_no_detection_time(tmp_path):
+    """Two faults: a short one nobody noticed, then one that lost canaries 10..13. The first
+    must not borrow the second's losses as its own detection."""
+    lines = [
+        _check(seq, "a", "missing" if 10 <= seq <= 13 else "delivered", 300) for seq in range(20)
+    ]
+    (tmp_path / "checks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    faults = [
+        {"event": "fault-applied", "fault_id": "f1", "label": "short", "at": utc_iso(T0 + 1)},
+        {"event": "fault-healed", "fault_id": "f1", "healed_by": "schedule", "at": utc_iso(T0 + 3)},
+        {"event": "fault-applied", "fault_id": "f2", "label": "long", "at": utc_iso(T0 + 49)},
+        {
+            "event": "fault-healed",
+            "fault_id": "f2",
+            "healed_by": "schedule",
+            "at": utc_iso(T0 + 69),
+        },
+    ]
+    (tmp_path / "faults.jsonl").write_text("".join(json.dumps(x) + "\n" for x in faults))
+    short, long = (impact.arms[0] for impact in summarize(tmp_path).fault_impacts)
+    assert short.lost == 0 and short.detect_s is None
+    assert long.lost == 4 and long.detect_s == 31.0  # canary 10 at T0+50, deadline 30 s

@@ -372,10 +372,15 @@ def fault_impacts(
                 and start <= c.written_at
                 and (end is None or c.written_at < end)
             ]
+            # Only this fault's own losses: written from the apply to one deadline past
+            # the heal (a later fault's losses are not this one's detection).
             failed_after = [
                 c
                 for c in mine
-                if start is not None and c.written_at >= start and c.outcome in FAILED
+                if start is not None
+                and start <= c.written_at
+                and (end is None or c.written_at <= end + deadline_s)
+                and c.outcome in FAILED
             ]
             first_failed = failed_after[0] if failed_after else None
             episode = next(
