@@ -22,6 +22,8 @@ ATTRIBUTES = {
     "TotalNumberOfEventsSeen": "events_seen",
 }
 
+NOT_STREAMING = "no streaming MBean yet (the connector is not streaming)"
+
 
 @dataclass(frozen=True)
 class StreamingMetrics:
@@ -43,12 +45,12 @@ def streaming_mbean_pattern(topic_prefix: str) -> str:
 def parse_streaming(response: dict[str, Any]) -> StreamingMetrics:
     """One Jolokia `read` answer (an ObjectName pattern: values keyed by MBean name)."""
     if str(response.get("error_type", "")).endswith("InstanceNotFoundException"):
-        return StreamingMetrics(error="no streaming MBean yet (the connector is not streaming)")
+        return StreamingMetrics(error=NOT_STREAMING)
     if response.get("status") != 200:
         return StreamingMetrics(error=str(response.get("error") or response.get("status")))
     value = response.get("value") or {}
     if not value:
-        return StreamingMetrics(error="no streaming MBean yet (the connector is not streaming)")
+        return StreamingMetrics(error=NOT_STREAMING)
     attributes = next(iter(value.values())) if isinstance(value, dict) else {}
     if not isinstance(attributes, dict):
         return StreamingMetrics(error=f"unexpected Jolokia value: {value!r:.80}")

@@ -22,6 +22,11 @@ def state_dir() -> Path:
     return Path(os.environ.get("CDCLAB_STATE_DIR", "/var/lib/cdclab/lab"))
 
 
+def worker_pidfile(arm_name: str) -> str:
+    """The pid file of an arm's Connect worker, as the lab_process role writes it."""
+    return str(state_dir() / "connect" / arm_name / "run" / "connect.pid")
+
+
 def cache_dir() -> Path:
     """Downloads (the Maven repository). Inside the checkout, git-ignored, safe to delete."""
     return Path(os.environ.get("CDCLAB_CACHE_DIR", str(PROJECT_ROOT / ".cache")))

@@ -28,9 +28,9 @@ HEADER = re.compile(
 )
 CIPHER = re.compile(r'^\s*"cipher suite"\s*:\s*"(?P<cipher>[A-Z0-9_]+)')
 NEGOTIATED = re.compile(r"Negotiated protocol version: (?P<protocol>\S+)")
-# JDK wording when a forced protocol leaves a version without usable suites.
 # TLS 1.3 key renewal after jdk.tls.keyLimits bytes (the keyupdate experiment's signal).
 KEY_UPDATE = re.compile(r"(?P<direction>Produced|Consuming) KeyUpdate post-handshake message")
+# JDK wording when a forced protocol leaves a version without usable suites.
 NO_SUITE = re.compile(r"No (?:available|supported) cipher suite for (?P<protocol>TLSv[\d.]+)")
 
 
@@ -62,10 +62,6 @@ class ArmHandshakes(BaseModel):
     # KeyUpdate messages per connection kind: {"binlog": {"produced": n, "consumed": m}}
     key_updates: dict[str, dict[str, int]] = {}
 
-    @property
-    def binlog(self) -> HandshakeCount | None:
-        return next((h for h in self.handshakes if h.purpose == "binlog"), None)
-
 
 def _epoch(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
@@ -80,12 +76,6 @@ class DebugLog:
 
 def _purpose(thread: str) -> str:
     return "binlog" if thread.startswith("blc-") else "jdbc"
-
-
-def parse_handshakes(lines, since: float | None = None) -> tuple[list[Handshake], list[str]]:
-    """Handshakes and protocol notes in javax.net.debug output, from `since` on."""
-    log = parse_debug_log(lines, since)
-    return log.handshakes, log.notes
 
 
 def parse_debug_log(lines, since: float | None = None) -> DebugLog:
@@ -126,7 +116,9 @@ def parse_debug_log(lines, since: float | None = None) -> DebugLog:
     return DebugLog(handshakes, notes, key_updates)
 
 
-def summarize_handshakes(path: Path, since: float | None = None) -> ArmHandshakes | None:
+def summarize_handshakes(
+    path: Path, since: float | None = None, source: str | None = None
+) -> ArmHandshakes | None:
     """The handshakes in one worker's stdout log; None if it has no javax.net.debug output."""
     with path.open(errors="replace") as lines:
         log = parse_debug_log(lines, since)
@@ -137,7 +129,7 @@ def summarize_handshakes(path: Path, since: float | None = None) -> ArmHandshake
     for (purpose, direction), n in sorted(log.key_updates.items()):
         key_updates.setdefault(purpose, {})[direction] = n
     return ArmHandshakes(
-        source=str(path),
+        source=source or str(path),
         handshakes=[
             HandshakeCount(purpose=p, protocol=v, cipher=c, count=n)
             for (p, v, c), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1]))
@@ -154,8 +146,7 @@ def handshakes_in_results(
     found = {}
     for arm in arms:
         for path in sorted(directory.glob(f"logs/*/{arm}/connect.out")):
-            summary = summarize_handshakes(path, since)
+            summary = summarize_handshakes(path, since, source=str(path.relative_to(directory)))
             if summary is not None:
-                summary.source = str(path.relative_to(directory))
                 found[arm] = summary
     return found

@@ -3,7 +3,6 @@ reading of them (which signal noticed a fault first)."""
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from cdclab.experiment.journal import utc_iso
 from cdclab.metrics import JolokiaMetrics, parse_streaming, streaming_mbean_pattern
 from cdclab.report.render import build_report
 from cdclab.report.summary import summarize
-from tests.unit.test_summary import T0, _line
+from tests.unit.test_summary import T0, _line, _write
 
 MBEAN = "debezium.mariadb:context=streaming,server=run_ab12_tls13,type=connector-metrics"
 
@@ -77,7 +76,7 @@ def test_the_report_says_which_signal_noticed_a_black_hole_first(tmp_path):
         lines.append(
             _check(seq, "tls13", "missing" if lost else "delivered", since, True, disconnects)
         )
-    (tmp_path / "checks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    _write(tmp_path / "checks.jsonl", lines)
     faults = [
         {"event": "fault-applied", "fault_id": "f1", "label": "drop 60s", "at": utc_iso(T0 + 19.5)},
         {
@@ -87,7 +86,7 @@ def test_the_report_says_which_signal_noticed_a_black_hole_first(tmp_path):
             "at": utc_iso(T0 + 79.5),
         },
     ]
-    (tmp_path / "faults.jsonl").write_text("".join(json.dumps(x) + "\n" for x in faults))
+    _write(tmp_path / "faults.jsonl", faults)
 
     summary = summarize(tmp_path)
     arm = summary.arms[0].metrics
@@ -116,12 +115,12 @@ def test_a_lower_stall_threshold_lets_the_metric_notice_first(tmp_path):
         _check(seq, "a", "missing" if seq >= 2 else "delivered", max(0, seq - 2) * 5000 + 200)
         for seq in range(12)
     ]
-    (tmp_path / "checks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    _write(tmp_path / "checks.jsonl", lines)
     (tmp_path / "spec.yaml").write_text(
         "name: x\ncanary: {deadline: 30s}\nmetrics: {stall_after: 8s}\n"
     )
     faults = [{"event": "fault-applied", "fault_id": "f1", "label": "drop", "at": utc_iso(T0 + 9)}]
-    (tmp_path / "faults.jsonl").write_text("".join(json.dumps(x) + "\n" for x in faults))
+    _write(tmp_path / "faults.jsonl", faults)
     summary = summarize(tmp_path)
     assert summary.stall_after_s == 8.0
     impact = summary.fault_impacts[0].arms[0]
@@ -148,8 +147,8 @@ def test_a_dump_is_read_beside_the_canaries_of_the_same_moment(tmp_path):
                 "path": f"dumps/a/{name}.txt",
             }
         )
-    (tmp_path / "checks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    (tmp_path / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in events))
+    _write(tmp_path / "checks.jsonl", lines)
+    _write(tmp_path / "events.jsonl", events)
     early, late = summarize(tmp_path).dumps
     assert "waiting-for-data" in early["classes"] and "waiting-for-data" in late["classes"]
     assert early["since_last_delivery_s"] == 0.7  # canary 5 written T0+25, seen 0.3 s later
@@ -164,7 +163,7 @@ def test_a_fault_that_lost_nothing_has_no_detection_time(tmp_path):
     lines = [
         _check(seq, "a", "missing" if 10 <= seq <= 13 else "delivered", 300) for seq in range(20)
     ]
-    (tmp_path / "checks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    _write(tmp_path / "checks.jsonl", lines)
     faults = [
         {"event": "fault-applied", "fault_id": "f1", "label": "short", "at": utc_iso(T0 + 1)},
         {"event": "fault-healed", "fault_id": "f1", "healed_by": "schedule", "at": utc_iso(T0 + 3)},
@@ -176,7 +175,7 @@ def test_a_fault_that_lost_nothing_has_no_detection_time(tmp_path):
             "at": utc_iso(T0 + 69),
         },
     ]
-    (tmp_path / "faults.jsonl").write_text("".join(json.dumps(x) + "\n" for x in faults))
+    _write(tmp_path / "faults.jsonl", faults)
     short, long = (impact.arms[0] for impact in summarize(tmp_path).fault_impacts)
     assert short.lost == 0 and short.detect_s is None
     assert long.lost == 4 and long.detect_s == 31.0  # canary 10 at T0+50, deadline 30 s

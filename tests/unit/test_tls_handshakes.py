@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdclab.tls_handshakes import handshakes_in_results, parse_handshakes, summarize_handshakes
+from cdclab.tls_handshakes import handshakes_in_results, parse_debug_log, summarize_handshakes
 
 SAMPLES = Path(__file__).parent / "tls_debug"
 
 
 def test_the_jvm_default_negotiates_tls13_with_aes256():
     lines = (SAMPLES / "jdk17-default-tls13.txt").read_text().splitlines()
-    handshakes, notes = parse_handshakes(lines)
+    log = parse_debug_log(lines)
+    handshakes, notes = log.handshakes, log.notes
     assert [(h.protocol, h.cipher) for h in handshakes] == [("TLSv1.3", "TLS_AES_256_GCM_SHA384")]
     assert handshakes[0].thread == "main" and handshakes[0].purpose == "jdbc"
     assert notes == []
@@ -41,8 +42,9 @@ def test_binlog_threads_are_told_from_jdbc_and_old_lines_are_skipped():
             start + "Negotiated protocol version: TLSv1.3",
         ]
     lines.append(header.format(thread="x", m="11") + "No available cipher suite for TLSv1.3")
-    since = parse_handshakes(lines[:5])[0][0].at + 60  # after the first handshake
-    handshakes, notes = parse_handshakes(lines, since=since)
+    since = parse_debug_log(lines[:5]).handshakes[0].at + 60  # after the first handshake
+    log = parse_debug_log(lines, since=since)
+    handshakes, notes = log.handshakes, log.notes
     assert [(h.purpose, h.cipher) for h in handshakes] == [
         ("binlog", "TLS_AES_256_GCM_SHA384"),
         ("jdbc", "TLS_AES_256_GCM_SHA384"),

@@ -8,17 +8,13 @@ from __future__ import annotations
 from cdclab.aws.lifecycle import provisioner
 from cdclab.aws.provision import caller_cidr
 from cdclab.experiment.durations import format_duration
+from cdclab.experiment.local_target import spec_arms
 from cdclab.experiment.spec import ExperimentSpec
 from cdclab.faults.executor import GRACE_S
-from cdclab.lab.config import METRICS_PORT_OFFSET
 from cdclab.versions import load_versions
-
-FIRST_REST_PORT = 8083
 
 
 def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
-    from cdclab.experiment.runner import describe_arm, describe_load
-
     ec2 = provisioner(spec.aws)
     allow_cidr = spec.aws.allow_cidr or caller_cidr()
     ext = spec.external
@@ -41,14 +37,13 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
         f"canaries into {ext.database}.{ext.canary_table}",
         f"kafka: {ext.kafka_bootstrap}",
     ]
-    for index, (name, arm) in enumerate(spec.resolved_arms().items()):
-        port = FIRST_REST_PORT + index
+    for worker, (name, arm) in zip(spec_arms(spec), spec.resolved_arms().items(), strict=True):
         lines.append(
-            f"arm {name}: container connect-{name}, REST 127.0.0.1:{port}, metrics "
-            f"127.0.0.1:{port + METRICS_PORT_OFFSET}, " + describe_arm(arm)
+            f"arm {name}: container connect-{name}, REST 127.0.0.1:{worker.rest_port}, metrics "
+            f"127.0.0.1:{worker.metrics_port}, " + arm.describe()
         )
     if spec.load:
-        lines.append(describe_load(spec, f"{ext.database}.write_load"))
+        lines.append(spec.load.describe(f"{ext.database}.write_load"))
     faults = spec.all_faults()
     if not faults:
         lines.append("faults: none scheduled")

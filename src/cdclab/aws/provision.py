@@ -100,11 +100,19 @@ class Ec2Provisioner:
         self.region = session.region_name
         self.ec2 = session.client("ec2")
         self.ssm = session.client("ssm")
+        # Looked up once: `aws.up` plans, then creates, from the same answers.
+        self._ami: str | None = None
+        self._network: tuple[str, str | None] | None = None
 
     # -- read-only lookups (safe in --dry-run) ------------------------------------------
     def ami(self) -> str:
         if self.settings.ami:
             return self.settings.ami
+        if self._ami is None:
+            self._ami = self._latest_al2023()
+        return self._ami
+
+    def _latest_al2023(self) -> str:
         try:
             parameter = self.ssm.get_parameter(Name=AL2023_AMI_PARAMETER)
         except ClientError as exc:
@@ -116,6 +124,11 @@ class Ec2Provisioner:
 
     def vpc_and_subnet(self) -> tuple[str, str | None]:
         """The given VPC/subnet, or the region's default VPC (its first default subnet)."""
+        if self._network is None:
+            self._network = self._find_network()
+        return self._network
+
+    def _find_network(self) -> tuple[str, str | None]:
         if self.settings.subnet_id:
             subnets = self.ec2.describe_subnets(SubnetIds=[self.settings.subnet_id])["Subnets"]
             return subnets[0]["VpcId"], self.settings.subnet_id
@@ -180,6 +193,7 @@ class Ec2Provisioner:
             )
         expires = self._expires_at()
         name = f"cdclab-{run_id}"
+        tags = _tag_list(tags_for(run_id, name, expires))
         ami = self.ami()
         vpc, subnet = self.vpc_and_subnet()
         created: list[tuple[str, str]] = []
@@ -187,9 +201,7 @@ class Ec2Provisioner:
             key = self.ec2.create_key_pair(
                 KeyName=name,
                 KeyType="ed25519",
-                TagSpecifications=[
-                    {"ResourceType": "key-pair", "Tags": _tag_list(tags_for(run_id, name, expires))}
-                ],
+                TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}],
             )
             created.append(("key-pair", name))
             key_file = directory / "id_ed25519"
@@ -201,12 +213,7 @@ class Ec2Provisioner:
                 GroupName=name,
                 Description=f"cdclab run {run_id}: SSH only",
                 VpcId=vpc,
-                TagSpecifications=[
-                    {
-                        "ResourceType": "security-group",
-                        "Tags": _tag_list(tags_for(run_id, name, expires)),
-                    }
-                ],
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
             )
             group_id = group["GroupId"]
             created.append(("security-group", group_id))
@@ -221,8 +228,11 @@ class Ec2Provisioner:
                     }
                 ],
             )
-            network: dict[str, Any] = {"Groups": [group_id], "DeviceIndex": 0}
-            network["AssociatePublicIpAddress"] = True
+            network: dict[str, Any] = {
+                "Groups": [group_id],
+                "DeviceIndex": 0,
+                "AssociatePublicIpAddress": True,
+            }
             if subnet:
                 network["SubnetId"] = subnet
             reservation = self.ec2.run_instances(
@@ -246,8 +256,7 @@ class Ec2Provisioner:
                 ],
                 InstanceInitiatedShutdownBehavior="terminate",
                 TagSpecifications=[
-                    {"ResourceType": t, "Tags": _tag_list(tags_for(run_id, name, expires))}
-                    for t in ("instance", "volume")
+                    {"ResourceType": t, "Tags": tags} for t in ("instance", "volume")
                 ],
             )
             instance_id = reservation["Instances"][0]["InstanceId"]

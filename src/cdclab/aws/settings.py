@@ -98,8 +98,10 @@ def aws_session(settings: AwsSettings) -> boto3.session.Session:
             "aws.region: no region configured. Set AWS_REGION (e.g. ap-northeast-2), "
             "give --region, or set one in your AWS profile."
         )
-    known = botocore.session.get_session().get_available_regions("ec2")
-    known += botocore.session.get_session().get_available_regions("ec2", "aws-cn")
+    catalogue = botocore.session.get_session()
+    known = catalogue.get_available_regions("ec2") + catalogue.get_available_regions(
+        "ec2", "aws-cn"
+    )
     if region not in known:
         raise InvalidInputError(
             f"aws.region: {region!r} is not an EC2 region (e.g. us-east-1, ap-northeast-2)"

@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 
 from cdclab.errors import CdclabError
-from cdclab.lab.access import ssh_to, worker_pidfile
+from cdclab.lab.access import ssh_to
 from cdclab.lab.config import LabConfig
+from cdclab.paths import worker_pidfile
 
 
 def jcmd_thread_dump(config: LabConfig, arm_name: str) -> str:

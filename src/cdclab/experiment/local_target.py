@@ -53,10 +53,9 @@ class RunArm:
         return self.topic.split(".")[0]
 
 
-def lab_config_for(spec: ExperimentSpec) -> LabConfig:
-    """The lab shaped for this spec: one worker per arm, on the running lab's subnet."""
-    running = lab_config.load_saved()
-    arms = [
+def spec_arms(spec: ExperimentSpec) -> list[Arm]:
+    """One worker per spec arm, REST ports from 8083 in order (metrics at REST + 700)."""
+    return [
         Arm(
             name=name,
             rest_port=FIRST_REST_PORT + index,
@@ -66,8 +65,14 @@ def lab_config_for(spec: ExperimentSpec) -> LabConfig:
         )
         for index, (name, arm) in enumerate(spec.resolved_arms().items())
     ]
+
+
+def lab_config_for(spec: ExperimentSpec) -> LabConfig:
+    """The lab shaped for this spec: one worker per arm, on the running lab's subnet."""
+    running = lab_config.load_saved()
     base = running.model_dump() if running else {}
-    return LabConfig.model_validate({**base, "arms": [a.model_dump() for a in arms]})
+    arms = [a.model_dump() for a in spec_arms(spec)]
+    return LabConfig.model_validate({**base, "arms": arms})
 
 
 def run_server_id(run_id: str, index: int) -> int:

@@ -26,7 +26,7 @@ from cdclab.experiment.live import LiveProgress
 from cdclab.experiment.load import LoadWriter
 from cdclab.experiment.local_target import LocalTarget, lab_config_for
 from cdclab.experiment.results import RunDirectory, new_run_id
-from cdclab.experiment.spec import ArmSpec, ExperimentSpec
+from cdclab.experiment.spec import ExperimentSpec
 from cdclab.faults.executor import GRACE_S, FaultExecutor
 from cdclab.faults.plan import plan_faults
 from cdclab.prereqs import check_lab_prerequisites
@@ -75,9 +75,9 @@ def _local_plan(spec: ExperimentSpec) -> list[str]:
     ]
     for name, arm in arms.items():
         lab_arm = config.arm(name)
-        lines.append(f"arm {name}: worker {config.rest_url(lab_arm)}, " + describe_arm(arm))
+        lines.append(f"arm {name}: worker {config.rest_url(lab_arm)}, " + arm.describe())
     if spec.load:
-        lines.append(describe_load(spec, f"{config.database}.{config.load_table}"))
+        lines.append(spec.load.describe(f"{config.database}.{config.load_table}"))
     for host, tuning in spec.hosts.items():
         for key, value in tuning.sysctls.items():
             lines.append(f"host {host}: sysctl {key} = {value} for the run (restored after)")
@@ -97,24 +97,6 @@ def _local_plan(spec: ExperimentSpec) -> list[str]:
             f"+{format_duration(action.scheduled_at + action.duration + GRACE_S)})"
         )
     return lines
-
-
-def describe_arm(arm: ArmSpec) -> str:
-    connector = ", ".join(f"{k}={v}" for k, v in arm.connector.items()) or "template defaults"
-    security = ", ".join(f"{k}={v}" for k, v in arm.security_properties.items())
-    return (
-        f"JVM options {arm.jvm_opts or '(JVM defaults)'}"
-        + (f"; java.security: {security}" if security else "")
-        + f"; connector: {connector}"
-    )
-
-
-def describe_load(spec: ExperimentSpec, table: str) -> str:
-    load = spec.load
-    return (
-        f"write load: {load.rows_per_second:g} rows/s × {load.row_bytes} bytes "
-        f"= {load.bytes_per_second / 1e3:,.0f} kB/s of binlog, over {load.slots} rows of {table}"
-    )
 
 
 class _StopOnSignals:
@@ -218,9 +200,8 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
             console.print(
                 f"{item['host']}: {item['key']} = {item['value']} (was {item['previous']})"
             )
-        if tuned:
-            run.update_manifest(sysctls=tuned)
         run.update_manifest(
+            **({"sysctls": tuned} if tuned else {}),
             status="running",
             versions=target.versions(),
             hosts=target.hosts(),
@@ -309,11 +290,12 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
         events.close()
         run.finish(status, time.time())
     summary = build_report(run.path)
-    if summary.handshakes:  # the field report's handshake table, from javax.net.debug
-        run.update_manifest(
-            tls_handshakes={arm: h.model_dump() for arm, h in summary.handshakes.items()}
-        )
-    run.update_manifest(checksums=run.checksums())
+    handshakes = {arm: h.model_dump() for arm, h in summary.handshakes.items()}
+    run.update_manifest(
+        # the field report's handshake table, from javax.net.debug, when the run had it
+        **({"tls_handshakes": handshakes} if handshakes else {}),
+        checksums=run.checksums(),
+    )
     return RunOutcome(run.path, status, summary.verdict, errors)
 
 

@@ -95,6 +95,13 @@ class LoadSpec(Strict):
     def bytes_per_second(self) -> float:
         return self.rows_per_second * self.row_bytes
 
+    def describe(self, table: str) -> str:
+        return (
+            f"write load: {self.rows_per_second:g} rows/s × {self.row_bytes} bytes "
+            f"= {self.bytes_per_second / 1e3:,.0f} kB/s of binlog, over {self.slots} rows "
+            f"of {table}"
+        )
+
     @model_validator(mode="after")
     def _fits_one_machine(self) -> LoadSpec:
         if self.bytes_per_second > MAX_LOAD_BYTES_PER_S:
@@ -162,6 +169,16 @@ class ArmSpec(Strict):
         "worker's JVM in a file through -Djava.security.properties",
     )
     description: str = ""
+
+    def describe(self) -> str:
+        """JVM options, java.security overrides and connector settings, for plans."""
+        connector = ", ".join(f"{k}={v}" for k, v in self.connector.items()) or "template defaults"
+        security = ", ".join(f"{k}={v}" for k, v in self.security_properties.items())
+        return (
+            f"JVM options {self.jvm_opts or '(JVM defaults)'}"
+            + (f"; java.security: {security}" if security else "")
+            + f"; connector: {connector}"
+        )
 
     @field_validator("jvm_opts")
     @classmethod

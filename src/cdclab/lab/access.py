@@ -48,7 +48,3 @@ def writer_account(config: LabConfig, connect_timeout: float = 5.0) -> DbAccount
 def mariadb_client_argv() -> list[str]:
     """The root client on the db host (unix socket auth: no password anywhere)."""
     return ["mariadb", f"--defaults-file={state_dir() / 'db' / 'my.cnf'}", "-N", "-B", "-e"]
-
-
-def worker_pidfile(arm_name: str) -> str:
-    return str(state_dir() / "connect" / arm_name / "run" / "connect.pid")

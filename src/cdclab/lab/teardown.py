@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdclab.paths import cache_dir, state_dir
+from cdclab.paths import cache_dir, state_dir, worker_pidfile
 
 PREFIX = "cdclab-"
 # Which state directory the machine's lab belongs to: namespaces are machine-wide, state
@@ -127,7 +127,7 @@ def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]
     """Stop the Connect workers of these arms (pid files); the arms that had one running."""
     stopped = []
     for name in arm_names:
-        pid = _pidfile_pid(state_dir() / "connect" / name / "run" / "connect.pid")
+        pid = _pidfile_pid(Path(worker_pidfile(name)))
         if pid and _alive(pid):
             stop_pids([pid], grace_seconds)
             stopped.append(name)

@@ -11,9 +11,10 @@ import re
 
 from pydantic import BaseModel
 
-from cdclab.lab.access import mariadb_client_argv, ssh_to, worker_pidfile
+from cdclab.lab.access import mariadb_client_argv, ssh_to
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import CDC_USER
+from cdclab.paths import worker_pidfile
 
 SESSIONS_SQL = """
 SELECT p.ID, p.HOST, p.COMMAND,

@@ -332,6 +332,11 @@ def _first_after(start: float, checks: list[Check], predicate) -> float | None:
     return None if hit is None else hit.written_at - start
 
 
+def _sampled(checks) -> list[int]:
+    """NumberOfDisconnects of the checks that sampled it."""
+    return [v for v in (c.metric("disconnects") for c in checks) if v is not None]
+
+
 def _first_signal(timings: dict[str, float | None], tie_s: float = 0.5) -> str | None:
     """The signal that noticed first; signals within `tie_s` of it are named with it."""
     known = {name: t for name, t in timings.items() if t is not None}
@@ -372,17 +377,16 @@ def fault_impacts(
                 and start <= c.written_at
                 and (end is None or c.written_at < end)
             ]
-            # Only this fault's own losses: written from the apply to one deadline past
-            # the heal (a later fault's losses are not this one's detection).
-            failed_after = [
+            # This fault's own signals: checks written from the apply to one deadline past the
+            # heal (a later fault's losses are not this one's detection).
+            signal_window = [
                 c
                 for c in mine
                 if start is not None
                 and start <= c.written_at
                 and (end is None or c.written_at <= end + deadline_s)
-                and c.outcome in FAILED
             ]
-            first_failed = failed_after[0] if failed_after else None
+            first_failed = next((c for c in signal_window if c.outcome in FAILED), None)
             episode = next(
                 (
                     e
@@ -399,13 +403,6 @@ def fault_impacts(
                 for c in mine
                 if c.seen_at is not None and end is not None and c.seen_at > end
             )
-            rest_window = [
-                c
-                for c in mine
-                if start is not None
-                and start <= c.written_at
-                and (end is None or c.written_at <= end + deadline_s)
-            ]
             detect_s = (
                 (first_failed.written_at + deadline_s - start)
                 if first_failed and start is not None
@@ -415,16 +412,14 @@ def fault_impacts(
             rest_s = stall_s = disconnected_s = reconnects = None
             if start is not None:
                 rest_s = _first_after(
-                    start, rest_window, lambda c: c.connector_state and not c.running
+                    start, signal_window, lambda c: c.connector_state and not c.running
                 )
-                stall_s = _first_after(start, rest_window, lambda c: c.stalled(stall_after_s))
+                stall_s = _first_after(start, signal_window, lambda c: c.stalled(stall_after_s))
                 disconnected_s = _first_after(
-                    start, rest_window, lambda c: c.metric("connected") is False
+                    start, signal_window, lambda c: c.metric("connected") is False
                 )
-                before = [c.metric("disconnects") for c in mine if c.written_at < start]
-                during = [c.metric("disconnects") for c in rest_window]
-                before = [v for v in before if v is not None]
-                during = [v for v in during if v is not None]
+                before = _sampled(c for c in mine if c.written_at < start)
+                during = _sampled(signal_window)
                 if before and during:
                     reconnects = max(during) - before[-1]
             per_arm.append(
