@@ -64,7 +64,13 @@ class ArmHandshakes(BaseModel):
 
 
 def _epoch(stamp: str) -> float:
-    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+    # The JDK's SSLLogger writes hours with "kk" (1-24): the hour after midnight is 24, of the
+    # same calendar day, i.e. "2026-11-26 24:14:39.952" is 00:14:39.952 on the 26th.
+    date, clock = stamp.split(" ", 1)
+    if clock.startswith("24:"):
+        clock = "00" + clock[2:]
+    parsed = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S.%f")
+    return parsed.replace(tzinfo=UTC).timestamp()
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cdclab.tls_handshakes import handshakes_in_results, parse_debug_log, summarize_handshakes
@@ -61,3 +62,16 @@ def test_results_without_debug_output_have_no_handshake_table(tmp_path):
     found = handshakes_in_results(tmp_path, ["tls13", "tls12"])
     assert list(found) == ["tls13"]
     assert found["tls13"].source == "logs/cdclab-connect/tls13/connect.out"
+
+
+def test_the_hour_after_midnight_is_written_24_by_the_jdk_and_read_as_0():
+    # SSLLogger's pattern is "yyyy-MM-dd kk:mm:ss.SSS z": kk runs 1-24 (a CI run at 00:14 UTC
+    # printed "2026-11-26 24:14:39.952" and the parser used to crash on it).
+    start = "javax.net.ssl|DEBUG|2A|main|{stamp} UTC|ServerHello.java:993|"
+    lines = [
+        start.format(stamp="2026-11-26 24:14:39.952") + "Negotiated protocol version: TLSv1.3",
+        start.format(stamp="2026-11-26 01:00:00.000") + "Negotiated protocol version: TLSv1.2",
+    ]
+    log = parse_debug_log(lines)
+    midnight = datetime(2026, 11, 26, 0, 14, 39, 952000, tzinfo=UTC).timestamp()
+    assert [h.at for h in log.handshakes] == [midnight, midnight + 45 * 60 + 20.048]
