@@ -7,6 +7,7 @@ playbook's seconds, which is what checks on a schedule need.
 from __future__ import annotations
 
 import shlex
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,11 @@ class CommandResult:
 
 
 class SSHHost:
-    """One host reached as root with a key, its host key checked against known_hosts."""
+    """One host reached with a key, its host key checked against known_hosts.
+
+    Lab hosts are reached as root. An EC2 host is reached as its login user with
+    `become=True`: every command then runs through `sudo -n` (iptables, docker need root).
+    """
 
     def __init__(
         self,
@@ -38,6 +43,7 @@ class SSHHost:
         user: str = "root",
         port: int = 22,
         connect_timeout: float = 5.0,
+        become: bool = False,
     ):
         self.address = address
         self.key_file = key_file
@@ -45,7 +51,9 @@ class SSHHost:
         self.user = user
         self.port = port
         self.connect_timeout = connect_timeout
+        self.become = become and user != "root"
         self._client: paramiko.SSHClient | None = None
+        self._connecting = threading.Lock()  # forwards and commands share one session
 
     def _connect(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
@@ -70,16 +78,22 @@ class SSHHost:
 
     @property
     def client(self) -> paramiko.SSHClient:
-        transport = self._client.get_transport() if self._client else None
-        if transport is None or not transport.is_active():
-            self._client = self._connect()
-        return self._client
+        with self._connecting:
+            transport = self._client.get_transport() if self._client else None
+            if transport is None or not transport.is_active():
+                self._client = self._connect()
+            return self._client
+
+    def command_line(self, argv: list[str] | str) -> str:
+        """What the remote shell runs: argv quoted, through sudo when becoming root."""
+        command = argv if isinstance(argv, str) else shlex.join(argv)
+        return f"sudo -n sh -c {shlex.quote(command)}" if self.become else command
 
     def run(
         self, argv: list[str] | str, *, stdin: str | None = None, timeout: float = 30.0
     ) -> CommandResult:
         """Run a command; argv lists are quoted. Secrets go through stdin, never argv."""
-        command = argv if isinstance(argv, str) else shlex.join(argv)
+        command = self.command_line(argv)
         chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=timeout)
         if stdin is not None:
             chan_in.write(stdin)

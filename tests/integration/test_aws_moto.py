@@ -257,6 +257,8 @@ AWS_EXPERIMENT = (
     "--set",
     "external.kafka_bootstrap=b-1.msk.example:9092",
     "--set",
+    "external.db_ca_file=/nonexistent/global-bundle.pem",
+    "--set",
     f"aws.allow_cidr={CIDR}",
 )
 
@@ -323,3 +325,26 @@ def test_db_passwords_resolve_from_env_secrets_manager_and_ssm(env):
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         os.environ.pop("CDCLAB_TEST_DB_PASSWORD", None)
+
+
+def test_an_aws_run_with_a_bad_setting_stops_before_creating_anything(env, ec2, tmp_path):
+    # Not a dry run: the checks that need no resource run first, so a missing CA bundle,
+    # an unreadable secret or a kept run that does not exist leave no instance and no
+    # results directory behind.
+    results = tmp_path / "results"
+    env = {**env, "CDCLAB_RESULTS_DIR": str(results)}
+    bundle = tmp_path / "global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    before = _inventory_of(ec2)
+    for extra, named in (
+        ([], "external.db_ca_file"),
+        ([f"external.db_ca_file={bundle}"], "secretsmanager:cdclab/db#password"),
+        (["aws.run_id=0badcafe"], "aws.up"),
+    ):
+        sets = [arg for item in extra for arg in ("--set", item)]
+        ran = run_invoke(
+            "experiment", "tls-compare", "--target", "aws", *AWS_EXPERIMENT, *sets, env=env
+        )
+        assert ran.rc == 2 and named in ran.stderr, ran.stderr
+    assert _inventory_of(ec2) == before
+    assert not results.exists() or not any(results.iterdir())

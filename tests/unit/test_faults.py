@@ -6,7 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from cdclab.experiment.spec import load_spec
-from cdclab.faults.actions import Endpoint, FaultAction, heal_iptables_by_tag, sweep_script
+from cdclab.faults.actions import (
+    Endpoint,
+    FaultAction,
+    cancel_deadman_command,
+    heal_iptables_by_tag,
+    sweep_script,
+)
 from cdclab.faults.model import CampaignSpec, FaultSpec
 from cdclab.faults.plan import plan_faults
 from cdclab.lab.config import LabConfig
@@ -119,7 +125,7 @@ def test_repeats_and_plan_ids():
             "{kind: pause, at: 8m, for: 10s, process: 'worker:tls12'}]"
         ],
     )
-    actions = plan_faults(spec, LabConfig(), "r1")
+    actions = plan_faults(spec, LabConfig().addresses, "r1")
     assert [(a.fault_id, a.scheduled_at, a.duration) for a in actions] == [
         ("f01", 60, 20),
         ("f02", 180, 20),
@@ -148,3 +154,22 @@ def test_shipped_fault_experiments_validate():
     assert all(f.direction == "both" for f in campaign.all_faults())
     nongraceful = load_spec("nongraceful").resolved_arms()
     assert nongraceful["nongraceful"].connector["use.nongraceful.disconnect"] is True
+
+
+def test_on_a_whole_host_the_deadman_is_a_transient_systemd_timer_where_systemd_runs():
+    action = _action(kind="drop")
+    action.deadman = "systemd"
+    command = action.deadman_command("/opt/cdclab/faults/f01.heal.sh", grace=15)
+    assert command.startswith("if [ -d /run/systemd/system ]; then systemd-run ")
+    assert "--unit=cdclab-deadman-abcd1234-f01 --on-active=60s" in command
+    assert "/bin/sh /opt/cdclab/faults/f01.heal.sh dead-man && echo unit:" in command
+    # without systemd (a lab namespace standing in for the instance) the detached timer
+    assert "else nohup setsid sh -c 'sleep 60 && sh /opt/cdclab/faults/f01.heal.sh" in command
+
+
+def test_a_deadman_is_disarmed_by_what_arming_it_printed():
+    assert cancel_deadman_command("unit:cdclab-deadman-r-f01") == (
+        "systemctl stop cdclab-deadman-r-f01.timer 2>/dev/null; true"
+    )
+    assert cancel_deadman_command("4242") == "kill 4242 2>/dev/null; true"
+    assert "systemctl stop 'cdclab-deadman-*.timer'" in sweep_script()

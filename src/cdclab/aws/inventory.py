@@ -3,6 +3,7 @@ playbooks run against an EC2 host (or a lab namespace standing in for one)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -17,25 +18,33 @@ def write_inventory(
     known_hosts: str | None = None,
     host_name: str = "cdclab-aws",
 ) -> Path:
-    """inventory.yml beside the run's key: one host in the `connect` and `kafka` groups.
+    """inventory.yml beside the run's key: one host in the `connect` group.
 
     A new instance's host key is unknown until first contact: accept-new records it in the
-    run's own known_hosts and refuses a changed one afterwards.
+    run's own known_hosts and refuses a changed one afterwards. The connection settings are
+    the group's, not `all`'s: the implicit localhost (the deploy's first play) would take
+    `all`'s, sudo and login user included.
     """
     known_hosts = known_hosts or str(directory / "known_hosts")
     inventory = {
         "all": {
-            "vars": {
-                "ansible_user": user,
-                "ansible_ssh_private_key_file": key_file,
-                "ansible_ssh_common_args": (
-                    f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new "
-                    "-o IdentitiesOnly=yes -o BatchMode=yes"
-                ),
-                "ansible_python_interpreter": "/usr/bin/python3",
-            },
             "children": {
-                "connect": {"hosts": {host_name: {"ansible_host": address}}},
+                "connect": {
+                    "hosts": {host_name: {"ansible_host": address}},
+                    "vars": {
+                        # cdclab's own SSH sessions (paramiko) read the same facts here.
+                        "cdclab_known_hosts": known_hosts,
+                        "ansible_user": user,
+                        "ansible_ssh_private_key_file": key_file,
+                        "ansible_ssh_common_args": (
+                            f"-o UserKnownHostsFile={known_hosts} "
+                            "-o StrictHostKeyChecking=accept-new "
+                            "-o IdentitiesOnly=yes -o BatchMode=yes"
+                        ),
+                        "ansible_python_interpreter": "/usr/bin/python3",
+                        "ansible_become": user != "root",
+                    },
+                },
             },
         }
     }
@@ -46,3 +55,27 @@ def write_inventory(
         + yaml.safe_dump(inventory, sort_keys=False)
     )
     return path
+
+
+@dataclass(frozen=True)
+class InventoryHost:
+    """The instance as the run's inventory describes it: enough for an SSH session."""
+
+    name: str
+    address: str
+    user: str
+    key_file: str
+    known_hosts: str
+
+
+def read_inventory(path: Path) -> InventoryHost:
+    group = yaml.safe_load(path.read_text())["all"]["children"]["connect"]
+    settings = group["vars"]
+    ((name, host),) = group["hosts"].items()
+    return InventoryHost(
+        name=name,
+        address=host["ansible_host"],
+        user=settings["ansible_user"],
+        key_file=settings["ansible_ssh_private_key_file"],
+        known_hosts=settings["cdclab_known_hosts"],
+    )

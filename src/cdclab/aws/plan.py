@@ -16,18 +16,24 @@ from cdclab.versions import load_versions
 
 def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
     ec2 = provisioner(spec.aws)
-    allow_cidr = spec.aws.allow_cidr or caller_cidr()
     ext = spec.external
-    lines = [
-        f"AWS region {ec2.region}: one EC2 host, tagged, expiring after "
-        f"{spec.aws.max_hours:g} h (`invoke aws.gc` removes it then if still there)"
-    ]
-    for r in ec2.plan("<run id>", allow_cidr):
-        details = ", ".join(f"{k}={v}" for k, v in r.details.items())
-        tags = ", ".join(f"{k}={v}" for k, v in r.tags.items())
-        lines.append(
-            f"  create {r.kind} {r.name}: {details}" + (f" (tags: {tags})" if tags else "")
-        )
+    if spec.aws.run_id:
+        lines = [
+            f"AWS region {ec2.region}: the host of run {spec.aws.run_id} (kept from an earlier "
+            "`aws.up` or --keep); nothing is created and it stays after the run"
+        ]
+    else:
+        allow_cidr = spec.aws.allow_cidr or caller_cidr()
+        lines = [
+            f"AWS region {ec2.region}: one EC2 host, tagged, expiring after "
+            f"{spec.aws.max_hours:g} h (`invoke aws.gc` removes it then if still there)"
+        ]
+        for r in ec2.plan("<run id>", allow_cidr):
+            details = ", ".join(f"{k}={v}" for k, v in r.details.items())
+            tags = ", ".join(f"{k}={v}" for k, v in r.tags.items())
+            lines.append(
+                f"  create {r.kind} {r.name}: {details}" + (f" (tags: {tags})" if tags else "")
+            )
     lines += [
         "deploy over SSH (Ansible): Docker Engine + compose plugin, then one container per arm "
         f"from {load_versions().debezium_image} (host network; REST and Jolokia on 127.0.0.1, "
@@ -36,6 +42,8 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
         f"{ext.db_password_from} (read at run time, never written down); "
         f"canaries into {ext.database}.{ext.canary_table}",
         f"kafka: {ext.kafka_bootstrap}",
+        "canaries written and read from this machine: their latency includes its round trips "
+        "to the database and to Kafka",
     ]
     for worker, (name, arm) in zip(spec_arms(spec), spec.resolved_arms().items(), strict=True):
         lines.append(
@@ -54,7 +62,9 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
                 f"for {format_duration(length)} (iptables, tagged; dead-man switch: a transient "
                 f"systemd timer at +{format_duration(start + length + GRACE_S)})"
             )
-    lines.append(
-        "teardown at the end, on failure and on Ctrl-C: `invoke aws.down <run id>` (unless --keep)"
-    )
+    if not spec.aws.run_id:
+        lines.append(
+            "teardown at the end, on failure and on Ctrl-C: `invoke aws.down <run id>`"
+            + (" — skipped: --keep" if spec.aws.keep else " (unless --keep)")
+        )
     return lines

@@ -55,6 +55,17 @@ class AwsHost:
     expires_at: str
     ssh_user: str = SSH_USER
 
+    @classmethod
+    def load(cls, run_id: str) -> AwsHost:
+        """The host of an earlier `aws.up` (or a kept run), from its state directory."""
+        path = run_state_dir(run_id) / "host.json"
+        if not path.exists():
+            raise InvalidInputError(
+                f"aws.run_id: no provisioned run {run_id} here ({path} is missing); "
+                "`invoke aws.ls` lists runs, `invoke aws.up` makes one"
+            )
+        return cls(**json.loads(path.read_text()))
+
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = directory / "host.json"

@@ -54,6 +54,18 @@ class AwsSettings(BaseModel):
         default=4.0, gt=0, le=72, description="the instance is tagged to expire after this"
     )
     root_volume_gb: int = Field(default=30, ge=8, le=200)
+    # For experiments on the aws target:
+    run_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{8}$",
+        description="run on the host of this earlier `aws.up` (or `--keep`) instead of a new one",
+    )
+    keep: bool = Field(default=False, description="leave the instance running after the run")
+    container_cli: str = Field(
+        default="docker",
+        pattern=r"^[\w./-]+$",
+        description="the container CLI on the instance (docker; podman-docker also answers)",
+    )
 
     @field_validator("instance_type")
     @classmethod

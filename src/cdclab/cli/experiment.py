@@ -40,10 +40,21 @@ def _duration(hours, minutes) -> float | None:
         "spec": "a spec file instead of experiments/NAME.yaml",
         "set": "override a spec value, e.g. --set canary.interval=1s (repeatable)",
         "dry-run": "print the resolved spec and the plan; change nothing",
+        "keep": "aws: leave the instance running after the run (remove it with aws.down)",
     },
 )
 @user_errors
-def experiment(c, name, hours=None, minutes=None, target=None, spec=None, set_=None, dry_run=False):
+def experiment(
+    c,
+    name,
+    hours=None,
+    minutes=None,
+    target=None,
+    spec=None,
+    set_=None,
+    dry_run=False,
+    keep=False,
+):
     """Run an experiment (NAME = a kind, or `list`) and write one results directory."""
     import yaml
 
@@ -54,8 +65,9 @@ def experiment(c, name, hours=None, minutes=None, target=None, spec=None, set_=N
     if name == "list":
         experiments(c)
         return
+    assignments = [*(set_ or []), *(["aws.keep=true"] if keep else [])]
     resolved = load_spec(
-        spec or name, assignments=set_ or [], duration=_duration(hours, minutes), target=target
+        spec or name, assignments=assignments, duration=_duration(hours, minutes), target=target
     )
     from cdclab.experiment.runner import describe_plan, run_experiment
 

@@ -9,7 +9,6 @@ before the next one starts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,17 @@ from cdclab.connect_rest import ConnectRest
 from cdclab.dumps.take import jcmd_thread_dump
 from cdclab.errors import CdclabError
 from cdclab.experiment.load import LoadWriter
+from cdclab.experiment.run_connectors import (
+    RunArm,
+    delete_run_connectors,
+    run_connector_name,
+    run_server_id,
+    sweep_run_connectors,
+)
 from cdclab.experiment.spec import ExperimentSpec, LoadSpec
-from cdclab.faults.plan import all_pidfiles, sweep_host
+from cdclab.experiment.target import BaseTarget
+from cdclab.faults.actions import FaultAction
+from cdclab.faults.plan import all_pidfiles, plan_faults, sweep_host
 from cdclab.lab import config as lab_config
 from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
 from cdclab.lab.config import Arm, LabConfig
@@ -31,26 +39,8 @@ from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import state_dir
 from cdclab.versions import load_versions
 
-RUN_CONNECTOR_PREFIX = "cdclab-run-"
 FIRST_REST_PORT = 8083
 FIRST_SERVER_ID = 5401
-
-
-@dataclass(frozen=True)
-class RunArm:
-    name: str
-    description: str
-    jvm_opts: str
-    rest_url: str
-    metrics_url: str
-    connector: str  # this run's connector
-    standing_connector: str  # the lab's own connector on the same worker, paused meanwhile
-    topic: str
-    server_id: int
-
-    @property
-    def topic_prefix(self) -> str:
-        return self.topic.split(".")[0]
 
 
 def spec_arms(spec: ExperimentSpec) -> list[Arm]:
@@ -75,26 +65,18 @@ def lab_config_for(spec: ExperimentSpec) -> LabConfig:
     return LabConfig.model_validate({**base, "arms": arms})
 
 
-def run_server_id(run_id: str, index: int) -> int:
-    # Unique per run and arm, clear of the standing connectors' 5401+ and of any real
-    # replica's small ids; a binlog client whose id is taken kicks the other one off.
-    return 100_000 + (int(run_id, 16) % 80_000) * 10 + index
-
-
-class LocalTarget:
+class LocalTarget(BaseTarget):
     kind = "local"
+    substrate = "netns"
 
     def __init__(
         self,
         spec: ExperimentSpec,
         run_id: str,
-        artifact_dir: Path,
+        artifact_dir: Path | None,
         event_handler: EventHandler | None = None,
     ):
-        self.spec = spec
-        self.run_id = run_id
-        self.artifact_dir = artifact_dir
-        self.event_handler = event_handler
+        super().__init__(spec, run_id, artifact_dir, event_handler)
         self.config = lab_config_for(spec)
         self.arms: list[RunArm] = []
         self._arm_specs = spec.resolved_arms()  # a matrix expands once, not per use
@@ -108,7 +90,7 @@ class LocalTarget:
                     jvm_opts=arm_spec.jvm_opts,
                     rest_url=self.config.rest_url(lab_arm),
                     metrics_url=self.config.metrics_url(lab_arm),
-                    connector=f"{RUN_CONNECTOR_PREFIX}{run_id}-{name}",
+                    connector=run_connector_name(run_id, name),
                     standing_connector=lab_arm.connector_name,
                     topic=self.config.topic(lab_arm, prefix=prefix),
                     server_id=run_server_id(run_id, index),
@@ -119,13 +101,16 @@ class LocalTarget:
         self._sysctls: list[dict[str, str]] = []
 
     # -- set up and tear down -----------------------------------------------------------
+    def preflight(self) -> None:
+        """Nothing beyond the lab prerequisites, checked before a run starts."""
+
     def prepare(self) -> list[str]:
         """Bring the lab up for these arms, sweep leftovers, register this run's connectors.
 
         Returns warnings (e.g. leftovers swept) for the events journal.
         """
         lab_up(self.config, event_handler=self.event_handler, artifact_dir=self.artifact_dir)
-        warnings = self._sweep_leftover_run_connectors()
+        warnings = sweep_run_connectors(self.arms)
         for arm in self.arms:
             rest = ConnectRest(arm.rest_url)
             status, _ = rest.request("PUT", f"/connectors/{arm.standing_connector}/pause")
@@ -152,30 +137,9 @@ class LocalTarget:
         )
         return warnings
 
-    def _sweep_leftover_run_connectors(self) -> list[str]:
-        warnings = []
-        for arm in self.arms:
-            rest = ConnectRest(arm.rest_url)
-            try:
-                _status, names = rest.request("GET", "/connectors")
-            except ConnectionError:
-                continue
-            for name in names or []:
-                if name.startswith(RUN_CONNECTOR_PREFIX):
-                    rest.request("DELETE", f"/connectors/{name}")
-                    warnings.append(
-                        f"removed connector {name} left by an earlier run on worker {arm.name}"
-                    )
-        return warnings
-
     def cleanup(self) -> list[str]:
         """Delete this run's connectors, resume the standing ones. Tries every step."""
-        errors = []
-        for arm in self._registered:
-            try:
-                ConnectRest(arm.rest_url).request("DELETE", f"/connectors/{arm.connector}")
-            except ConnectionError as exc:
-                errors.append(f"could not delete connector {arm.connector}: {exc}")
+        errors = delete_run_connectors(self._registered)
         for arm in self._paused:
             try:
                 ConnectRest(arm.rest_url).request(
@@ -185,6 +149,10 @@ class LocalTarget:
                 errors.append(f"could not resume {arm.standing_connector}: {exc}")
         self._registered, self._paused = [], []
         return errors + self.restore_sysctls()
+
+    def close(self) -> list[str]:
+        """The lab stays up between runs: nothing to close."""
+        return []
 
     # -- what the clock uses ------------------------------------------------------------
     def writer(self) -> CanaryWriter:
@@ -256,6 +224,9 @@ class LocalTarget:
     # -- faults ---------------------------------------------------------------------------
     def ssh_for(self, host_name: str):
         return ssh_to(self.config.db if host_name == "db" else self.config.connect)
+
+    def fault_actions(self, run_id: str) -> list[FaultAction]:
+        return plan_faults(self.spec, self.config.addresses, run_id)
 
     @property
     def fault_heal_dir(self) -> str:

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 
@@ -32,6 +33,11 @@ from cdclab.faults.plan import plan_faults
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.progress import ansible_printer, console
 from cdclab.report.render import build_report
+
+if TYPE_CHECKING:
+    from cdclab.aws.target import AwsTarget
+
+    Target = LocalTarget | AwsTarget
 
 
 @dataclass
@@ -86,7 +92,7 @@ def _local_plan(spec: ExperimentSpec) -> list[str]:
             "metrics: Debezium's streaming MBean of every arm read at each canary "
             f"(Jolokia on {', '.join(config.metrics_url(config.arm(n)) for n in arms)})"
         )
-    actions = plan_faults(spec, config, "dryrun")
+    actions = plan_faults(spec, config.addresses, "dryrun")
     if not actions:
         lines.append("faults: none scheduled")
     for action in actions:
@@ -149,20 +155,29 @@ def _one_run_at_a_time():
 
 
 def run_experiment(spec: ExperimentSpec) -> RunOutcome:
-    if spec.target != "local":
-        raise CdclabError(
-            f"target: {spec.target!r} runs only as --dry-run so far: provisioning works "
-            "(`invoke aws.up` / `aws.down` / `aws.gc`), deploying the arms and running the "
-            "clock over SSH do not yet. Run with --target local, or add --dry-run for the plan"
-        )
+    if spec.target == "aws":
+        # Needs no root here: the instance is driven over SSH, its own sudo does the rest.
+        return _run(spec)
     check_lab_prerequisites()
     with _one_run_at_a_time():
         return _run(spec)
 
 
+def _target_for(spec: ExperimentSpec, run_id: str) -> Target:
+    handler = ansible_printer(verbose=False)
+    if spec.target == "aws":
+        from cdclab.aws.target import AwsTarget
+
+        return AwsTarget(spec, run_id, artifact_dir=None, event_handler=handler)
+    return LocalTarget(spec, run_id, artifact_dir=None, event_handler=handler)
+
+
 def _run(spec: ExperimentSpec) -> RunOutcome:
     run_id = new_run_id()
+    target = _target_for(spec, run_id)
+    target.preflight()  # bad settings fail here, before a results directory exists
     run = RunDirectory.create(spec, run_id)
+    target.artifact_dir = run.path / "ansible"
     console.print(f"[bold]{spec.name}[/bold] run {run_id} → {run.path}")
     events = Journal(run.path / "events.jsonl")
     checks = Journal(run.path / "checks.jsonl")
@@ -171,16 +186,10 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
         run_id=run_id,
         name=spec.name,
         target=spec.target,
-        substrate="netns",
+        substrate=target.substrate,
         status="starting",
         started_at=utc_iso(started),
         cdclab_version=__version__,
-    )
-    target = LocalTarget(
-        spec,
-        run_id,
-        artifact_dir=run.path / "ansible",
-        event_handler=ansible_printer(verbose=False),
     )
     status, errors = "failed", []
 
@@ -189,7 +198,11 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
 
     try:
         event("run_start", run_id=run_id, arms=[a.name for a in target.arms])
-        console.print("preparing the lab and this run's connectors…")
+        console.print(
+            "provisioning and deploying the AWS host, registering this run's connectors…"
+            if spec.target == "aws"
+            else "preparing the lab and this run's connectors…"
+        )
         for warning in target.prepare():
             console.print(f"[yellow]warning:[/yellow] {warning}")
             event("leftover_swept", detail=warning)
@@ -223,7 +236,7 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
                 f"[yellow]warning: removed a fault left by an earlier run:[/yellow] {leftover}"
             )
             event("fault_swept", detail=leftover)
-        actions = plan_faults(spec, target.config, run_id)
+        actions = target.fault_actions(run_id)
         executor = (
             FaultExecutor(
                 actions,
@@ -299,7 +312,7 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
     return RunOutcome(run.path, status, summary.verdict, errors)
 
 
-def _start_load(spec: ExperimentSpec, target: LocalTarget, event) -> LoadWriter | None:
+def _start_load(spec: ExperimentSpec, target: Target, event) -> LoadWriter | None:
     """The spec's background write load, if any, running beside the clock."""
     if spec.load is None:
         return None
@@ -317,7 +330,7 @@ def _start_load(spec: ExperimentSpec, target: LocalTarget, event) -> LoadWriter 
     return load
 
 
-def _teardown(target: LocalTarget, run: RunDirectory, event) -> list[str]:
+def _teardown(target: Target, run: RunDirectory, event) -> list[str]:
     errors = []
     try:
         errors += target.cleanup()
@@ -327,6 +340,10 @@ def _teardown(target: LocalTarget, run: RunDirectory, event) -> list[str]:
         target.collect_logs(run.path)
     except Exception as exc:
         errors.append(f"log collection failed: {exc}")
+    try:
+        errors += target.close()
+    except Exception as exc:
+        errors.append(f"closing the target failed: {exc}")
     for error in errors:
         event("teardown_error", error=error)
     return errors

@@ -134,6 +134,11 @@ class HostTuning(Strict):
         return value
 
 
+# iptables rules on the instance; netem needs the instance's device, and kill/pause the
+# containers: not built yet for aws.
+AWS_FAULT_KINDS = ("drop", "reject")
+
+
 class ExternalSpec(Strict):
     """The user's own source database and Kafka (the AWS target: Aurora/MySQL and MSK)."""
 
@@ -144,11 +149,22 @@ class ExternalSpec(Strict):
         default=None,
         description="env:VAR, secretsmanager:<id>[#key] or ssm:<name>; never the password",
     )
+    db_ca_file: str | None = Field(
+        default=None,
+        description="the CA bundle (here) that verifies the database's certificate; Aurora: "
+        "RDS's global-bundle.pem",
+    )
+    writer_user: str | None = Field(
+        default=None, description="who writes canaries (needs INSERT); default: db_user"
+    )
+    writer_password_from: str | None = Field(
+        default=None, description="its password reference; default: db_password_from"
+    )
     database: str = "cdclab"
     canary_table: str = "canary"
     kafka_bootstrap: str | None = None
 
-    @field_validator("db_password_from")
+    @field_validator("db_password_from", "writer_password_from")
     @classmethod
     def _a_reference_not_a_password(cls, value: str | None) -> str | None:
         from cdclab.aws.secrets import check_reference
@@ -239,7 +255,7 @@ class ExperimentSpec(Strict):
         if self.target == "aws":
             missing = [
                 f"external.{key}"
-                for key in ("db_host", "db_password_from", "kafka_bootstrap")
+                for key in ("db_host", "db_password_from", "db_ca_file", "kafka_bootstrap")
                 if getattr(self.external, key) is None
             ]
             if missing:
@@ -247,8 +263,21 @@ class ExperimentSpec(Strict):
                     f"target aws runs against your database and Kafka: set {', '.join(missing)}"
                     " (e.g. --set external.db_host=mydb.cluster-…rds.amazonaws.com "
                     "--set external.db_password_from=secretsmanager:cdclab/db#password "
+                    "--set external.db_ca_file=global-bundle.pem "
                     "--set external.kafka_bootstrap=b-1.msk…:9092)"
                 )
+            if self.hosts:
+                raise ValueError(
+                    "hosts: per-host sysctls apply to the local lab only; on aws the database "
+                    "is yours and the instance's kernel settings are left alone"
+                )
+            for index, fault in enumerate(self.all_faults()):
+                if fault.kind not in AWS_FAULT_KINDS or fault.host != "connect":
+                    raise ValueError(
+                        f"faults[{index}]: a {fault.kind} fault on {fault.host}: the aws target "
+                        f"applies {' and '.join(AWS_FAULT_KINDS)} faults on the instance "
+                        "(host: connect, peer: db) only; the other kinds run on the local lab"
+                    )
         return self
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cdclab.faults.model import FaultSpec
 
@@ -35,6 +36,11 @@ class FaultAction:
     scheduled_at: float  # offset from the clock's start, seconds
     duration: float
     pidfiles: list[str] = field(default_factory=list)  # kill/pause targets
+    # How the dead-man switch waits: a detached shell (lab namespaces share the machine's
+    # init, so a systemd unit would run outside the namespace), or on a whole host such as
+    # an EC2 instance a transient systemd timer (listed by systemctl, outlives the session),
+    # falling back to the detached shell where systemd is not running.
+    deadman: Literal["detached", "systemd"] = "detached"
 
     @property
     def tag(self) -> str:
@@ -123,10 +129,30 @@ class FaultAction:
         delay = max(1, round(self.duration + grace))
         inner = f"sleep {delay} && sh {shlex.quote(heal_file)} dead-man"
         # $0 of the shell carries the mark, so sweeps find pending timers with pkill -f.
-        return (
+        detached = (
             f"nohup setsid sh -c {shlex.quote(inner)} {SWEEP_MARK}-{self.fault_id} "
             ">/dev/null 2>&1 </dev/null & echo $!"
         )
+        if self.deadman == "detached":
+            return detached
+        unit = self.deadman_unit
+        return (
+            "if [ -d /run/systemd/system ]; then "
+            f"systemd-run --quiet --unit={unit} --on-active={delay}s "
+            f"--timer-property=AccuracySec=1s /bin/sh {shlex.quote(heal_file)} dead-man "
+            f"&& echo unit:{unit}; else {detached}; fi"
+        )
+
+    @property
+    def deadman_unit(self) -> str:
+        return f"{SWEEP_MARK}-{self.run_id}-{self.fault_id}"
+
+
+def cancel_deadman_command(handle: str) -> str:
+    """Disarm a dead-man switch by what deadman_command printed: `unit:<name>` or a pid."""
+    if handle.startswith("unit:"):
+        return f"systemctl stop {shlex.quote(handle[5:] + '.timer')} 2>/dev/null; true"
+    return f"kill {shlex.quote(handle)} 2>/dev/null; true"
 
 
 def heal_iptables_by_tag(pattern: str) -> str:
@@ -149,5 +175,8 @@ def sweep_script() -> str:
             f"if tc qdisc show dev {NETEM_DEVICE} | grep -q 'qdisc prio 1: root'; then "
             f"echo 'netem: {NETEM_DEVICE}'; tc qdisc del dev {NETEM_DEVICE} root; fi",
             f"pkill -f '{SWEEP_MARK}' && echo 'dead-man timers' || true",
+            "if [ -d /run/systemd/system ] && systemctl list-timers --all --no-legend "
+            f"'{SWEEP_MARK}-*' | grep -q .; then echo 'dead-man timers (systemd)'; "
+            f"systemctl stop '{SWEEP_MARK}-*.timer'; fi; true",
         ]
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdclab.experiment.journal import Journal, utc_iso
-from cdclab.faults.actions import FaultAction
+from cdclab.faults.actions import FaultAction, cancel_deadman_command
 from cdclab.ssh import SSHHost
 
 GRACE_S = 15.0  # the dead-man switch fires at for + grace
@@ -162,7 +162,7 @@ class FaultExecutor:
             done = ssh.run(["sh", active.heal_file, healed_by])
             healed_at = time.time()
             if active.deadman_pid:
-                ssh.run(f"kill {active.deadman_pid} 2>/dev/null; true")
+                ssh.run(cancel_deadman_command(active.deadman_pid))
             if not done.ok:
                 raise RuntimeError(done.stderr.strip() or f"rc {done.rc}")
         except Exception as exc:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from cdclab.experiment.spec import ExperimentSpec
 from cdclab.faults.actions import Endpoint, FaultAction, sweep_script
-from cdclab.lab.config import LabConfig
 from cdclab.paths import state_dir
 from cdclab.ssh import SSHHost
 
@@ -23,8 +24,15 @@ def process_pidfiles(process: str, arms: list[str]) -> tuple[str, list[str]]:
     raise ValueError(f"process {process!r}: use broker, db, workers or worker:<arm>")
 
 
-def plan_faults(spec: ExperimentSpec, config: LabConfig, run_id: str) -> list[FaultAction]:
-    hosts = {h.name: Endpoint(h.name, h.address) for h in config.hosts}
+def plan_faults(
+    spec: ExperimentSpec,
+    addresses: dict[str, str],
+    run_id: str,
+    *,
+    deadman: Literal["detached", "systemd"] = "detached",
+) -> list[FaultAction]:
+    """Concrete actions on the target's hosts (host name → address: connect, db)."""
+    hosts = {name: Endpoint(name, address) for name, address in addresses.items()}
     arms = list(spec.resolved_arms())
     actions = []
     for fault in spec.all_faults():
@@ -44,6 +52,7 @@ def plan_faults(spec: ExperimentSpec, config: LabConfig, run_id: str) -> list[Fa
                     scheduled_at=start,
                     duration=length,
                     pidfiles=pidfiles,
+                    deadman=deadman,
                 )
             )
     return actions

@@ -145,6 +145,10 @@ class LabConfig(BaseModel):
     def kafka_bootstrap(self) -> str:
         return f"{self.connect.address}:{self.kafka_port}"
 
+    @property
+    def addresses(self) -> dict[str, str]:
+        return {host.name: host.address for host in self.hosts}
+
     def rest_url(self, arm: Arm) -> str:
         return f"http://{self.connect.address}:{arm.rest_port}"
 

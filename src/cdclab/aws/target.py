@@ -1,0 +1,447 @@
+"""The AWS target: the field report's EC2 host, provisioned, deployed and driven over SSH.
+
+One instance per run (or one kept from `aws.up` / `--keep`, named by `aws.run_id`) runs one
+`quay.io/debezium/connect` container per arm against the user's database and Kafka.
+
+Where things run, and what that does to the numbers:
+- Canaries are written to the user's database and read from the user's Kafka **from where
+  cdclab runs** (as the field report's operators did from their own shell). A canary's
+  latency therefore includes this machine's round trips to both; run cdclab in the same
+  region/VPC (e.g. on a bastion) when the endpoints are private, or when latency matters.
+- Connect REST and Jolokia listen on 127.0.0.1 of the instance and are reached through SSH
+  forwards; registration runs on the instance (the same register.yml as the lab).
+- Faults are iptables rules on the instance (tagged, both directions) with a transient
+  systemd timer as dead-man switch; dumps and logs come from the containers over SSH.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from cdclab.ansible import EventHandler, run_playbook
+from cdclab.aws import containers
+from cdclab.aws.inventory import read_inventory, write_inventory
+from cdclab.aws.lifecycle import aws_down, aws_up
+from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
+from cdclab.aws.secrets import resolve_secret
+from cdclab.aws.settings import aws_session
+from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
+from cdclab.connect_rest import ConnectRest
+from cdclab.errors import CdclabError, InvalidInputError
+from cdclab.experiment.load import LoadWriter
+from cdclab.experiment.local_target import spec_arms
+from cdclab.experiment.run_connectors import (
+    RunArm,
+    delete_run_connectors,
+    run_connector_name,
+    run_server_id,
+    sweep_run_connectors,
+)
+from cdclab.experiment.spec import ExperimentSpec, LoadSpec
+from cdclab.experiment.target import BaseTarget
+from cdclab.faults.actions import FaultAction
+from cdclab.faults.plan import plan_faults, sweep_host
+from cdclab.metrics import JolokiaMetrics, StreamingMetrics
+from cdclab.paths import cache_dir
+from cdclab.ssh import SSHHost
+from cdclab.ssh_tunnel import LocalForward
+from cdclab.templating import render_connector_config
+from cdclab.versions import load_versions
+
+# Inside each container (the connect_compose role mounts the arm's file there).
+CONTAINER_SECRETS_FILE = "/cdclab/secrets.properties"
+
+
+def canary_table_ddl(database: str, table: str) -> str:
+    """What the user creates once in their database (cdclab does not need CREATE rights)."""
+    return (
+        f"CREATE TABLE `{database}`.`{table}` (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+        "run_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, written_at_ms BIGINT NOT NULL) "
+        "ENGINE=InnoDB"
+    )
+
+
+class AwsTarget(BaseTarget):
+    kind = "aws"
+    substrate = "ec2"
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        run_id: str,
+        artifact_dir: Path | None,
+        event_handler: EventHandler | None = None,
+    ):
+        super().__init__(spec, run_id, artifact_dir, event_handler)
+        self.settings = spec.aws
+        self.external = spec.external
+        self.aws_run_id = self.settings.run_id or run_id
+        self._arm_specs = spec.resolved_arms()
+        self.workers = spec_arms(spec)  # REST / metrics ports on the instance
+        self.arms: list[RunArm] = []
+        for index, (worker, (name, arm_spec)) in enumerate(
+            zip(self.workers, self._arm_specs.items(), strict=True)
+        ):
+            prefix = f"run_{run_id}_{name}"
+            self.arms.append(
+                RunArm(
+                    name=name,
+                    description=arm_spec.description,
+                    jvm_opts=arm_spec.jvm_opts,
+                    rest_url=f"http://127.0.0.1:{worker.rest_port}",  # on the instance
+                    metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
+                    connector=run_connector_name(run_id, name),
+                    standing_connector="",  # the instance's workers run only this run's
+                    topic=f"{prefix}.{self.external.database}.{self.external.canary_table}",
+                    server_id=run_server_id(run_id, index),
+                )
+            )
+        self.host: AwsHost | None = None
+        self.inventory: Path | None = None
+        self.db_address: str | None = None
+        self._provisioned = False  # this run created the instance: it removes it too
+        self._ssh: SSHHost | None = None
+        self._forwards: list[LocalForward] = []
+        self._registered: list[RunArm] = []
+        self._session = None
+        self._started_at = time.time()
+        self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
+
+    # -- set up and tear down -----------------------------------------------------------
+    def preflight(self) -> None:
+        """Everything that can be checked without creating anything: credentials, region,
+        the kept host, the CA file, the secrets (read, then dropped)."""
+        self._session = aws_session(self.settings)
+        if self.settings.run_id:
+            self.host = AwsHost.load(self.settings.run_id)
+        elif not self.settings.allow_cidr:  # fail closed now, not after the results exist
+            self.settings = self.settings.model_copy(update={"allow_cidr": caller_cidr()})
+        ca_file = Path(self.external.db_ca_file or "")
+        if not ca_file.is_file():
+            raise InvalidInputError(
+                f"external.db_ca_file: {ca_file} is not a file; give the CA bundle that signed "
+                "the database's certificate (Aurora: RDS's global-bundle.pem)"
+            )
+        for reference in {self.external.db_password_from, self.external.writer_password_from}:
+            if reference:
+                resolve_secret(reference, self._session)
+        self._check_canary_table()
+
+    def prepare(self) -> list[str]:
+        """Provision (or reuse) the instance, deploy the arms, register this run's connectors."""
+        if self.host is None:
+            self.host = aws_up(self.settings, run_id=self.aws_run_id).host
+            self._provisioned = True
+        self.inventory = run_state_dir(self.aws_run_id) / "inventory.yml"
+        if not self.inventory.exists():
+            self.inventory = write_inventory(
+                run_state_dir(self.aws_run_id),
+                address=self.host.public_ip or self.host.private_ip or "",
+                user=self.host.ssh_user,
+                key_file=self.host.key_file,
+            )
+        self.deploy()
+        self.db_address = self._resolve_on_instance(self.external.db_host or "")
+        self._open_forwards()
+        warnings = sweep_run_connectors(self.arms)
+        self._registered = list(self.arms)
+        self.register()
+        return warnings
+
+    def deploy_extravars(self, password_file: Path) -> dict[str, Any]:
+        return {
+            "cdclab_versions": load_versions().model_dump(),
+            "cdclab_cache_dir": str(cache_dir()),
+            "cdclab_compose_dir": self.remote_dir,
+            "cdclab_kafka_bootstrap": self.external.kafka_bootstrap,
+            "cdclab_db_password_file": str(password_file),
+            "cdclab_metrics": self.spec.metrics.enabled,
+            "cdclab_arms": [
+                {
+                    "name": w.name,
+                    "rest_port": w.rest_port,
+                    "metrics_port": w.metrics_port,
+                    "jvm_opts": w.jvm_opts,
+                    "security_properties": w.security_properties,
+                }
+                for w in self.workers
+            ],
+        }
+
+    def deploy(self) -> None:
+        """Docker and the arms' containers on the instance (aws_deploy.yml).
+
+        The database password reaches the playbook as a 0600 file in the run's state (never
+        in extra vars, argv or results) and is removed as soon as the play ends.
+        """
+        assert self.inventory is not None
+        password = resolve_secret(self.external.db_password_from or "", self._session)
+        password_file = run_state_dir(self.aws_run_id) / f".db-password-{secrets.token_hex(4)}"
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(password)
+            run_playbook(
+                "aws_deploy.yml",
+                inventory=self.inventory,
+                extravars=self.deploy_extravars(password_file),
+                event_handler=self.event_handler,
+                artifact_dir=self.artifact_dir,
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+
+    def connector_entries(self) -> list[dict[str, Any]]:
+        """{name, rest_url (on the instance), config} per arm, from the lab's template."""
+        versions = load_versions()
+        ext = self.external
+        entries = []
+        for arm in self.arms:
+            overrides = self._arm_specs[arm.name].connector  # the spec's shared ones merged in
+            entries.append(
+                {
+                    "name": arm.connector,
+                    "rest_url": f"http://127.0.0.1:{self._worker(arm.name).rest_port}",
+                    "config": render_connector_config(
+                        name=arm.connector,
+                        connector_class=versions.debezium_connector_class,
+                        db_host=ext.db_host or "",
+                        db_port=ext.db_port,
+                        db_user=ext.db_user,
+                        secrets_file=CONTAINER_SECRETS_FILE,
+                        server_id=arm.server_id,
+                        topic_prefix=arm.topic_prefix,
+                        database=ext.database,
+                        table=ext.canary_table,
+                        bootstrap_servers=ext.kafka_bootstrap or "",
+                        overrides=overrides,
+                    ),
+                }
+            )
+        return entries
+
+    def register(self) -> None:
+        assert self.inventory is not None
+        run_playbook(
+            "register.yml",
+            inventory=self.inventory,
+            extravars={"cdclab_connectors": self.connector_entries()},
+            event_handler=self.event_handler,
+            artifact_dir=self.artifact_dir,
+        )
+
+    def _worker(self, name: str):
+        return next(w for w in self.workers if w.name == name)
+
+    def ssh(self) -> SSHHost:
+        """The run's session to the instance (its login user, commands through sudo)."""
+        if self._ssh is None:
+            assert self.inventory is not None
+            host = read_inventory(self.inventory)
+            self._ssh = SSHHost(
+                host.address,
+                key_file=Path(host.key_file),
+                known_hosts=Path(host.known_hosts),
+                user=host.user,
+                become=True,
+            )
+        return self._ssh
+
+    def _resolve_on_instance(self, name: str) -> str:
+        """The database's address as the instance resolves it (private endpoints included):
+        the fault rules name an address, not a DNS name that could re-resolve mid-run."""
+        done = self.ssh().run(f"getent ahostsv4 {shlex.quote(name)} | head -n 1")
+        address = done.stdout.split()[0] if done.ok and done.stdout.split() else ""
+        if not address:
+            raise CdclabError(
+                f"external.db_host: the instance cannot resolve {name!r}; check the name and "
+                "that the instance's VPC reaches it"
+            )
+        return address
+
+    def _open_forwards(self) -> None:
+        updated = []
+        for arm in self.arms:
+            worker = self._worker(arm.name)
+            rest = LocalForward(self.ssh(), "127.0.0.1", worker.rest_port)
+            metrics = LocalForward(self.ssh(), "127.0.0.1", worker.metrics_port)
+            self._forwards += [rest, metrics]
+            updated.append(
+                dataclasses.replace(arm, rest_url=rest.url, metrics_url=f"{metrics.url}/jolokia/")
+            )
+        self.arms = updated
+
+    def _check_canary_table(self) -> None:
+        """Fail before deploying anything if canaries cannot be written."""
+        import pymysql
+
+        writer = self.writer()
+        try:
+            with writer._connection().cursor() as cur:
+                cur.execute(f"SELECT 1 FROM `{self.external.canary_table}` LIMIT 0")
+        except pymysql.MySQLError as exc:
+            raise InvalidInputError(
+                f"external: cannot use {self.external.database}.{self.external.canary_table} "
+                f"as {self._writer_user()} ({exc}). Create it once with: "
+                f"{canary_table_ddl(self.external.database, self.external.canary_table)}; "
+                "and grant INSERT on it"
+            ) from exc
+        finally:
+            writer.close()
+
+    def cleanup(self) -> list[str]:
+        """Delete this run's connectors (the containers stay until the instance goes)."""
+        errors = delete_run_connectors(self._registered)
+        self._registered = []
+        return errors
+
+    def close(self) -> list[str]:
+        """Close the forwards and the session; remove the instance unless kept or reused."""
+        for forward in self._forwards:
+            forward.close()
+        self._forwards = []
+        if self._ssh is not None:
+            self._ssh.close()
+        if not self._provisioned or self.settings.keep:
+            return []
+        try:
+            aws_down(self.settings, self.aws_run_id)
+        except Exception as exc:  # loud: a forgotten instance costs money
+            return [
+                f"could not remove AWS run {self.aws_run_id} ({exc}); run "
+                f"`invoke aws.down {self.aws_run_id}` (and `invoke aws.ls` to check)"
+            ]
+        return []
+
+    # -- what the clock uses ------------------------------------------------------------
+    def _writer_user(self) -> str:
+        return self.external.writer_user or self.external.db_user
+
+    def _account(self) -> DbAccount:
+        ext = self.external
+        reference = ext.writer_password_from or ext.db_password_from or ""
+        return DbAccount(
+            host=ext.db_host or "",
+            port=ext.db_port,
+            user=self._writer_user(),
+            password=resolve_secret(reference, self._session),
+            ca_file=Path(ext.db_ca_file or ""),
+            database=ext.database,
+            connect_timeout=3.0,
+        )
+
+    def writer(self) -> CanaryWriter:
+        return CanaryWriter(self._account(), self.external.canary_table)
+
+    def load_writer(self, load: LoadSpec, on_error) -> LoadWriter:
+        return LoadWriter(self._account(), "write_load", load, on_error=on_error)
+
+    def watcher(self) -> CanaryWatcher:
+        return CanaryWatcher(
+            self.external.kafka_bootstrap or "", {a.name: a.topic for a in self.arms}
+        )
+
+    def rest(self, arm: RunArm) -> ConnectRest:
+        return ConnectRest(arm.rest_url, timeout=3.0, attempts=2, backoff=0.2)
+
+    def metrics(self, arm: RunArm) -> StreamingMetrics:
+        return JolokiaMetrics(arm.metrics_url, timeout=2.0).streaming(arm.topic_prefix)
+
+    def thread_dump(self, arm_name: str) -> str:
+        return containers.thread_dump(self.ssh(), self.settings.container_cli, arm_name)
+
+    # -- host tuning: none on aws (the spec refuses hosts: for it) ------------------------
+    def apply_sysctls(self) -> list[dict[str, str]]:
+        return []
+
+    def restore_sysctls(self) -> list[str]:
+        return []
+
+    # -- faults ---------------------------------------------------------------------------
+    def fault_actions(self, run_id: str) -> list[FaultAction]:
+        assert self.host is not None and self.db_address is not None
+        addresses = {
+            "connect": self.host.public_ip or self.host.private_ip or "",
+            "db": self.db_address,
+        }
+        return plan_faults(self.spec, addresses, run_id, deadman="systemd")
+
+    def ssh_for(self, host_name: str) -> SSHHost:
+        if host_name != "connect":
+            raise CdclabError(f"the aws target reaches only the instance, not {host_name}")
+        # A session of its own: the fault thread must not wait behind a slow dump.
+        assert self.inventory is not None
+        host = read_inventory(self.inventory)
+        return SSHHost(
+            host.address,
+            key_file=Path(host.key_file),
+            known_hosts=Path(host.known_hosts),
+            user=host.user,
+            become=True,
+        )
+
+    @property
+    def fault_heal_dir(self) -> str:
+        return f"{self.remote_dir}/faults"
+
+    def sweep_faults(self) -> list[str]:
+        with self.ssh_for("connect") as ssh:
+            return [f"instance: {line}" for line in sweep_host(ssh, [])]
+
+    # -- facts for the manifest ---------------------------------------------------------
+    def versions(self) -> dict[str, Any]:
+        pinned = load_versions()
+        facts: dict[str, Any] = {"debezium_image": pinned.debezium_image}
+        name = containers.container_name(self.arms[0].name)
+        java = self.ssh().run([self.settings.container_cli, "exec", name, "java", "-version"])
+        facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None
+        writer = self.writer()
+        try:
+            with writer._connection().cursor() as cur:
+                cur.execute("SELECT VERSION()")
+                facts["source_db"] = cur.fetchone()[0]
+        except Exception:  # a fact, not a precondition
+            facts["source_db"] = None
+        finally:
+            writer.close()
+        return facts
+
+    def hosts(self) -> dict[str, Any]:
+        assert self.host is not None
+        return {
+            "connect": {
+                "instance_id": self.host.instance_id,
+                "region": self.host.region,
+                "address": self.host.public_ip or self.host.private_ip,
+            },
+            "db": {"address": self.external.db_host, "resolved": self.db_address},
+            "kafka": {"bootstrap": self.external.kafka_bootstrap},
+        }
+
+    def tls(self) -> dict[str, Any]:
+        """The server's view needs rights on the user's database that cdclab does not ask
+        for; the client's view (ssl-debug) comes from the collected container logs."""
+        return {}
+
+    def collect_logs(self, results: Path) -> None:
+        if self.inventory is None:
+            return  # nothing was provisioned
+        run_playbook(
+            "collect_aws.yml",
+            inventory=self.inventory,
+            extravars={
+                "cdclab_container_cli": self.settings.container_cli,
+                "cdclab_compose_dir": self.remote_dir,
+                "cdclab_since": int(self._started_at) - 5,
+                "cdclab_arm_names": [a.name for a in self.arms],
+                "cdclab_results_dir": str(results),
+            },
+            event_handler=self.event_handler,
+            artifact_dir=self.artifact_dir,
+        )

@@ -1,0 +1,214 @@
+"""The SSH half of the AWS target, against a lab namespace standing in for the instance.
+
+moto's instances have no network and this machine has no Docker engine, so: the lab's
+connect namespace plays the EC2 host, reached through an inventory written by the same
+code as a provisioned run's; the lab's Connect workers play the arms' containers; and a
+docker stand-in (below; a mock, because no Docker engine can run here) answers the docker
+commands cdclab sends (`exec … jcmd`, `logs --since`) from those workers. Everything else
+is the AWS target's real path: the deploy playbook over SSH, port forwards to REST, the
+fault executor with the instance's dead-man switch, thread dumps and log collection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from contextlib import closing
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from cdclab.ansible import run_playbook
+from cdclab.aws.inventory import write_inventory
+from cdclab.aws.provision import AwsHost
+from cdclab.aws.target import AwsTarget
+from cdclab.connect_rest import ConnectRest
+from cdclab.experiment.journal import Journal
+from cdclab.experiment.spec import load_spec
+from cdclab.faults.executor import FaultExecutor
+from cdclab.lab.access import running_config
+from cdclab.lab.smoke import lab_canary
+from cdclab.paths import state_dir
+from cdclab.ssh_tunnel import LocalForward
+from tests.conftest import run_invoke
+from tests.integration.test_experiment import lab_env
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, iptables)"),
+]
+
+RUN_ID = "5a5a5a5a"
+PASSWORD = "s3cret-standin-7f3a"
+
+DOCKER_STANDIN = """#!/bin/sh
+# docker, as far as cdclab uses it, mapped onto the lab worker of each arm.
+state={state}
+arm() {{ echo "${{1#cdclab-connect-}}"; }}
+case "$1" in
+  exec)  # exec cdclab-connect-<arm> jcmd 1 <command…>: pid 1 in a container is the JVM
+    a=$(arm "$2"); shift 4; exec jcmd "$(cat "$state/connect/$a/run/connect.pid")" "$@" ;;
+  logs)  # logs [--since T] cdclab-connect-<arm>
+    shift; [ "$1" = --since ] && shift 2; cat "$state/connect/$(arm "$1")/log/connect.out" ;;
+  *) echo "docker stand-in: '$1' is not one of the commands cdclab sends" >&2; exit 64 ;;
+esac
+"""
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    env = lab_env(tmp_path_factory.mktemp("standin-results"))
+    ran = run_invoke("lab.up", env=env, timeout=900)
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    config = running_config()
+    base = tmp_path_factory.mktemp("standin")
+    ssh_dir = state_dir() / "ssh"
+    inventory = write_inventory(
+        base / "aws-state",
+        address=config.connect.address,
+        user="root",
+        key_file=str(ssh_dir / "id_ed25519"),
+        known_hosts=str(ssh_dir / "known_hosts"),
+    )
+    docker = base / "docker"
+    docker.write_text(DOCKER_STANDIN.format(state=state_dir()))
+    docker.chmod(0o755)
+    os.environ["CDCLAB_DB_PASSWORD"] = PASSWORD
+    spec = load_spec(
+        "tls-compare",
+        assignments=[
+            f"external.db_host={config.db.address}",
+            "external.db_password_from=env:CDCLAB_DB_PASSWORD",
+            f"external.db_ca_file={state_dir() / 'db' / 'tls' / 'ca.pem'}",
+            f"external.kafka_bootstrap={config.kafka_bootstrap}",
+            f"aws.container_cli={docker}",
+            "faults=[{kind: drop, at: 0s, for: 30s}]",
+        ],
+        target="aws",
+    )
+    target = AwsTarget(spec, RUN_ID, artifact_dir=base / "ansible")
+    target.inventory = inventory
+    target.remote_dir = str(base / "instance")  # /opt/cdclab on EC2; the lab shares this fs
+    target.host = AwsHost(
+        RUN_ID, "ap-northeast-2", "i-standin", "sg-x", "k", "k", config.connect.address, None, ""
+    )
+    yield SimpleNamespace(config=config, target=target, base=base)
+    os.environ.pop("CDCLAB_DB_PASSWORD", None)
+
+
+def _remote(standin, command: str) -> str:
+    done = standin.target.ssh().run(command)
+    assert done.ok, done.stderr
+    return done.stdout
+
+
+def test_the_deploy_playbook_writes_the_arms_project_over_ssh(standin):
+    target = standin.target
+    password_file = standin.base / "db-password"
+    password_file.write_text(PASSWORD)
+    password_file.chmod(0o600)
+    run_playbook(
+        "aws_deploy.yml",
+        inventory=target.inventory,
+        extravars={
+            **target.deploy_extravars(password_file),
+            # No Docker engine on the stand-in: install and `compose up` are skipped.
+            "cdclab_install_docker": False,
+            "cdclab_start_containers": False,
+        },
+        artifact_dir=target.artifact_dir,
+    )
+    remote = target.remote_dir
+    compose = yaml.safe_load(_remote(standin, f"cat {remote}/docker-compose.yml"))
+    services = compose["services"]
+    assert set(services) == {"connect-tls13", "connect-tls12"}
+    tls12 = services["connect-tls12"]
+    assert tls12["image"] == "quay.io/debezium/connect:2.7.3.Final"
+    assert tls12["network_mode"] == "host"
+    assert tls12["environment"]["GROUP_ID"] == "cdclab-tls12"
+    assert tls12["environment"]["REST_HOST_NAME"] == "127.0.0.1"
+    assert "-Djdk.tls.client.protocols=TLSv1.2" in tls12["environment"]["KAFKA_OPTS"]
+    assert "port=8784" in tls12["environment"]["KAFKA_OPTS"]
+    assert "TLSv1.2" not in services["connect-tls13"]["environment"]["KAFKA_OPTS"]
+    for arm in ("tls13", "tls12"):
+        mode_and_text = _remote(
+            standin, f"stat -c %a {remote}/{arm}/secrets.properties; cat {remote}/{arm}/*"
+        )
+        assert mode_and_text.splitlines() == ["600", f"database.password={PASSWORD}"]
+    assert _remote(standin, f"head -c 2 {remote}/jolokia.jar") == "PK"  # the agent jar
+    leaked = subprocess.run(
+        ["grep", "-rl", PASSWORD, str(target.artifact_dir)], capture_output=True, text=True
+    )
+    assert leaked.stdout == "", f"the password is in Ansible's artifacts: {leaked.stdout}"
+
+
+def test_rest_through_a_port_forward_on_the_instance_session(standin):
+    config = standin.config
+    arm = config.arms[0]
+    # EC2's workers listen on 127.0.0.1; the lab's on the namespace address.
+    forward = LocalForward(standin.target.ssh(), config.connect.address, arm.rest_port)
+    with closing(forward):
+        status, names = ConnectRest(forward.url).request("GET", "/connectors")
+    assert status == 200 and arm.connector_name in names
+
+
+def test_a_drop_on_the_instance_stops_delivery_and_is_healed(standin):
+    target = standin.target
+    target.db_address = target._resolve_on_instance(standin.config.db.address)
+    assert target.db_address == standin.config.db.address
+    assert lab_canary(timeout_s=60).all_delivered, "the lab must deliver before the fault"
+    (action,) = target.fault_actions(RUN_ID)
+    journal_path = standin.base / "faults.jsonl"
+    executor = FaultExecutor(
+        [action],
+        journal=Journal(journal_path),
+        ssh_for=target.ssh_for,
+        heal_dir=target.fault_heal_dir,
+    )
+    executor.start(time.time())
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(_rules()) < 2:
+            time.sleep(0.2)
+        rules = _rules()
+        assert len(rules) == 2 and all(action.tag in r for r in rules), rules
+        assert any("-A OUTPUT -d" in r for r in rules) and any("-A INPUT -s" in r for r in rules)
+        assert not lab_canary(timeout_s=8).all_delivered, "a canary crossed the drop"
+    finally:
+        executor.stop("interrupt")
+        executor.journal.close()
+    assert _rules() == []
+    assert _deadman_timers(target.fault_heal_dir) == []  # the heal disarmed it
+    records = {r["event"]: r for r in map(json.loads, journal_path.read_text().splitlines())}
+    assert records["fault-applied"]["deadman_pid"].isdigit()  # no systemd here: detached
+    assert records["fault-healed"]["healed_by"] == "interrupt"
+    assert lab_canary(timeout_s=90).all_delivered, "delivery did not resume after the heal"
+
+
+def test_thread_dumps_and_logs_come_from_the_arms_containers(standin):
+    target = standin.target
+    dump = target.thread_dump("tls13")
+    assert "Full thread dump" in dump
+    assert '"blc-' in dump  # the standing connector's binlog reader
+    results = standin.base / "results"
+    target.collect_logs(results)
+    for arm in ("tls13", "tls12"):
+        log = results / "logs" / "cdclab-aws" / arm / "connect.out"
+        assert "Kafka Connect" in log.read_text(errors="replace"), log
+
+
+def _rules() -> list[str]:
+    out = subprocess.run(
+        ["ip", "netns", "exec", "cdclab-connect", "iptables", "-w", "-S"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line for line in out.splitlines() if "cdclab:" in line]
+
+
+def _deadman_timers(heal_dir: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "cdclab-deadman" in line and heal_dir in line]

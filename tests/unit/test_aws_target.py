@@ -1,0 +1,119 @@
+"""The AWS target's pieces that need neither AWS nor an instance: connector configs, the
+deploy's variables, fault planning, SSH as a sudo user, thread dumps out of container logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdclab.aws.containers import container_name, extract_dump
+from cdclab.aws.inventory import read_inventory, write_inventory
+from cdclab.aws.provision import AwsHost
+from cdclab.aws.target import AwsTarget
+from cdclab.errors import InvalidInputError
+from cdclab.experiment.spec import load_spec
+from cdclab.ssh import SSHHost
+
+EXTERNAL = [
+    "external.db_host=db.cluster-x.ap-northeast-2.rds.amazonaws.com",
+    "external.db_password_from=env:CDCLAB_DB_PASSWORD",
+    "external.db_ca_file=/etc/ssl/rds-global-bundle.pem",
+    "external.kafka_bootstrap=b-1.msk.example:9092",
+]
+
+
+def _target(*assignments: str) -> AwsTarget:
+    spec = load_spec("tls-compare", assignments=[*EXTERNAL, *assignments], target="aws")
+    return AwsTarget(spec, "0badcafe", artifact_dir=None)
+
+
+def test_connectors_name_the_users_database_and_the_containers_secret_file():
+    target = _target()
+    entries = {e["name"]: e for e in target.connector_entries()}
+    assert set(entries) == {"cdclab-run-0badcafe-tls13", "cdclab-run-0badcafe-tls12"}
+    tls13 = entries["cdclab-run-0badcafe-tls13"]
+    assert tls13["rest_url"] == "http://127.0.0.1:8083"  # REST on the instance's loopback
+    config = tls13["config"]
+    assert config["database.hostname"] == "db.cluster-x.ap-northeast-2.rds.amazonaws.com"
+    assert config["database.password"] == "${file:/cdclab/secrets.properties:database.password}"
+    assert config["topic.prefix"] == "run_0badcafe_tls13"
+    assert config["schema.history.internal.kafka.bootstrap.servers"] == "b-1.msk.example:9092"
+    server_ids = {e["config"]["database.server.id"] for e in entries.values()}
+    assert len(server_ids) == 2
+    assert [a.topic for a in target.arms] == [
+        "run_0badcafe_tls13.cdclab.canary",
+        "run_0badcafe_tls12.cdclab.canary",
+    ]
+
+
+def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCLAB_DB_PASSWORD", "s3cret-never-in-vars")
+    extravars = _target().deploy_extravars(tmp_path / "pw")
+    assert "s3cret-never-in-vars" not in repr(extravars)
+    assert extravars["cdclab_db_password_file"] == str(tmp_path / "pw")
+    assert [(a["name"], a["rest_port"], a["metrics_port"]) for a in extravars["cdclab_arms"]] == [
+        ("tls13", 8083, 8783),
+        ("tls12", 8084, 8784),
+    ]
+    assert "-Djdk.tls.client.protocols=TLSv1.2" in extravars["cdclab_arms"][1]["jvm_opts"]
+
+
+def test_faults_target_the_resolved_database_with_a_systemd_deadman():
+    target = _target("faults=[{kind: drop, at: 1m, for: 30s}]")
+    target.host = AwsHost("r", "ap-northeast-2", "i-1", "sg-1", "k", "/k", "203.0.113.9", None, "")
+    target.db_address = "10.0.3.7"
+    (action,) = target.fault_actions("0badcafe")
+    assert action.deadman == "systemd"
+    assert "iptables -w -I OUTPUT -d 10.0.3.7" in action.apply_script()
+    assert "iptables -w -I INPUT -s 10.0.3.7" in action.apply_script()
+
+
+@pytest.mark.parametrize(
+    ("assignment", "named"),
+    [
+        ("faults=[{kind: kill, at: 1m, for: 30s, process: broker}]", "faults[0]"),
+        ("faults=[{kind: delay, at: 1m, for: 30s, delay: 100ms}]", "faults[0]"),
+        ("hosts.db.sysctls={net.ipv4.tcp_rmem: 4096 131072 1048576}", "hosts"),
+    ],
+)
+def test_what_the_aws_target_cannot_do_is_refused_by_name(assignment, named):
+    with pytest.raises(InvalidInputError, match=named.replace("[", r"\[")):
+        load_spec("tls-compare", assignments=[*EXTERNAL, assignment], target="aws")
+
+
+def test_an_instance_login_user_runs_commands_through_sudo(tmp_path):
+    keys = {"key_file": tmp_path / "k", "known_hosts": tmp_path / "kh"}
+    ec2 = SSHHost("203.0.113.9", user="ec2-user", become=True, **keys)
+    assert ec2.command_line(["iptables", "-w", "-S"]) == "sudo -n sh -c 'iptables -w -S'"
+    assert ec2.command_line("cat > /x") == "sudo -n sh -c 'cat > /x'"
+    lab = SSHHost("198.18.213.20", user="root", become=True, **keys)
+    assert lab.command_line(["iptables", "-w", "-S"]) == "iptables -w -S"
+
+
+def test_the_run_inventory_tells_ansible_and_paramiko_the_same_host(tmp_path):
+    path = write_inventory(
+        tmp_path, address="203.0.113.9", user="ec2-user", key_file=str(tmp_path / "id")
+    )
+    host = read_inventory(path)
+    assert (host.address, host.user, host.key_file) == (
+        "203.0.113.9",
+        "ec2-user",
+        str(tmp_path / "id"),
+    )
+    assert host.known_hosts == str(tmp_path / "known_hosts")
+    text = Path(path).read_text()
+    assert "ansible_become: true" in text and "StrictHostKeyChecking=accept-new" in text
+
+
+def test_a_dump_is_cut_from_a_container_log_after_sigquit():
+    log = (
+        "[2026-11-26 01:00:00,000] INFO Kafka Connect started\n"
+        "2026-11-26 01:00:05\nFull thread dump OpenJDK 64-Bit Server VM (17.0.13+11 mixed mode):\n"
+        '"blc-db:3306" #52 daemon prio=5\n   java.lang.Thread.State: RUNNABLE\n'
+    )
+    dump = extract_dump(log)
+    assert dump is not None and dump.startswith("Full thread dump OpenJDK")
+    assert '"blc-db:3306"' in dump and "Kafka Connect started" not in dump
+    assert extract_dump("no dump here") is None
+    assert container_name("tls13") == "cdclab-connect-tls13"
