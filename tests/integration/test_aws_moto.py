@@ -348,3 +348,49 @@ def test_an_aws_run_with_a_bad_setting_stops_before_creating_anything(env, ec2, 
         assert ran.rc == 2 and named in ran.stderr, ran.stderr
     assert _inventory_of(ec2) == before
     assert not results.exists() or not any(results.iterdir())
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_run_that_fails_after_provisioning_removes_its_instance_unless_kept(
+    env, ec2, monkeypatch, tmp_path, keep
+):
+    from cdclab.aws.target import AwsTarget
+    from cdclab.errors import CdclabError
+    from cdclab.experiment.spec import load_spec
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CDCLAB_TEST_DB_PASSWORD", "s3cret")
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    spec = load_spec(
+        "tls-compare",
+        assignments=[
+            *AWS_EXPERIMENT[1::2],
+            "external.db_password_from=env:CDCLAB_TEST_DB_PASSWORD",
+            f"external.db_ca_file={bundle}",
+            f"aws.keep={str(keep).lower()}",
+        ],
+        target="aws",
+    )
+    target = AwsTarget(spec, "1234abcd", artifact_dir=tmp_path / "ansible")
+    # No database and no network behind moto's instance: the canary-table check is skipped
+    # and the deploy fails as it would against an instance that never answers SSH.
+    monkeypatch.setattr(target, "_check_canary_table", lambda: None)
+
+    def unreachable():
+        raise CdclabError("cannot reach ec2-user@… over SSH")
+
+    monkeypatch.setattr(target, "deploy", unreachable)
+    target.preflight()
+    with pytest.raises(CdclabError, match="SSH"):
+        target.prepare()
+    assert len(_inventory_of(ec2)["instances"]) == 1
+    assert target.close() == []
+    left = _inventory_of(ec2)
+    if keep:
+        assert len(left["instances"]) == len(left["groups"]) == len(left["keys"]) == 1
+        target.settings = target.settings.model_copy(update={"keep": False})
+        assert target.close() == []
+        left = _inventory_of(ec2)
+    assert not left["instances"] and not left["groups"] and not left["keys"]
