@@ -5,12 +5,13 @@ No shelling out to ansible-playbook: ansible-runner gives events and artifacts p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,24 @@ def _environment() -> dict[str, str]:
     }
 
 
+# Environment variables a playbook never needs and ansible-runner must not see: it copies
+# its whole environment into the `command` artifact (AWS keys, an env: password reference).
+SECRET_ENV_HINTS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "ACCESS_KEY")
+
+
+@contextlib.contextmanager
+def _secrets_out_of_environment(names: Iterable[str]):
+    hidden = {
+        name: os.environ.pop(name)
+        for name in list(os.environ)
+        if name in set(names) or any(hint in name.upper() for hint in SECRET_ENV_HINTS)
+    }
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
 def run_playbook(
     playbook: str,
     *,
@@ -91,11 +110,13 @@ def run_playbook(
     check: bool = False,
     limit: str | None = None,
     tags: str | None = None,
+    hide_env: Iterable[str] = (),
 ) -> PlaybookResult:
     """Run playbooks/<playbook> and return its result; raise PlaybookFailed on failure.
 
     extravars must never hold a secret: ansible-runner writes them to its artifacts.
-    Roles read secrets from files on the controller instead (no_log tasks).
+    Roles read secrets from files on the controller instead (no_log tasks). Environment
+    variables named in hide_env, or looking like secrets, are kept from the playbook.
     """
     artifacts = artifact_dir or state_dir() / "ansible"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -118,21 +139,22 @@ def run_playbook(
     inventories = inventory if isinstance(inventory, list) else [inventory]
     cmdline = ["--check"] if check else []
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private),
-            artifact_dir=str(artifacts),
-            ident=f"{Path(playbook).stem}-{uuid.uuid4().hex[:8]}",
-            playbook=str(PLAYBOOKS_DIR / playbook),
-            inventory=[str(p) for p in inventories],
-            extravars=dict(extravars),
-            envvars=_environment(),
-            cmdline=" ".join(cmdline) or None,
-            limit=limit,
-            tags=tags,
-            quiet=True,
-            event_handler=on_event,
-            suppress_env_files=True,
-        )
+        with _secrets_out_of_environment(hide_env):
+            runner = ansible_runner.run(
+                private_data_dir=str(private),
+                artifact_dir=str(artifacts),
+                ident=f"{Path(playbook).stem}-{uuid.uuid4().hex[:8]}",
+                playbook=str(PLAYBOOKS_DIR / playbook),
+                inventory=[str(p) for p in inventories],
+                extravars=dict(extravars),
+                envvars=_environment(),
+                cmdline=" ".join(cmdline) or None,
+                limit=limit,
+                tags=tags,
+                quiet=True,
+                event_handler=on_event,
+                suppress_env_files=True,
+            )
     finally:
         shutil.rmtree(private, ignore_errors=True)
     stats = runner.stats or {}

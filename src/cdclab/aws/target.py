@@ -193,9 +193,16 @@ class AwsTarget(BaseTarget):
                 extravars=self.deploy_extravars(password_file),
                 event_handler=self.event_handler,
                 artifact_dir=self.artifact_dir,
+                hide_env=self.secret_env_names,
             )
         finally:
             password_file.unlink(missing_ok=True)
+
+    @property
+    def secret_env_names(self) -> list[str]:
+        """Environment variables the spec's env: references name: kept from playbooks."""
+        references = (self.external.db_password_from, self.external.writer_password_from)
+        return [r.split(":", 1)[1] for r in references if r and r.startswith("env:")]
 
     def connector_entries(self) -> list[dict[str, Any]]:
         """{name, rest_url (on the instance), config} per arm, from the lab's template."""
@@ -234,6 +241,7 @@ class AwsTarget(BaseTarget):
             extravars={"cdclab_connectors": self.connector_entries()},
             event_handler=self.event_handler,
             artifact_dir=self.artifact_dir,
+            hide_env=self.secret_env_names,
         )
 
     def _worker(self, name: str):
@@ -444,4 +452,5 @@ class AwsTarget(BaseTarget):
             },
             event_handler=self.event_handler,
             artifact_dir=self.artifact_dir,
+            hide_env=self.secret_env_names,
         )

@@ -53,6 +53,7 @@ class ExperimentClock:
         on_start: Callable[[float], None] | None = None,
         faults_active: Callable[[], bool] = lambda: False,
         metrics_for: Callable | None = None,  # RunArm -> StreamingMetrics
+        on_episode: Callable[[str, Episode], None] | None = None,  # ("open" | "close", …)
     ):
         self.spec = spec
         self.arms = arms
@@ -67,6 +68,7 @@ class ExperimentClock:
         self.on_start = on_start
         self.faults_active = faults_active
         self.metrics_for = metrics_for
+        self.on_episode = on_episode
         self.stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(arms) + 2), thread_name_prefix="cdclab-clock"
@@ -98,6 +100,8 @@ class ExperimentClock:
         )
         if "episode_start" in self.spec.dumps.triggers:
             self._dump(episode.arm, "episode_start")
+        if self.on_episode is not None:
+            self.on_episode("open", episode)
 
     def _episode_closed(self, episode: Episode) -> None:
         self._event(
@@ -109,6 +113,8 @@ class ExperimentClock:
             duration_s=round(episode.duration_s or 0, 3),
             canaries_affected=len(episode.canaries),
         )
+        if self.on_episode is not None:
+            self.on_episode("close", episode)
 
     def _solo_failure(self, solo: SoloFailure) -> None:
         self._event(
