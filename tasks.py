@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from cdclab.cli import aws, dump, experiment, fault, lab
+from cdclab.cli import aws, dump, experiment, fault, lab, watch
 
 ns = Collection(
     lab.ns,
@@ -12,4 +12,5 @@ ns = Collection(
     experiment.experiment,
     experiment.experiments,
     experiment.report,
+    watch.watch,
 )

@@ -394,3 +394,66 @@ def test_a_run_that_fails_after_provisioning_removes_its_instance_unless_kept(
         assert target.close() == []
         left = _inventory_of(ec2)
     assert not left["instances"] and not left["groups"] and not left["keys"]
+
+
+def test_the_watchdog_publishes_canary_metrics_and_one_idempotent_alarm(env):
+    from datetime import UTC, datetime, timedelta
+
+    from cdclab.watch.actions import CloudWatch
+    from cdclab.watch.config import CloudWatchAction, WatchedConnector
+
+    client = boto3.client(
+        "cloudwatch",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    events: list[tuple[str, dict]] = []
+    connector = WatchedConnector(
+        name="orders", connect_url="http://c:8083", connector="orders-cdc", topic="t"
+    )
+    watch = CloudWatch(CloudWatchAction(), client, lambda kind, **f: events.append((kind, f)))
+    watch.ensure_alarms([connector], interval_s=5)
+    watch.ensure_alarms([connector], interval_s=5)
+    topic = "arn:aws:sns:ap-northeast-2:123456789012:oncall"
+    watch.settings = CloudWatchAction(alarm_actions=[topic])
+    watch.ensure_alarms([connector], interval_s=5)
+    assert [f["change"] for _, f in events] == ["created", "unchanged", "updated"]
+    (alarm,) = client.describe_alarms(AlarmNamePrefix="cdclab-")["MetricAlarms"]
+    assert alarm["AlarmName"] == "cdclab-silent-failure-orders-cdc"
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("cdclab", "SilentFailure")
+    assert alarm["Dimensions"] == [{"Name": "Connector", "Value": "orders-cdc"}]
+    assert alarm["AlarmActions"] == [topic]
+
+    now = datetime.now(UTC)
+    written = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    watch.on_check(
+        {"written_at": written, "outcome": "delivered", "latency_ms": 412.0}, connector, False
+    )
+    watch.on_check(
+        {"written_at": written, "outcome": "missing", "latency_ms": None}, connector, True
+    )
+    listed = client.list_metrics(Namespace="cdclab")["Metrics"]
+    assert {m["MetricName"] for m in listed} == {
+        "CanaryLatencyMs",
+        "CanaryMissing",
+        "SilentFailure",
+    }
+    assert all(m["Dimensions"] == [{"Name": "Connector", "Value": "orders-cdc"}] for m in listed)
+
+    def peak(metric: str) -> float:
+        points = client.get_metric_statistics(
+            Namespace="cdclab",
+            MetricName=metric,
+            Dimensions=[{"Name": "Connector", "Value": "orders-cdc"}],
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now + timedelta(minutes=5),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return max(p["Maximum"] for p in points)
+
+    assert peak("SilentFailure") == 1.0 and peak("CanaryMissing") == 1.0
+    assert peak("CanaryLatencyMs") == 412.0
+    assert [k for k, _ in events].count("action_error") == 0

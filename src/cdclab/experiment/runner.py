@@ -105,7 +105,7 @@ def _local_plan(spec: ExperimentSpec) -> list[str]:
     return lines
 
 
-class _StopOnSignals:
+class StopOnSignals:
     """SIGINT/SIGTERM during the clock stop it cleanly; a second SIGINT aborts the drain."""
 
     def __init__(self, stop: threading.Event):
@@ -268,7 +268,7 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
             )
             load = _start_load(spec, target, event)
             try:
-                with LiveProgress() as live, _StopOnSignals(clock.stop):
+                with LiveProgress() as live, StopOnSignals(clock.stop):
                     clock.progress = live
                     result = clock.run()
             finally:
