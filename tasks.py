@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from cdclab.cli import aws, dump, experiment, fault, lab, watch
+from cdclab.cli import aws, connect, dump, experiment, fault, lab, watch
 
 ns = Collection(
     lab.ns,
@@ -13,4 +13,6 @@ ns = Collection(
     experiment.experiments,
     experiment.report,
     watch.watch,
+    connect.ns,
+    connect.logs,
 )

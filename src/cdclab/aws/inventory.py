@@ -79,3 +79,17 @@ def read_inventory(path: Path) -> InventoryHost:
         key_file=settings["ansible_ssh_private_key_file"],
         known_hosts=settings["cdclab_known_hosts"],
     )
+
+
+def ssh_from_inventory(path: Path):
+    """An SSH session to the run's instance as its inventory describes it (sudo as needed)."""
+    from cdclab.ssh import SSHHost
+
+    host = read_inventory(path)
+    return SSHHost(
+        host.address,
+        key_file=Path(host.key_file),
+        known_hosts=Path(host.known_hosts),
+        user=host.user,
+        become=True,
+    )

@@ -17,6 +17,7 @@ Where things run, and what that does to the numbers:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
 import shlex
@@ -26,7 +27,7 @@ from typing import Any
 
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.aws import containers
-from cdclab.aws.inventory import read_inventory, write_inventory
+from cdclab.aws.inventory import ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
 from cdclab.aws.secrets import resolve_secret
@@ -49,6 +50,7 @@ from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
+from cdclab.runbook.endpoints import ARMS_FILE
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.templating import render_connector_config
@@ -197,6 +199,16 @@ class AwsTarget(BaseTarget):
             )
         finally:
             password_file.unlink(missing_ok=True)
+        # For the runbook tasks (`invoke connect.status --target aws --run-id …`).
+        (run_state_dir(self.aws_run_id) / ARMS_FILE).write_text(
+            json.dumps(
+                {
+                    w.name: {"rest_port": w.rest_port, "metrics_port": w.metrics_port}
+                    for w in self.workers
+                },
+                indent=2,
+            )
+        )
 
     @property
     def secret_env_names(self) -> list[str]:
@@ -251,14 +263,7 @@ class AwsTarget(BaseTarget):
         """The run's session to the instance (its login user, commands through sudo)."""
         if self._ssh is None:
             assert self.inventory is not None
-            host = read_inventory(self.inventory)
-            self._ssh = SSHHost(
-                host.address,
-                key_file=Path(host.key_file),
-                known_hosts=Path(host.known_hosts),
-                user=host.user,
-                become=True,
-            )
+            self._ssh = ssh_from_inventory(self.inventory)
         return self._ssh
 
     def _resolve_on_instance(self, name: str) -> str:
@@ -385,14 +390,7 @@ class AwsTarget(BaseTarget):
             raise CdclabError(f"the aws target reaches only the instance, not {host_name}")
         # A session of its own: the fault thread must not wait behind a slow dump.
         assert self.inventory is not None
-        host = read_inventory(self.inventory)
-        return SSHHost(
-            host.address,
-            key_file=Path(host.key_file),
-            known_hosts=Path(host.known_hosts),
-            user=host.user,
-            become=True,
-        )
+        return ssh_from_inventory(self.inventory)
 
     @property
     def fault_heal_dir(self) -> str:

@@ -56,9 +56,7 @@ class Webhook:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout) as answer:
-                self.record(
-                    "action_webhook", arm=episode.arm, change=kind, status=answer.status
-                )
+                self.record("action_webhook", arm=episode.arm, change=kind, status=answer.status)
         except (urllib.error.URLError, OSError) as exc:
             self.record("action_error", action="webhook", arm=episode.arm, error=str(exc))
 

@@ -1,5 +1,8 @@
-"""The watchdog on the real lab: a DROP between the connect and db hosts while REST says
-RUNNING is reported within interval * misses + deadline; with auto-restart on, the
+"""On-call tools on the real lab.
+
+Runbook steps: status, pause/resume, restart, config and logs of an arm's connector, by
+arm and by explicit URL. The watchdog: a DROP between the connect and db hosts while REST
+says RUNNING is reported within interval * misses + deadline; with auto-restart on, the
 connector is restarted, delivery resumes after the heal, and the journal says how long
 after the restart. The webhook is a loopback HTTP server the test starts."""
 
@@ -12,11 +15,13 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from cdclab.experiment.journal import parse_iso
+from cdclab.runbook.logs import STAMP
 from tests.conftest import INVOKE, run_invoke
 from tests.integration.test_experiment import lab_env
 
@@ -70,6 +75,56 @@ def _drop(action: str, db: str) -> None:
         )
 
 
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    env = lab_env(tmp_path_factory.mktemp("oncall-results"))
+    ran = run_invoke("lab.up", env=env, timeout=900)
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    return env
+
+
+def _state(env, *args) -> dict:
+    ran = run_invoke("connect.status", "--json", *args, env=env)
+    assert ran.rc == 0, ran.stderr
+    return ran.json()
+
+
+def test_runbook_steps_on_an_arm_and_on_an_explicit_cluster(env):
+    status = _state(env, "--arm", "tls12")
+    assert status["state"] == "RUNNING" and [t["state"] for t in status["tasks"]] == ["RUNNING"]
+    paused = run_invoke("connect.pause", "--arm", "tls12", "--json", env=env)
+    assert paused.rc == 0 and paused.json()["state"] == "PAUSED", paused.stdout + paused.stderr
+    assert _state(env, "--arm", "tls12")["tasks"][0]["state"] == "PAUSED"
+    resumed = run_invoke("connect.resume", "--arm", "tls12", "--json", env=env)
+    assert resumed.rc == 0 and resumed.json()["state"] == "RUNNING", resumed.stderr
+    restarted = run_invoke(
+        "connect.restart", "--arm", "tls12", "--include-tasks", "--json", env=env
+    )
+    assert restarted.rc == 0, restarted.stderr
+    assert restarted.json()["http_status"] in (202, 204)
+    assert restarted.json()["state"] == "RUNNING"
+    assert restarted.json()["tasks"][0]["state"] == "RUNNING"
+    # a cluster cdclab did not create: just its URL; its only connector is found
+    url = status["rest_url"]
+    explicit = _state(env, "--connect-url", url)
+    assert explicit["connector"] == status["connector"] and explicit["target"] == "explicit"
+    config = run_invoke("connect.config", "--arm", "tls12", "--json", env=env).json()
+    assert config["database.password"].startswith("${file:")  # a reference, not a secret
+    assert config["database.server.id"] and config["snapshot.mode"] == "schema_only"
+    asked_at = time.time()
+    logs = run_invoke("logs", "--arm", "tls12", "--since", "2m", env=env)
+    assert logs.rc == 0 and status["connector"] in logs.stdout  # the pause/restart above
+    stamps = [STAMP.match(line) for line in logs.stdout.splitlines()]
+    first = min(
+        datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+        for m in stamps
+        if m
+    )
+    assert first >= asked_at - 121
+    missing = run_invoke("connect.status", "--arm", "nope", env=env)
+    assert missing.rc == 2 and "--arm" in missing.stderr
+
+
 @pytest.fixture
 def webhook():
     received: list[dict] = []
@@ -90,9 +145,7 @@ def webhook():
     httpd.shutdown()
 
 
-def test_a_drop_is_reported_the_connector_restarted_and_recovery_timed(tmp_path, webhook):
-    env = lab_env(tmp_path / "results")
-    assert run_invoke("lab.up", env=env, timeout=900).rc == 0
+def test_a_drop_is_reported_the_connector_restarted_and_recovery_timed(env, tmp_path, webhook):
     from cdclab.lab.access import running_config
 
     db = running_config().db.address
