@@ -69,6 +69,12 @@ class InventoryHost:
 
 
 def read_inventory(path: Path) -> InventoryHost:
+    if not path.exists():
+        from cdclab.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"--run-id: no such AWS run here ({path} is missing); `invoke aws.ls` lists runs"
+        )
     group = yaml.safe_load(path.read_text())["all"]["children"]["connect"]
     settings = group["vars"]
     ((name, host),) = group["hosts"].items()
