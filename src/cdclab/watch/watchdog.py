@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,10 +116,24 @@ class Watchdog:
         clock = self._clock
         return clock is not None and clock.tracker.detectors[arm].episode is not None
 
+    def _act(self, action, *args) -> None:
+        """Run an action off the clock's thread (a slow webhook or REST call must not shift
+        the canary schedule), one at a time, in order; failures are journaled."""
+
+        def guarded():
+            try:
+                action(*args)
+            except Exception as exc:
+                self._event(
+                    "action_error", action=getattr(action, "__qualname__", "?"), error=str(exc)
+                )
+
+        self._actions.submit(guarded)
+
     def _on_check(self, record: dict[str, Any]) -> None:
         if self.cloudwatch is not None:
             arm = record["arm"]
-            self.cloudwatch.on_check(record, self._by_arm[arm], self._silent(arm))
+            self._act(self.cloudwatch.on_check, record, self._by_arm[arm], self._silent(arm))
 
     def _on_episode(self, kind: str, episode: Episode) -> None:
         connector = self._by_arm[episode.arm]
@@ -134,20 +149,21 @@ class Watchdog:
                 f"{episode.duration_s or 0:.1f}s"
             )
             if self.restart is not None:
-                self.restart.on_episode_closed(episode)
+                self._act(self.restart.on_episode_closed, episode)
         if self.webhook is not None:
-            self.webhook.on_episode(kind, episode, connector)
+            self._act(self.webhook.on_episode, kind, episode, connector)
 
     def _each_second(self, clock: ExperimentClock, end: float) -> None:
         if self.restart is None:
             return
         for episode in clock.tracker.open_episodes():
-            self.restart.consider(episode, self._by_arm[episode.arm])
+            self._act(self.restart.consider, episode, self._by_arm[episode.arm])
 
     # -- the watch --------------------------------------------------------------------------
     def run(self) -> WatchOutcome:
         run, resumed = self._open()
         self.events = Journal(self.directory / "events.jsonl")
+        self._actions = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdclab-action")
         self.checks = checks = TeeJournal(Journal(self.directory / "checks.jsonl"), self._on_check)
         self.webhook = Webhook(self.config.webhook, self._event) if self.config.webhook else None
         self.restart = (
@@ -179,6 +195,7 @@ class Watchdog:
         except KeyboardInterrupt:
             status = "interrupted"
         finally:
+            self._actions.shutdown(wait=True)
             self._event("watch_end", status=status, session=self.session_id)
             checks.close()
             self.events.close()
