@@ -66,8 +66,10 @@ def standin(tmp_path_factory):
     config = running_config()
     base = tmp_path_factory.mktemp("standin")
     ssh_dir = state_dir() / "ssh"
+    # Where a provisioned run's state lives, so `--run-id` tasks find the stand-in.
+    aws_state = base / "aws-state"
     inventory = write_inventory(
-        base / "aws-state",
+        aws_state / RUN_ID,
         address=config.connect.address,
         user="root",
         key_file=str(ssh_dir / "id_ed25519"),
@@ -95,7 +97,9 @@ def standin(tmp_path_factory):
     target.host = AwsHost(
         RUN_ID, "ap-northeast-2", "i-standin", "sg-x", "k", "k", config.connect.address, None, ""
     )
-    yield SimpleNamespace(config=config, target=target, base=base)
+    yield SimpleNamespace(
+        config=config, target=target, base=base, env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)}
+    )
     os.environ.pop("CDCLAB_STANDIN_DB_PW", None)
 
 
@@ -189,6 +193,28 @@ def test_a_drop_on_the_instance_stops_delivery_and_is_healed(standin):
     assert records["fault-applied"]["deadman_pid"].isdigit()  # no systemd here: detached
     assert records["fault-healed"]["healed_by"] == "interrupt"
     assert lab_canary(timeout_s=90).all_delivered, "delivery did not resume after the heal"
+
+
+def test_fault_clear_sweeps_the_instance_of_a_run(standin):
+    rule = [
+        "OUTPUT",
+        "-d",
+        "192.0.2.1",
+        "-m",
+        "comment",
+        "--comment",
+        "cdclab:old:f09",
+        "-j",
+        "DROP",
+    ]
+    subprocess.run(
+        ["ip", "netns", "exec", "cdclab-connect", "iptables", "-w", "-I", *rule], check=True
+    )
+    ran = run_invoke("fault.clear", "--run-id", RUN_ID, env=standin.env)
+    assert ran.rc == 0 and "instance: removed rule:" in ran.stdout, ran.stdout + ran.stderr
+    assert _rules() == []
+    again = run_invoke("fault.clear", "--run-id", RUN_ID, env=standin.env)
+    assert again.rc == 0 and "instance: no cdclab fault" in again.stdout
 
 
 def test_thread_dumps_and_logs_come_from_the_arms_containers(standin):

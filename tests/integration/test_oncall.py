@@ -226,3 +226,21 @@ def test_a_drop_is_reported_the_connector_restarted_and_recovery_timed(env, tmp_
         text=True,
     ).stdout
     assert TAG not in leftover
+    # A watch started again on its directory continues the journals with a new session.
+    again = run_invoke(
+        "watch",
+        "--target",
+        "local",
+        "--interval",
+        "1s",
+        "--minutes",
+        "0.25",
+        "--directory",
+        str(directory),
+        env=env,
+        timeout=180,
+    )
+    assert again.rc == 0, again.stdout + again.stderr
+    starts = [e for e in _events(directory) if e["event"] in ("watch_start", "watch_resume")]
+    assert [e["event"] for e in starts] == ["watch_start", "watch_resume"]
+    assert starts[0]["session"] != starts[1]["session"]

@@ -12,16 +12,20 @@ from cdclab.progress import out
     help={
         "all": "also the root namespace (rules a fault on the orchestrator itself left)",
         "json": "print machine-readable JSON",
+        "run-id": "an AWS run: clear its instance instead of the lab (`invoke aws.ls`)",
     }
 )
 @user_errors
-def clear(c, all_=False, json=False):
+def clear(c, all_=False, json=False, run_id=None):
     """Remove every cdclab fault (iptables rules, netem, dead-man timers) on every lab host."""
-    from cdclab.faults.clear import clear_faults
+    from cdclab.faults.clear import clear_faults, clear_instance_faults
     from cdclab.prereqs import check_root
 
-    check_root()
-    removed = clear_faults(include_root=all_)
+    if run_id:
+        removed = clear_instance_faults(run_id)
+    else:
+        check_root()
+        removed = clear_faults(include_root=all_)
     if json:
         print_json(removed)
         return

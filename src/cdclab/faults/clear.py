@@ -24,3 +24,12 @@ def clear_faults(*, include_root: bool = False) -> dict[str, list[str]]:
         removed["root namespace"] = [f"rule: {r}" for r in listed.splitlines() if "cdclab:" in r]
         subprocess.run(["sh", "-c", heal_iptables_by_tag("cdclab:")], check=False)
     return removed
+
+
+def clear_instance_faults(run_id: str) -> dict[str, list[str]]:
+    """The same sweep on an AWS run's instance (its systemd dead-man timers included)."""
+    from cdclab.aws.inventory import ssh_from_inventory
+    from cdclab.aws.provision import run_state_dir
+
+    with ssh_from_inventory(run_state_dir(run_id) / "inventory.yml") as ssh:
+        return {"instance": sweep_host(ssh, [])}
