@@ -32,6 +32,7 @@ from cdclab.faults.executor import FaultExecutor
 from cdclab.lab.access import running_config
 from cdclab.lab.smoke import lab_canary
 from cdclab.paths import state_dir
+from cdclab.runbook.endpoints import write_arms_file
 from cdclab.ssh_tunnel import LocalForward
 from tests.conftest import run_invoke
 from tests.integration.test_experiment import lab_env
@@ -193,6 +194,26 @@ def test_a_drop_on_the_instance_stops_delivery_and_is_healed(standin):
     assert records["fault-applied"]["deadman_pid"].isdigit()  # no systemd here: detached
     assert records["fault-healed"]["healed_by"] == "interrupt"
     assert lab_canary(timeout_s=90).all_delivered, "delivery did not resume after the heal"
+
+
+def test_runbook_steps_reach_a_runs_arm_through_the_instance(standin):
+    config = standin.config
+    # What a deploy records; the stand-in's workers listen on its address, EC2's on loopback.
+    write_arms_file(
+        standin.target.inventory.parent,
+        {
+            a.name: {"rest_host": config.connect.address, "rest_port": a.rest_port}
+            for a in config.arms
+        },
+    )
+    args = ("--target", "aws", "--run-id", RUN_ID, "--arm", "tls13", "--json")
+    ran = run_invoke("connect.status", *args, env=standin.env)
+    assert ran.rc == 0, ran.stderr
+    status = ran.json()
+    assert status["connector"] == config.arms[0].connector_name and status["target"] == "aws"
+    assert status["state"] == "RUNNING" and status["rest_url"].startswith("http://127.0.0.1:")
+    config_ran = run_invoke("connect.config", *args, env=standin.env)
+    assert config_ran.rc == 0 and config_ran.json()["database.hostname"] == config.db.address
 
 
 def test_fault_clear_sweeps_the_instance_of_a_run(standin):

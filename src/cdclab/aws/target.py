@@ -17,7 +17,6 @@ Where things run, and what that does to the numbers:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import secrets
 import shlex
@@ -50,7 +49,7 @@ from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
-from cdclab.runbook.endpoints import ARMS_FILE
+from cdclab.runbook.endpoints import write_arms_file
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.templating import render_connector_config
@@ -200,14 +199,16 @@ class AwsTarget(BaseTarget):
         finally:
             password_file.unlink(missing_ok=True)
         # For the runbook tasks (`invoke connect.status --target aws --run-id …`).
-        (run_state_dir(self.aws_run_id) / ARMS_FILE).write_text(
-            json.dumps(
-                {
-                    w.name: {"rest_port": w.rest_port, "metrics_port": w.metrics_port}
-                    for w in self.workers
-                },
-                indent=2,
-            )
+        write_arms_file(
+            run_state_dir(self.aws_run_id),
+            {
+                w.name: {
+                    "rest_host": "127.0.0.1",
+                    "rest_port": w.rest_port,
+                    "metrics_port": w.metrics_port,
+                }
+                for w in self.workers
+            },
         )
 
     @property

@@ -18,7 +18,9 @@ from pathlib import Path
 from cdclab.connect_rest import ConnectRest
 from cdclab.errors import InvalidInputError
 
-ARMS_FILE = "arms.json"  # in an AWS run's state: {arm: {"rest_port": …, "metrics_port": …}}
+# In an AWS run's state: {arm: {"rest_host", "rest_port", "metrics_port"}}, where each arm's
+# REST listens as seen from the instance (127.0.0.1 for the compose arms).
+ARMS_FILE = "arms.json"
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ def _aws_endpoint(arm: str | None, connector: str | None, run_id: str | None):
     if arm not in ports:
         raise InvalidInputError(f"--arm: run {run_id} has arms {', '.join(ports) or 'none'}")
     with contextlib.closing(ssh_from_inventory(state / "inventory.yml")) as ssh:
-        forward = LocalForward(ssh, "127.0.0.1", ports[arm]["rest_port"])
+        where = ports[arm]
+        forward = LocalForward(ssh, where.get("rest_host", "127.0.0.1"), where["rest_port"])
         with contextlib.closing(forward):
             where = f"arm {arm} of run {run_id}"
             yield Endpoint(
@@ -104,7 +107,13 @@ def _aws_endpoint(arm: str | None, connector: str | None, run_id: str | None):
             )
 
 
-def _aws_arms(state: Path) -> dict[str, dict[str, int]]:
+def write_arms_file(state: Path, arms: dict[str, dict]) -> Path:
+    path = state / ARMS_FILE
+    path.write_text(json.dumps(arms, indent=2) + "\n")
+    return path
+
+
+def _aws_arms(state: Path) -> dict[str, dict]:
     path = state / ARMS_FILE
     if not path.exists():
         raise InvalidInputError(
