@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from cdclab.cli import aws, connect, dump, experiment, fault, lab, watch
+from cdclab.cli import aws, bench, connect, dump, experiment, fault, lab, watch
 
 ns = Collection(
     lab.ns,
@@ -15,4 +15,5 @@ ns = Collection(
     watch.watch,
     connect.ns,
     connect.logs,
+    bench.bench,
 )

@@ -1,0 +1,228 @@
+"""The benchmarks, each a function returning a JSON-able dict; `run_bench` writes them.
+
+Lab start, check cadence and cost, detection latency and fault precision run real
+experiments on the lab; the report benchmark runs `invoke report` on a synthetic journal.
+Nothing here asserts a target: the figures and the targets are written side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cdclab.bench.measure import Measured, run_measured, spread
+from cdclab.bench.synthetic import directory_size_mb, write_synthetic_run
+from cdclab.errors import CdclabError
+from cdclab.experiment.journal import parse_iso, read_journal
+from cdclab.report.stats import percentiles
+
+FIELD_REPORT_CHECK_S = 87.0  # the field report's manual cadence: one check every ~87 s
+TARGETS = {
+    "cold_up_s": 300.0,  # with downloads; here jars are cached
+    "warm_up_s": 60.0,
+    "cpu_percent_at_1s": 5.0,
+    "report_s": 5.0,
+    "fault_offset_ms": 500.0,
+    "detection_excess_s": 1.0,
+}
+
+
+def _ok(measured: Measured) -> Measured:
+    if measured.rc != 0:
+        raise CdclabError(
+            f"`invoke {' '.join(measured.argv)}` failed (rc {measured.rc}): "
+            f"{(measured.stderr or measured.stdout)[-800:]}"
+        )
+    return measured
+
+
+def _results_dir(stdout: str) -> Path:
+    match = re.search(r"^results: (.+)$", stdout, re.M)
+    if not match:
+        raise CdclabError("the experiment printed no results directory")
+    return Path(match.group(1).strip())
+
+
+# -- lab start ----------------------------------------------------------------------------
+def bench_lab_start(runs: int) -> dict[str, Any]:
+    cold, warm, down = [], [], []
+    for _ in range(runs):
+        down.append(_ok(run_measured(["lab.down"])).wall_s)
+        cold.append(_ok(run_measured(["lab.up"])).wall_s)
+        warm.append(_ok(run_measured(["lab.up"])).wall_s)
+    return {
+        "cold_up_s": spread(cold),
+        "warm_up_s": spread(warm),
+        "down_s": spread(down),
+        "note": "cold = from nothing with jars in the Maven cache; warm = lab already up",
+    }
+
+
+# -- one experiment, measured -------------------------------------------------------------
+def _experiment(minutes: float, sets: list[str]) -> tuple[Measured, Path]:
+    args = ["experiment", "tls-compare", "--minutes", f"{minutes:g}"]
+    for assignment in sets:
+        args += ["--set", assignment]
+    measured = _ok(run_measured(args))
+    return measured, _results_dir(measured.stdout)
+
+
+def _clock_window(run: Path) -> tuple[float, float]:
+    events = {e["event"]: e for e in read_journal(run / "events.jsonl")}
+    return parse_iso(events["clock_start"]["at"]), parse_iso(events["clock_end"]["at"])
+
+
+def cadence(measured: Measured, run: Path, interval: float) -> dict[str, Any]:
+    """Drift of each canary's write from its slot, CPU % of one core and peak RSS during the
+    clock, canaries per arm; and the ratio to the field report's one check per ~87 s."""
+    start, end = _clock_window(run)
+    checks = list(read_journal(run / "checks.jsonl"))
+    first_arm = checks[0]["arm"] if checks else None
+    drift_ms = [
+        (parse_iso(c["written_at"]) - (start + c["seq"] * interval)) * 1000
+        for c in checks
+        if c["arm"] == first_arm
+    ]
+    per_arm: dict[str, int] = {}
+    for c in checks:
+        per_arm[c["arm"]] = per_arm.get(c["arm"], 0) + 1
+    cpu = measured.cpu_percent_between(start, end)
+    return {
+        "interval_s": interval,
+        "clock_s": round(end - start, 1),
+        "drift_ms": {k: round(v, 1) for k, v in percentiles(drift_ms, (50, 99)).items()},
+        "cpu_percent_of_one_core": None if cpu is None else round(cpu, 2),
+        "peak_rss_mb": measured.peak_rss_mb,
+        "canaries_per_arm": per_arm,
+        "checks_per_field_report_check": round(FIELD_REPORT_CHECK_S / interval, 1),
+    }
+
+
+def detection(run: Path, interval: float, deadline: float) -> dict[str, Any]:
+    """Per arm and fault: detected_at of the episode minus the DROP's actual apply time,
+    against the floor interval + deadline (misses = 2: the best case)."""
+    applied = [
+        parse_iso(f["at"])
+        for f in read_journal(run / "faults.jsonl")
+        if f["event"] == "fault-applied"
+    ]
+    opened = [e for e in read_journal(run / "events.jsonl") if e["event"] == "silent_failure_open"]
+    floor = interval + deadline
+    samples: dict[str, list[float]] = {}
+    for episode in opened:
+        detected = parse_iso(episode["detected_at"])
+        before = [a for a in applied if a <= detected]
+        if before:
+            samples.setdefault(episode["arm"], []).append(detected - before[-1])
+    return {
+        "interval_s": interval,
+        "deadline_s": deadline,
+        "floor_s": floor,
+        "faults": len(applied),
+        "per_arm": {
+            arm: {
+                "episodes": len(values),
+                "detect_s": {k: round(v, 2) for k, v in percentiles(values, (50,)).items()},
+                "excess_over_floor_s": round(max(values) - floor, 2),
+            }
+            for arm, values in samples.items()
+        },
+    }
+
+
+def fault_precision(run: Path) -> dict[str, Any]:
+    offsets: dict[str, list[float]] = {"apply": [], "heal": []}
+    for record in read_journal(run / "faults.jsonl"):
+        if record["event"] == "fault-applied":
+            offsets["apply"].append(abs(record["offset_ms"]))
+        elif record["event"] == "fault-healed" and record.get("healed_by") == "schedule":
+            offsets["heal"].append(abs(record["offset_ms"]))
+    return {
+        "faults": len(offsets["apply"]),
+        **{
+            f"{kind}_offset_ms": {k: round(v, 1) for k, v in percentiles(vs, (50,)).items()}
+            for kind, vs in offsets.items()
+        },
+    }
+
+
+def bench_runs(minutes: float, fast_faults: int) -> dict[str, Any]:
+    """Two runs: at 1 s with a campaign of short drops (cadence, cost, fault precision,
+    detection), and at 5 s with two long drops (cadence, cost, detection)."""
+    fast_deadline = 5.0
+    gap = 12.0
+    fast = [
+        "canary.interval=1s",
+        f"canary.deadline={fast_deadline:g}s",
+        "dumps.triggers=[]",
+        "campaign={durations: ["
+        + ", ".join(["10s"] * fast_faults)
+        + f"], start: 20s, gap: {gap:g}s}}",
+    ]
+    fast_minutes = max(minutes, (20 + fast_faults * (10 + gap) + 15) / 60)
+    measured, run = _experiment(fast_minutes, fast)
+    slow = [
+        "canary.interval=5s",
+        "dumps.triggers=[]",
+        "campaign={durations: [50s, 50s], start: 30s, gap: 40s}",
+    ]
+    slow_minutes = max(minutes, (30 + 50 + 40 + 50 + 30) / 60)
+    slow_measured, slow_run = _experiment(slow_minutes, slow)
+    return {
+        "cadence": [cadence(measured, run, 1.0), cadence(slow_measured, slow_run, 5.0)],
+        "detection": [detection(run, 1.0, fast_deadline), detection(slow_run, 5.0, 30.0)],
+        "fault_precision": fault_precision(run),
+        "runs": [str(run), str(slow_run)],
+    }
+
+
+# -- report cost ----------------------------------------------------------------------------
+def bench_report(hours: float) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="cdclab-bench-report-"))
+    try:
+        started = time.time()
+        checks = write_synthetic_run(scratch, hours=hours)
+        journal_s = time.time() - started
+        measured = _ok(run_measured(["report", str(scratch)]))
+        size = directory_size_mb(scratch)
+        return {
+            "hours": hours,
+            "arms": 2,
+            "interval_s": 1.0,
+            "checks": checks,
+            "report_wall_s": round(measured.wall_s, 2),
+            "report_peak_rss_mb": measured.peak_rss_mb,
+            "results_mb": round(size, 1),
+            "results_mb_per_hour": round(size / hours, 1),
+            "note": f"synthetic journal written in {journal_s:.1f}s; wall includes Python start",
+        }
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "os": Path("/etc/debian_version").read_text().strip()
+        if Path("/etc/debian_version").exists()
+        else platform.platform(),
+    }
+
+
+def write_results(directory: Path, results: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=False)
+    (directory / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    from cdclab.bench.markdown import render
+
+    (directory / "bench.md").write_text(render(results))

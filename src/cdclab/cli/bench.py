@@ -1,0 +1,53 @@
+"""invoke bench: cdclab's own speed and footprint (README "Performance")."""
+
+from __future__ import annotations
+
+import time
+
+from invoke import task
+
+from cdclab.cli._common import user_errors
+from cdclab.progress import console, out
+
+
+@task(
+    help={
+        "runs": "repetitions of the lab start measurements (default 3)",
+        "minutes": "at least this long for each experiment run (default 3)",
+        "faults": "short drops in the fault-precision campaign (default 10)",
+        "report-hours": "hours of synthetic 1 s checks for the report benchmark (default 2)",
+        "smoke": "only the report benchmark on 0.05 h: keeps the command working in CI",
+    }
+)
+@user_errors
+def bench(c, runs=3, minutes=3.0, faults=10, report_hours=2.0, smoke=False):
+    """Measure lab start, check cadence and CPU, detection latency, fault precision and report
+    cost; write results/bench-<UTC time>/bench.json and bench.md."""
+    from cdclab.bench import suite
+    from cdclab.paths import results_dir
+    from cdclab.prereqs import check_lab_prerequisites
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    command = (
+        "invoke bench --smoke"
+        if smoke
+        else (
+            f"invoke bench --runs {runs} --minutes {minutes} --faults {faults} "
+            f"--report-hours {report_hours}"
+        )
+    )
+    results = {"started_at": stamp, "command": command, "machine": suite.machine()}
+    if smoke:
+        results["report"] = suite.bench_report(0.05)
+    else:
+        check_lab_prerequisites()
+        console.print("lab start (down, cold up, warm up) …")
+        results["lab_start"] = suite.bench_lab_start(int(runs))
+        console.print("experiment runs at 1 s and 5 s with drop campaigns …")
+        results.update(suite.bench_runs(float(minutes), int(faults)))
+        console.print("report on a synthetic journal …")
+        results["report"] = suite.bench_report(float(report_hours))
+    directory = results_dir() / f"bench-{stamp}"
+    suite.write_results(directory, results)
+    out.print(f"bench: {directory / 'bench.json'}")
+    out.print((directory / "bench.md").read_text())
