@@ -49,6 +49,7 @@ from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
+from cdclab.progress import console
 from cdclab.runbook.endpoints import write_arms_file
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
@@ -322,7 +323,14 @@ class AwsTarget(BaseTarget):
         self._forwards = []
         if self._ssh is not None:
             self._ssh.close()
-        if not self._provisioned or self.settings.keep:
+        if not self._provisioned:
+            return []
+        if self.settings.keep:
+            console.print(
+                f"kept AWS run {self.aws_run_id} (--keep): reuse it with "
+                f"--set aws.run_id={self.aws_run_id}; remove it with "
+                f"`invoke aws.down {self.aws_run_id}`"
+            )
             return []
         try:
             aws_down(self.settings, self.aws_run_id)
