@@ -98,6 +98,14 @@ def standin(tmp_path_factory):
     target.host = AwsHost(
         RUN_ID, "ap-northeast-2", "i-standin", "sg-x", "k", "k", config.connect.address, None, ""
     )
+    # What a deploy records; the stand-in's workers listen on its address, EC2's on loopback.
+    write_arms_file(
+        aws_state / RUN_ID,
+        {
+            a.name: {"rest_host": config.connect.address, "rest_port": a.rest_port}
+            for a in config.arms
+        },
+    )
     yield SimpleNamespace(
         config=config, target=target, base=base, env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)}
     )
@@ -198,14 +206,6 @@ def test_a_drop_on_the_instance_stops_delivery_and_is_healed(standin):
 
 def test_runbook_steps_reach_a_runs_arm_through_the_instance(standin):
     config = standin.config
-    # What a deploy records; the stand-in's workers listen on its address, EC2's on loopback.
-    write_arms_file(
-        standin.target.inventory.parent,
-        {
-            a.name: {"rest_host": config.connect.address, "rest_port": a.rest_port}
-            for a in config.arms
-        },
-    )
     args = ("--target", "aws", "--run-id", RUN_ID, "--arm", "tls13", "--json")
     ran = run_invoke("connect.status", *args, env=standin.env)
     assert ran.rc == 0, ran.stderr
@@ -214,6 +214,39 @@ def test_runbook_steps_reach_a_runs_arm_through_the_instance(standin):
     assert status["state"] == "RUNNING" and status["rest_url"].startswith("http://127.0.0.1:")
     config_ran = run_invoke("connect.config", *args, env=standin.env)
     assert config_ran.rc == 0 and config_ran.json()["database.hostname"] == config.db.address
+
+
+def test_the_watchdog_watches_a_runs_arms_through_the_instance(standin, tmp_path):
+    from urllib.parse import quote
+
+    from cdclab.secrets import DB_WRITER_PASSWORD, read_secret
+
+    config = standin.config
+    ca = state_dir() / "db" / "tls" / "ca.pem"
+    dsn = (
+        f"mysql://cdclab_writer:{quote(read_secret(DB_WRITER_PASSWORD), safe='')}@"
+        f"{config.db.address}:{config.db_port}/{config.database}?ssl_ca={ca}&table=canary"
+    )
+    ran = run_invoke(
+        "watch",
+        "--target",
+        "aws",
+        "--run-id",
+        RUN_ID,
+        "--interval",
+        "1s",
+        "--minutes",
+        "0.3",
+        "--directory",
+        str(tmp_path / "watch"),
+        env={**standin.env, "CDCLAB_WATCH_DB": dsn},
+        timeout=180,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    checks = [json.loads(x) for x in (tmp_path / "watch" / "checks.jsonl").read_text().splitlines()]
+    delivered = {c["arm"] for c in checks if c["outcome"] == "delivered"}
+    assert delivered == {"tls13", "tls12"}  # each arm's topic, read from its connector's config
+    assert read_secret(DB_WRITER_PASSWORD) not in ran.stdout + ran.stderr
 
 
 def test_fault_clear_sweeps_the_instance_of_a_run(standin):

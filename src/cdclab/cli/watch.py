@@ -11,11 +11,20 @@ from cdclab.progress import console, out
 
 
 @task(
-    optional=["connect_url", "connector", "topic", "kafka_bootstrap", "minutes", "directory"],
+    optional=[
+        "connect_url",
+        "connector",
+        "topic",
+        "kafka_bootstrap",
+        "minutes",
+        "directory",
+        "run_id",
+    ],
     iterable=["alarm_action"],
     help={
-        "target": "local: the lab's own connectors; explicit (default when --connect-url is "
-        "given): the cluster named by the options below",
+        "target": "local: the lab's own connectors; aws: the arms of --run-id (through SSH); "
+        "explicit (default when --connect-url is given): the cluster named below",
+        "run-id": "aws: the run whose arms to watch (`invoke aws.ls`)",
         "connect-url": "Kafka Connect REST URL, e.g. http://connect:8083",
         "connector": "the connector to watch",
         "topic": "the topic its canary table's change events go to",
@@ -56,6 +65,7 @@ def watch(
     restart_after=None,
     restart_backoff="60s",
     restart_max_per_hour=3,
+    run_id=None,
 ):
     """Write a canary every interval and report a connector that is RUNNING but silent.
 
@@ -86,17 +96,17 @@ def watch(
         "connector": connector,
         "topic": topic,
         "kafka_bootstrap": kafka_bootstrap,
+        "run_id": run_id,
     }
     duration = float(minutes) * 60 if minutes is not None else None
     where = Path(directory) if directory else results_dir() / f"watch-{name}"
-    watchdog = build_watch(
-        target or ("explicit" if connect_url else "local"), settings, explicit, where, duration
-    )
-    console.print(
-        f"watching {', '.join(x.connector for x in watchdog.config.connectors)} → {where} "
-        "(Ctrl-C stops)"
-    )
-    outcome = watchdog.run()
+    chosen = target or ("explicit" if connect_url else "aws" if run_id else "local")
+    with build_watch(chosen, settings, explicit, where, duration) as watchdog:
+        console.print(
+            f"watching {', '.join(x.connector for x in watchdog.config.connectors)} → {where} "
+            "(Ctrl-C stops)"
+        )
+        outcome = watchdog.run()
     out.print(f"results: {outcome.directory}")
     out.print(f"status: {outcome.status}")
     out.print(f"episodes: {outcome.episodes}")

@@ -34,7 +34,7 @@ class Endpoint:
         return ConnectRest(self.rest_url, timeout=5.0, attempts=3, backoff=0.5)
 
 
-def _only_connector(rest_url: str, where: str) -> str:
+def only_connector(rest_url: str, where: str) -> str:
     try:
         _status, names = ConnectRest(rest_url, attempts=2).request("GET", "/connectors")
     except ConnectionError as exc:
@@ -63,7 +63,7 @@ def endpoint(
         if not connect_url:
             raise InvalidInputError("--connect-url: give the Connect REST URL of the cluster")
         yield Endpoint(
-            "explicit", arm, connect_url, connector or _only_connector(connect_url, connect_url)
+            "explicit", arm, connect_url, connector or only_connector(connect_url, connect_url)
         )
     elif target == "local":
         from cdclab.lab.access import running_config
@@ -94,7 +94,7 @@ def _aws_endpoint(arm: str | None, connector: str | None, run_id: str | None):
     if not run_id:
         raise InvalidInputError("--run-id: which AWS run? `invoke aws.ls` lists them")
     state = run_state_dir(run_id)
-    ports = _aws_arms(state)
+    ports = deployed_arms(state)
     if arm not in ports:
         raise InvalidInputError(f"--arm: run {run_id} has arms {', '.join(ports) or 'none'}")
     with contextlib.closing(ssh_from_inventory(state / "inventory.yml")) as ssh:
@@ -102,9 +102,7 @@ def _aws_endpoint(arm: str | None, connector: str | None, run_id: str | None):
         forward = LocalForward(ssh, where.get("rest_host", "127.0.0.1"), where["rest_port"])
         with contextlib.closing(forward):
             where = f"arm {arm} of run {run_id}"
-            yield Endpoint(
-                "aws", arm, forward.url, connector or _only_connector(forward.url, where)
-            )
+            yield Endpoint("aws", arm, forward.url, connector or only_connector(forward.url, where))
 
 
 def write_arms_file(state: Path, arms: dict[str, dict]) -> Path:
@@ -113,7 +111,7 @@ def write_arms_file(state: Path, arms: dict[str, dict]) -> Path:
     return path
 
 
-def _aws_arms(state: Path) -> dict[str, dict]:
+def deployed_arms(state: Path) -> dict[str, dict]:
     path = state / ARMS_FILE
     if not path.exists():
         raise InvalidInputError(
