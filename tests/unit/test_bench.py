@@ -40,14 +40,21 @@ def test_detection_is_measured_from_the_drops_actual_apply_against_the_floor(tmp
     _write(
         tmp_path / "events.jsonl",
         [
-            {"event": "silent_failure_open", "arm": "tls13", "detected_at": utc_iso(T0 + 26.6)},
+            {"event": "silent_failure_open", "arm": "tls13", "detected_at": utc_iso(T0 + 27.1)},
             {"event": "silent_failure_open", "arm": "tls13", "detected_at": utc_iso(T0 + 67.0)},
         ],
+    )
+    # canaries every second on the second: the first after each drop is 0.9 s / 1.0 s later
+    _write(
+        tmp_path / "checks.jsonl",
+        [{"arm": "tls13", "seq": k, "written_at": utc_iso(T0 + k)} for k in range(80)],
     )
     found = detection(tmp_path, interval=1.0, deadline=5.0)
     arm = found["per_arm"]["tls13"]
     assert found["floor_s"] == 6.0 and arm["episodes"] == 2
     assert arm["detect_s"]["max"] == 7.0 and arm["excess_over_floor_s"] == 1.0
+    # own floors 0.9 + 1 + 5 and 1.0 + 1 + 5: cdclab itself added 0.1 s at most
+    assert arm["excess_over_own_floor_s"] == 0.1
     precision = fault_precision(tmp_path)
     assert precision["faults"] == 2
     assert precision["apply_offset_ms"]["max"] == 100.0  # |-50| and 100

@@ -103,32 +103,45 @@ def cadence(measured: Measured, run: Path, interval: float) -> dict[str, Any]:
     }
 
 
-def detection(run: Path, interval: float, deadline: float) -> dict[str, Any]:
-    """Per arm and fault: detected_at of the episode minus the DROP's actual apply time,
-    against the floor interval + deadline (misses = 2: the best case)."""
-    applied = [
+def detection(run: Path, interval: float, deadline: float, misses: int = 2) -> dict[str, Any]:
+    """Per arm and drop: the episode's detected_at minus the DROP's actual apply time.
+
+    Two floors: the issue's interval + deadline (a drop just before a canary write), and the
+    drop's own: the first canary written after it (phase φ), then misses - 1 more intervals,
+    then the deadline. The excess over the drop's own floor is cdclab's overhead.
+    """
+    applied = sorted(
         parse_iso(f["at"])
         for f in read_journal(run / "faults.jsonl")
         if f["event"] == "fault-applied"
-    ]
+    )
+    writes = sorted({parse_iso(c["written_at"]) for c in read_journal(run / "checks.jsonl")})
     opened = [e for e in read_journal(run / "events.jsonl") if e["event"] == "silent_failure_open"]
-    floor = interval + deadline
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, list[tuple[float, float]]] = {}
     for episode in opened:
         detected = parse_iso(episode["detected_at"])
         before = [a for a in applied if a <= detected]
-        if before:
-            samples.setdefault(episode["arm"], []).append(detected - before[-1])
+        if not before:
+            continue
+        drop = before[-1]
+        first = next((w for w in writes if w > drop), None)
+        if first is None:
+            continue
+        own_floor = (first - drop) + (misses - 1) * interval + deadline
+        samples.setdefault(episode["arm"], []).append((detected - drop, own_floor))
     return {
         "interval_s": interval,
         "deadline_s": deadline,
-        "floor_s": floor,
+        "floor_s": interval + deadline,
         "faults": len(applied),
         "per_arm": {
             arm: {
                 "episodes": len(values),
-                "detect_s": {k: round(v, 2) for k, v in percentiles(values, (50,)).items()},
-                "excess_over_floor_s": round(max(values) - floor, 2),
+                "detect_s": {
+                    k: round(v, 2) for k, v in percentiles([d for d, _ in values], (50,)).items()
+                },
+                "excess_over_floor_s": round(max(d for d, _ in values) - interval - deadline, 2),
+                "excess_over_own_floor_s": round(max(d - f for d, f in values), 3),
             }
             for arm, values in samples.items()
         },

@@ -17,10 +17,13 @@ from cdclab.progress import console, out
         "faults": "short drops in the fault-precision campaign (default 10)",
         "report-hours": "hours of synthetic 1 s checks for the report benchmark (default 2)",
         "smoke": "only the report benchmark on 0.05 h: keeps the command working in CI",
+        "parts": "comma-separated subset of lab,runs,report (default: all)",
     }
 )
 @user_errors
-def bench(c, runs=3, minutes=3.0, faults=10, report_hours=2.0, smoke=False):
+def bench(
+    c, runs=3, minutes=3.0, faults=10, report_hours=2.0, smoke=False, parts="lab,runs,report"
+):
     """Measure lab start, check cadence and CPU, detection latency, fault precision and report
     cost; write results/bench-<UTC time>/bench.json and bench.md."""
     from cdclab.bench import suite
@@ -28,25 +31,35 @@ def bench(c, runs=3, minutes=3.0, faults=10, report_hours=2.0, smoke=False):
     from cdclab.prereqs import check_lab_prerequisites
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    chosen = {p.strip() for p in parts.split(",") if p.strip()}
+    unknown = chosen - {"lab", "runs", "report"}
+    if unknown:
+        from cdclab.errors import InvalidInputError
+
+        raise InvalidInputError(f"--parts: {sorted(unknown)}; use lab, runs and/or report")
     command = (
         "invoke bench --smoke"
         if smoke
         else (
             f"invoke bench --runs {runs} --minutes {minutes} --faults {faults} "
-            f"--report-hours {report_hours}"
+            f"--report-hours {report_hours} --parts {','.join(sorted(chosen))}"
         )
     )
     results = {"started_at": stamp, "command": command, "machine": suite.machine()}
     if smoke:
         results["report"] = suite.bench_report(0.05)
     else:
-        check_lab_prerequisites()
-        console.print("lab start (down, cold up, warm up) …")
-        results["lab_start"] = suite.bench_lab_start(int(runs))
-        console.print("experiment runs at 1 s and 5 s with drop campaigns …")
-        results.update(suite.bench_runs(float(minutes), int(faults)))
-        console.print("report on a synthetic journal …")
-        results["report"] = suite.bench_report(float(report_hours))
+        if chosen & {"lab", "runs"}:
+            check_lab_prerequisites()
+        if "lab" in chosen:
+            console.print("lab start (down, cold up, warm up) …")
+            results["lab_start"] = suite.bench_lab_start(int(runs))
+        if "runs" in chosen:
+            console.print("experiment runs at 1 s and 5 s with drop campaigns …")
+            results.update(suite.bench_runs(float(minutes), int(faults)))
+        if "report" in chosen:
+            console.print("report on a synthetic journal …")
+            results["report"] = suite.bench_report(float(report_hours))
     directory = results_dir() / f"bench-{stamp}"
     suite.write_results(directory, results)
     out.print(f"bench: {directory / 'bench.json'}")

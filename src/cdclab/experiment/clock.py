@@ -189,7 +189,13 @@ class ExperimentClock:
 
     # -- the loop -----------------------------------------------------------------------
     def _consume(self, until: float) -> None:
-        timeout = max(0.0, min(0.2, until - time.time()))
+        # Wake for the next canary slot or the next deadline, whichever is first: a deadline
+        # settled up to 200 ms late would delay every detection by as much (bench).
+        wake = until
+        next_deadline = self.tracker.next_deadline
+        if next_deadline is not None:
+            wake = min(wake, next_deadline + 0.002)
+        timeout = max(0.0, min(0.2, wake - time.time()))
         for sighting in self.watcher.poll(timeout=timeout):
             self.tracker.sighted(sighting)
         self.tracker.tick(time.time())
