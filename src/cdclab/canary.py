@@ -96,10 +96,14 @@ class CanaryWriter:
             raise
         return Canary(canary_id, run_id, seq, time.time())
 
-    def tls_version(self) -> str | None:
+    def query_one(self, sql: str) -> tuple | None:
+        """One row of a read-only statement on the writer's session (checks, facts)."""
         with self._connection().cursor() as cur:
-            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
-            row = cur.fetchone()
+            cur.execute(sql)
+            return cur.fetchone()
+
+    def tls_version(self) -> str | None:
+        row = self.query_one("SHOW SESSION STATUS LIKE 'Ssl_version'")
         return row[1] if row else None
 
     def close(self) -> None:

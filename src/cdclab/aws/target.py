@@ -298,8 +298,7 @@ class AwsTarget(BaseTarget):
 
         writer = self.writer()
         try:
-            with writer._connection().cursor() as cur:
-                cur.execute(f"SELECT 1 FROM `{self.external.canary_table}` LIMIT 0")
+            writer.query_one(f"SELECT 1 FROM `{self.external.canary_table}` LIMIT 0")
         except pymysql.MySQLError as exc:
             raise InvalidInputError(
                 f"external: cannot use {self.external.database}.{self.external.canary_table} "
@@ -418,9 +417,7 @@ class AwsTarget(BaseTarget):
         facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None
         writer = self.writer()
         try:
-            with writer._connection().cursor() as cur:
-                cur.execute("SELECT VERSION()")
-                facts["source_db"] = cur.fetchone()[0]
+            facts["source_db"] = writer.query_one("SELECT VERSION()")[0]
         except Exception:  # a fact, not a precondition
             facts["source_db"] = None
         finally:
