@@ -23,7 +23,8 @@ class Canary:
     canary_id: str
     run_id: str
     seq: int
-    written_at: float  # epoch seconds when the INSERT's commit returned (the row is in the binlog)
+    written_at: float  # epoch seconds just before the INSERT: latency includes the commit
+    commit_ms: float | None = None  # how long the INSERT and its commit took
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,17 @@ class CanaryWriter:
         try:
             conn = self._connection()
             with conn.cursor() as cur:
+                started = time.time()
                 cur.execute(
                     f"INSERT INTO `{self.table}` (id, run_id, seq, written_at_ms) "
                     "VALUES (%s, %s, %s, %s)",
-                    (canary_id, run_id, seq, int(time.time() * 1000)),
+                    (canary_id, run_id, seq, int(started * 1000)),
                 )
+                committed = time.time()  # autocommit: the row is in the binlog
         except pymysql.MySQLError:
             self.close()  # reconnect next time; the caller records the failed write
             raise
-        return Canary(canary_id, run_id, seq, time.time())
+        return Canary(canary_id, run_id, seq, started, round((committed - started) * 1000, 1))
 
     def query_one(self, sql: str) -> tuple | None:
         """One row of a read-only statement on the writer's session (checks, facts)."""

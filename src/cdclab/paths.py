@@ -27,6 +27,11 @@ def worker_pidfile(arm_name: str) -> str:
     return str(state_dir() / "connect" / arm_name / "run" / "connect.pid")
 
 
+def fault_heal_dir() -> Path:
+    """Heal scripts and dead-man pid files of the lab's faults (every host sees it)."""
+    return state_dir() / "run" / "faults"
+
+
 def cache_dir() -> Path:
     """Downloads (the Maven repository). Inside the checkout, git-ignored, safe to delete."""
     return Path(os.environ.get("CDCLAB_CACHE_DIR", str(PROJECT_ROOT / ".cache")))

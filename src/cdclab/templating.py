@@ -12,12 +12,16 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 ConnectorValue = str | int | bool
 
 
-def environment(search_path: Path | list[Path] = TEMPLATES_DIR) -> Environment:
+def environment(
+    search_path: Path | list[Path] = TEMPLATES_DIR, *, html: bool = False
+) -> Environment:
+    """HTML templates escape every value (thread names, labels and errors come from the
+    run); JSON, Markdown and properties templates escape with tojson or explicitly."""
     return Environment(
         loader=FileSystemLoader(search_path),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # JSON, properties and XML templates escape with tojson/explicitly
+        autoescape=html,
     )
 
 

@@ -1,31 +1,20 @@
-"""YAML with YAML 1.2 booleans: only true/false are booleans.
+"""Specs are YAML 1.2, read with ruamel.yaml (a maintained YAML 1.2 loader).
 
-PyYAML follows YAML 1.1, where on/off/yes/no are booleans too, so a matrix value named
-`on` or a key `no` silently became True/False. Specs are read with this loader instead.
+PyYAML follows YAML 1.1: `on`/`no` are booleans, `010` is octal 8 and `1:00` is 60 (base
+60). In a spec, `--set detector.misses=010` must be 10 and `canary.deadline=1:00` a string
+the duration parser refuses by name, so every spec and `--set` value goes through here.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
-
-class Yaml12Loader(yaml.SafeLoader):
-    pass
-
-
-Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+__all__ = ["YAMLError", "load"]
 
 
 def load(text: str) -> Any:
-    return yaml.load(text, Loader=Yaml12Loader)  # a SafeLoader subclass: no arbitrary objects
+    """Plain dicts, lists and scalars (the safe loader: no arbitrary objects)."""
+    return YAML(typ="safe", pure=True).load(text)

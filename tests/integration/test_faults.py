@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from cdclab.experiment.journal import parse_iso
+from cdclab.faults.actions import Endpoint, FaultAction
+from cdclab.faults.model import FaultSpec
 from tests.conftest import run_invoke
 from tests.integration.test_experiment import _checks, _results_dir, _start, lab_env
 from tests.integration.test_lab import TEST_STATE
@@ -158,6 +160,65 @@ def test_fault_clear_removes_any_tagged_rule_and_is_idempotent(env):
     assert not _rules()
     again = run_invoke("fault.clear", env=env)
     assert again.rc == 0 and "no cdclab fault" in again.stdout
+
+
+def test_fault_clear_resumes_a_paused_worker_and_stops_a_pending_deadman(env):
+    """What a run killed during a pause fault leaves behind: a stopped worker and a dead-man
+    timer still waiting. fault.clear removes both and exits 0."""
+    assert run_invoke("lab.up", env=env).rc == 0
+    worker = int((TEST_STATE / "connect" / "tls13" / "run" / "connect.pid").read_text())
+    heal_dir = TEST_STATE / "run" / "faults"
+    heal_dir.mkdir(parents=True, exist_ok=True)
+    heal = heal_dir / "f42.heal.sh"
+    heal.write_text(f"#!/bin/sh\nkill -CONT {worker}\ntouch {heal}.fired\n")
+    action = FaultAction(
+        fault_id="f42",
+        run_id="killed",
+        spec=FaultSpec.model_validate(
+            {"kind": "pause", "at": "1s", "for": "5m", "process": "worker:tls13"}
+        ),
+        host=Endpoint("connect", "198.18.213.20"),
+        peer=None,
+        scheduled_at=1.0,
+        duration=300.0,
+    )
+    armed = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            "cdclab-connect",
+            "sh",
+            "-c",
+            action.deadman_command(str(heal), 15),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    timer = int(armed.stdout.split()[0])
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        assert _proc_state(worker) == "T" and _proc_state(timer) in ("S", "R")
+        cleared = run_invoke("fault.clear", "--json", env=env)
+        assert cleared.rc == 0, cleared.stdout + cleared.stderr
+        swept = [item for items in cleared.json().values() for item in items]
+        assert any("dead-man timer: f42.deadman.pid" in item for item in swept), swept
+        time.sleep(0.5)
+        assert _proc_state(worker) in ("S", "R")  # resumed
+        assert _proc_state(timer) in (None, "Z")  # stopped
+        assert not (heal_dir / "f42.heal.sh.fired").exists()  # stopped, not fired
+        assert not list(heal_dir.glob("*.deadman.pid"))
+    finally:
+        os.kill(worker, signal.SIGCONT)
+        heal.unlink(missing_ok=True)
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
 
 
 def test_dump_of_an_idle_lab_worker_shows_a_reader_waiting_for_data(env, tmp_path):

@@ -78,7 +78,7 @@ def test_the_last_line_per_canary_and_arm_wins(tmp_path):
             _line(1, "a", "delivered", 200),
         ],
     )
-    checks = load_checks(tmp_path / "checks.jsonl")
+    checks = load_checks(tmp_path / "checks.jsonl", 30.0)
     assert [(c.canary_id, c.outcome) for c in checks] == [("c0", "late"), ("c1", "delivered")]
 
 

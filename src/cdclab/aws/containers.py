@@ -14,6 +14,7 @@ from cdclab.ssh import SSHHost
 
 COMPOSE_PROJECT = "cdclab"
 REMOTE_DIR = "/opt/cdclab"
+HEAL_DIR = f"{REMOTE_DIR}/faults"  # heal scripts and dead-man pid files on the instance
 DUMP_START = "Full thread dump"
 
 

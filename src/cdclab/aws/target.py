@@ -402,11 +402,11 @@ class AwsTarget(BaseTarget):
 
     @property
     def fault_heal_dir(self) -> str:
-        return f"{self.remote_dir}/faults"
+        return containers.HEAL_DIR
 
     def sweep_faults(self) -> list[str]:
         with self.ssh_for("connect") as ssh:
-            return [f"instance: {line}" for line in sweep_host(ssh, [])]
+            return [f"instance: {line}" for line in sweep_host(ssh, self.fault_heal_dir, [])]
 
     # -- facts for the manifest ---------------------------------------------------------
     def versions(self) -> dict[str, Any]:

@@ -92,12 +92,11 @@ def experiment(
 @task
 def experiments(c):
     """List the experiment kinds in experiments/, one line each."""
-    import yaml
-
+    from cdclab import yaml12
     from cdclab.experiment.spec import available_specs
 
     for kind, path in available_specs().items():
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml12.load(path.read_text()) or {}
         out.print(f"{kind:16} {data.get('description', '')}")
 
 
@@ -112,6 +111,8 @@ def report(c, directory):
     if not path.is_dir():
         raise InvalidInputError(f"{directory} is not a directory: give a results directory")
     summary = build_report(path)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     out.print(f"report: {path / 'report.md'} and {path / 'report.html'}")
     for line in summary.verdict:
         out.print(f"verdict: {line}")

@@ -36,7 +36,7 @@ from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.tls_evidence import collect_tls_evidence
 from cdclab.lab.up import LOCAL_INVENTORY, lab_up
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
-from cdclab.paths import state_dir
+from cdclab.paths import fault_heal_dir, state_dir
 from cdclab.versions import load_versions
 
 FIRST_REST_PORT = 8083
@@ -230,7 +230,7 @@ class LocalTarget(BaseTarget):
 
     @property
     def fault_heal_dir(self) -> str:
-        return str(state_dir() / "run" / "faults")
+        return str(fault_heal_dir())
 
     def sweep_faults(self) -> list[str]:
         """Remove faults left by crashed runs on every host; say what was found."""
@@ -238,7 +238,10 @@ class LocalTarget(BaseTarget):
         pidfiles = all_pidfiles([a.name for a in self.arms])
         for host in self.config.hosts:
             with ssh_to(host) as ssh:
-                found += [f"{host.name}: {line}" for line in sweep_host(ssh, pidfiles)]
+                found += [
+                    f"{host.name}: {line}"
+                    for line in sweep_host(ssh, self.fault_heal_dir, pidfiles)
+                ]
         return found
 
     # -- facts for the manifest ---------------------------------------------------------

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -366,7 +365,7 @@ def parse_assignment(assignment: str) -> tuple[list[str], Any]:
             break
     try:
         value = yaml12.load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except yaml12.YAMLError:
         value = raw
     return path, value
 
@@ -409,7 +408,7 @@ def load_spec(
         raise InvalidInputError(f"spec file {path} does not exist")
     try:
         data = yaml12.load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
+    except yaml12.YAMLError as exc:
         raise InvalidInputError(f"spec file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidInputError(f"spec file {path}: the top level must be a mapping")

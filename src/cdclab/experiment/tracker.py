@@ -4,6 +4,10 @@ Outcomes are journalled as soon as they are known: `delivered` on arrival within
 deadline; `missing` when the deadline passes; `late` (a second line for the same canary and
 arm, which supersedes the first) if it arrives after all. Readers keep the last line per
 (canary_id, arm). So checks.jsonl is complete at any instant a run may be killed.
+
+Every outcome comes from `outcomes.outcome_of` on the journalled timestamps, and events are
+taken in time order: before an arrival is counted, every deadline that fell before it is
+settled, so an arrival processed late (a slow REST poll) is `late`, never `delivered`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
 from cdclab.experiment.detector import Change, Episode, SilentFailureDetector
 from cdclab.experiment.journal import Journal, utc_iso
+from cdclab.experiment.outcomes import Outcome, epoch_ms, is_overdue, latency_ms, outcome_of
 from cdclab.metrics import StreamingMetrics
 
+# A canary missing for this long is forgotten (a late arrival after it is not journalled),
+# so a week-long watch keeps bounded memory.
+LATE_WINDOW_S = 3600.0
 RUNNING = "RUNNING"
 
 
@@ -32,10 +40,13 @@ class ArmCounts:
 @dataclass
 class _Pending:
     canary: Canary
-    deadline_at: float
+    written_ms: int  # as journalled
     states: dict[str, ConnectorState | None]
     metrics: dict[str, StreamingMetrics] = field(default_factory=dict)
-    seen: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)  # arm -> arrival, ms as journalled
+
+    def deadline_at(self, deadline_s: float) -> float:
+        return self.written_ms / 1000 + deadline_s
 
 
 @dataclass
@@ -57,9 +68,11 @@ class CanaryTracker:
         on_episode_open: Callable[[Episode], None] = lambda e: None,
         on_episode_close: Callable[[Episode], None] = lambda e: None,
         on_solo_failure: Callable[[SoloFailure], None] = lambda s: None,
+        late_window_s: float = LATE_WINDOW_S,
     ):
         self.arms = arms
         self.deadline_s = deadline_s
+        self.late_window_s = late_window_s
         self.checks = checks
         self.detectors = {arm: SilentFailureDetector(arm, misses) for arm in arms}
         self.counts = {arm: ArmCounts() for arm in arms}
@@ -79,47 +92,68 @@ class CanaryTracker:
         """A canary was written; `states`/`metrics` are each arm's REST state and streaming
         metrics read just before the write, journalled with the canary's outcome."""
         self._pending[canary.canary_id] = _Pending(
-            canary, canary.written_at + self.deadline_s, states, metrics or {}
+            canary, epoch_ms(canary.written_at), states, metrics or {}
         )
         for arm in self.arms:
             self.counts[arm].written += 1
 
-    def record_states(self, canary_id: str, states: dict[str, ConnectorState | None]) -> None:
-        """REST states arrive from a worker thread a little after the write."""
-        entry = self._pending.get(canary_id)
-        if entry is not None:
-            entry.states.update(states)
-
     def sighted(self, sighting: Sighting) -> None:
+        seen_ms = epoch_ms(sighting.seen_at)
+        # Deadlines that fell before this arrival come first, whenever it is processed.
+        self._settle(seen_ms, sighting.seen_at)
+        arm = sighting.arm
         entry = self._pending.get(sighting.canary_id)
-        if entry is not None and sighting.arm not in entry.seen:
-            entry.seen[sighting.arm] = sighting.seen_at
-            self._journal(entry, sighting.arm, "delivered", sighting.seen_at)
-            self._delivered(sighting.arm, entry, sighting.seen_at)
+        if entry is not None and arm not in entry.seen:
+            self._arrived(entry, arm, seen_ms)
             if len(entry.seen) == len(self.arms):
                 del self._pending[sighting.canary_id]  # settled on every arm
             return
         entry = self._overdue.get(sighting.canary_id)
-        if entry is not None and sighting.arm not in entry.seen:
-            entry.seen[sighting.arm] = sighting.seen_at
-            self.counts[sighting.arm].missing -= 1
-            self._journal(entry, sighting.arm, "late", sighting.seen_at)
-            self._delivered(sighting.arm, entry, sighting.seen_at)
+        if entry is not None and arm not in entry.seen:
+            self.counts[arm].missing -= 1  # superseded by the arrival's own line
+            self._arrived(entry, arm, seen_ms)
             if len(entry.seen) == len(self.arms):
                 del self._overdue[sighting.canary_id]
 
     def tick(self, now: float) -> None:
-        """Settle every canary whose deadline has passed."""
-        due = [cid for cid, p in self._pending.items() if p.deadline_at <= now]
-        for canary_id in sorted(due, key=lambda cid: self._pending[cid].deadline_at):
-            entry = self._pending.pop(canary_id)
+        """Settle every canary whose deadline has passed; forget long-missing ones."""
+        self._settle(epoch_ms(now), now)
+        horizon = epoch_ms(now) - self.late_window_s * 1000
+        for canary_id in [c for c, p in self._overdue.items() if p.written_ms < horizon]:
+            del self._overdue[canary_id]
+
+    # -- state --------------------------------------------------------------------------
+    @property
+    def unresolved(self) -> int:
+        return len(self._pending)
+
+    @property
+    def awaiting_late(self) -> int:
+        """Canaries missing on some arm that may still arrive late (bounded by the window)."""
+        return len(self._overdue)
+
+    @property
+    def next_deadline(self) -> float | None:
+        return min((p.deadline_at(self.deadline_s) for p in self._pending.values()), default=None)
+
+    def open_episodes(self) -> list[Episode]:
+        return [d.episode for d in self.detectors.values() if d.episode is not None]
+
+    # -- internals ----------------------------------------------------------------------
+    def _settle(self, now_ms: int, now: float) -> None:
+        due = [
+            p for p in self._pending.values() if is_overdue(p.written_ms, now_ms, self.deadline_s)
+        ]
+        for entry in sorted(due, key=lambda p: p.written_ms):
+            canary_id = entry.canary.canary_id
+            del self._pending[canary_id]
             failed = [arm for arm in self.arms if arm not in entry.seen]
             for arm in failed:
-                self._journal(entry, arm, "missing", None)
+                self._journal(entry, arm, None)
                 state = entry.states.get(arm)
                 running = state is not None and state.connector == state.task == RUNNING
                 self._report(
-                    self.detectors[arm].overdue(canary_id, entry.canary.written_at, running, now)
+                    self.detectors[arm].overdue(canary_id, entry.written_ms / 1000, running, now)
                 )
             if failed:
                 self._overdue[canary_id] = entry
@@ -128,21 +162,11 @@ class CanaryTracker:
                     for arm in failed:
                         self._on_solo(SoloFailure(canary_id, arm, delivered, now))
 
-    # -- state --------------------------------------------------------------------------
-    @property
-    def unresolved(self) -> int:
-        return len(self._pending)
-
-    @property
-    def next_deadline(self) -> float | None:
-        return min((p.deadline_at for p in self._pending.values()), default=None)
-
-    def open_episodes(self) -> list[Episode]:
-        return [d.episode for d in self.detectors.values() if d.episode is not None]
-
-    # -- internals ----------------------------------------------------------------------
-    def _delivered(self, arm: str, entry: _Pending, seen_at: float) -> None:
-        self._report(self.detectors[arm].delivered(entry.canary.written_at, seen_at))
+    def _arrived(self, entry: _Pending, arm: str, seen_ms: int) -> None:
+        entry.seen[arm] = seen_ms
+        self._journal(entry, arm, seen_ms)
+        change = self.detectors[arm].delivered(entry.written_ms / 1000, seen_ms / 1000)
+        self._report(change)
 
     def _report(self, change: Change) -> None:
         if change.opened is not None:
@@ -150,15 +174,11 @@ class CanaryTracker:
         if change.closed is not None:
             self._on_close(change.closed)
 
-    def _journal(self, entry: _Pending, arm: str, outcome: str, seen_at: float | None) -> None:
+    def _journal(self, entry: _Pending, arm: str, seen_ms: int | None) -> Outcome:
+        outcome = outcome_of(entry.written_ms, seen_ms, self.deadline_s)
+        latency = latency_ms(entry.written_ms, seen_ms)
         counts = self.counts[arm]
-        latency = None if seen_at is None else round((seen_at - entry.canary.written_at) * 1000, 1)
-        if outcome == "delivered":
-            counts.delivered += 1
-        elif outcome == "late":
-            counts.late += 1
-        else:
-            counts.missing += 1
+        setattr(counts, outcome, getattr(counts, outcome) + 1)
         if latency is not None:
             counts.latencies_ms.append(latency)
         state = entry.states.get(arm)
@@ -166,16 +186,19 @@ class CanaryTracker:
             "canary_id": entry.canary.canary_id,
             "seq": entry.canary.seq,
             "arm": arm,
-            "written_at": utc_iso(entry.canary.written_at),
-            "seen_at": utc_iso(seen_at),
+            "written_at": utc_iso(entry.written_ms / 1000),
+            "seen_at": utc_iso(None if seen_ms is None else seen_ms / 1000),
             "latency_ms": latency,
             "outcome": outcome,
             "connector_state": state.connector if state else None,
             "task_state": state.task if state else None,
         }
+        if entry.canary.commit_ms is not None:
+            record["commit_ms"] = entry.canary.commit_ms
         if state is not None and state.error:
             record["rest_error"] = state.error
         metrics = entry.metrics.get(arm)
         if metrics is not None:
             record["metrics"] = metrics.as_record()
         self.checks.write(record)
+        return outcome

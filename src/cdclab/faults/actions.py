@@ -8,6 +8,7 @@ one twice, or after the dead-man switch already ran it, is harmless.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,7 @@ NETEM_DEVICE = "eth0"
 # A root prio qdisc whose priomap sends everything to band 1 unless a filter says band 3.
 NETEM_ROOT = "1:"
 SWEEP_MARK = "cdclab-deadman"
+DEADMAN_PID_SUFFIX = ".deadman.pid"
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,14 @@ class FaultAction:
         session. Prints its pid so a normal heal can cancel it.
         """
         delay = max(1, round(self.duration + grace))
-        inner = f"sleep {delay} && sh {shlex.quote(heal_file)} dead-man"
-        # $0 of the shell carries the mark, so sweeps find pending timers with pkill -f.
+        pidfile = shlex.quote(deadman_pidfile(heal_file))
+        inner = f"sleep {delay} && sh {shlex.quote(heal_file)} dead-man; rm -f {pidfile}"
+        # A pid file beside the heal script is how sweeps find a pending timer (matching
+        # command lines would match the sweeping shell too); $0 carries the mark that
+        # proves a pid still belongs to a timer. setsid: the timer leads its own group.
         detached = (
             f"nohup setsid sh -c {shlex.quote(inner)} {SWEEP_MARK}-{self.fault_id} "
-            ">/dev/null 2>&1 </dev/null & echo $!"
+            f">/dev/null 2>&1 </dev/null & echo $! > {pidfile}; echo $!"
         )
         if self.deadman == "detached":
             return detached
@@ -163,20 +168,50 @@ def heal_iptables_by_tag(pattern: str) -> str:
     )
 
 
-def sweep_script() -> str:
-    """Remove every cdclab fault on a host: rules, netem qdiscs, pending dead-man timers.
+def deadman_pidfile(heal_file: str) -> str:
+    return heal_file.removesuffix(".heal.sh") + DEADMAN_PID_SUFFIX
 
-    Prints what it removed, one line each, for the warning that names them.
+
+def sweep_deadman_script(heal_dir: str) -> str:
+    """Stop the pending detached dead-man timers whose pid files are in heal_dir.
+
+    A pid counts only while /proc says its command line carries the mark (a stale pid file
+    may name a reused pid); its whole process group goes (the shell and its sleep).
     """
+    pattern = shlex.quote(heal_dir.rstrip("/")) + f"/*{DEADMAN_PID_SUFFIX}"
+    return (
+        f'for f in {pattern}; do [ -e "$f" ] || continue; pid=$(cat "$f"); '
+        f"if [ -n \"$pid\" ] && tr '\\000' ' ' < /proc/\"$pid\"/cmdline 2>/dev/null "
+        f'| grep -qF {SWEEP_MARK}; then kill -TERM -- -"$pid" 2>/dev/null '
+        '|| kill -TERM "$pid" 2>/dev/null; echo "dead-man timer: $(basename "$f")"; fi; '
+        'rm -f "$f"; done'
+    )
+
+
+def sweep_script(heal_dir: str, pidfiles: Sequence[str] = ()) -> str:
+    """Remove every cdclab fault on a host: rules, netem qdiscs, pending dead-man timers,
+    and resume the processes named by pidfiles (a pause left by a killed run).
+
+    Prints what it removed, one line each, for the warning that names them. Exits 0 only
+    when it ran to its end and no tagged rule is left: sweep_host checks that.
+    """
+    resume = [
+        f'if [ -f {shlex.quote(p)} ]; then kill -CONT "$(cat {shlex.quote(p)})" 2>/dev/null; fi'
+        for p in pidfiles
+    ]
     return "\n".join(
         [
             "iptables -w -S | grep -F -- 'cdclab:' | sed 's/^/rule: /'",
             heal_iptables_by_tag(TAG_PREFIX),
-            f"if tc qdisc show dev {NETEM_DEVICE} | grep -q 'qdisc prio 1: root'; then "
-            f"echo 'netem: {NETEM_DEVICE}'; tc qdisc del dev {NETEM_DEVICE} root; fi",
-            f"pkill -f '{SWEEP_MARK}' && echo 'dead-man timers' || true",
+            f"if tc qdisc show dev {NETEM_DEVICE} 2>/dev/null | grep -q 'qdisc prio 1: root'; "
+            f"then echo 'netem: {NETEM_DEVICE}'; tc qdisc del dev {NETEM_DEVICE} root; fi",
+            sweep_deadman_script(heal_dir),
             "if [ -d /run/systemd/system ] && systemctl list-timers --all --no-legend "
             f"'{SWEEP_MARK}-*' | grep -q .; then echo 'dead-man timers (systemd)'; "
-            f"systemctl stop '{SWEEP_MARK}-*.timer'; fi; true",
+            f"systemctl stop '{SWEEP_MARK}-*.timer'; fi",
+            *resume,
+            "if iptables -w -S | grep -qF -- 'cdclab:'; then "
+            "echo 'tagged iptables rules are still there after the sweep' >&2; exit 1; fi",
+            "exit 0",
         ]
     )

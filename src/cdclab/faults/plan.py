@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from cdclab.errors import CdclabError
 from cdclab.experiment.spec import ExperimentSpec
 from cdclab.faults.actions import Endpoint, FaultAction, sweep_script
 from cdclab.paths import state_dir
@@ -62,9 +63,16 @@ def all_pidfiles(arms: list[str]) -> list[str]:
     return [p for proc in ("broker", "db", "workers") for p in process_pidfiles(proc, arms)[1]]
 
 
-def sweep_host(ssh: SSHHost, pidfiles: list[str]) -> list[str]:
-    """Remove every cdclab fault on one host; return what was there (for the warning)."""
-    # A paused process left by a crashed run is resumed too (SIGCONT is harmless otherwise).
-    resume = "\n".join(f'[ -f {p} ] && kill -CONT "$(cat {p})" 2>/dev/null' for p in pidfiles)
-    done = ssh.run(sweep_script() + "\n" + resume + "\ntrue")
+def sweep_host(ssh: SSHHost, heal_dir: str, pidfiles: list[str]) -> list[str]:
+    """Remove every cdclab fault on one host; return what was there (for the warning).
+
+    A paused process left by a crashed run is resumed too (SIGCONT is harmless otherwise).
+    """
+    done = ssh.run(sweep_script(heal_dir, pidfiles))
+    if not done.ok:
+        raise CdclabError(
+            f"the fault sweep on {ssh.address} did not finish (exit {done.rc}): "
+            f"{done.stderr.strip() or 'no message'}. Run `invoke fault.clear` again, or list "
+            "the host's rules with `iptables -S | grep cdclab:`."
+        )
     return [line for line in done.stdout.splitlines() if line.strip()]

@@ -60,16 +60,16 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def build_report(directory: Path) -> Summary:
+def build_report(directory: Path, *, allow_empty: bool = False) -> Summary:
     """Write summary.json, the two plots, report.md and report.html; return the summary."""
-    summary = summarize(directory)
-    checks = load_checks(directory / "checks.jsonl")
+    summary = summarize(directory, allow_empty=allow_empty)
+    checks = load_checks(directory / "checks.jsonl", summary.deadline_s)
     (directory / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n")
     context = _context(directory, summary)
     if checks:
         timeline(summary, checks, directory / TIMELINE_PNG)
         latency_distribution(summary, checks, directory / LATENCY_PNG)
-    env = environment()
+    env = environment(html=False)
     (directory / "report.md").write_text(
         env.get_template("report.md.j2").render(**context, has_plots=bool(checks))
     )
@@ -80,6 +80,8 @@ def build_report(directory: Path) -> Summary:
             "latency": _data_uri(directory / LATENCY_PNG),
         }
     (directory / "report.html").write_text(
-        env.get_template("report.html.j2").render(**context, has_plots=bool(checks), images=images)
+        environment(html=True)
+        .get_template("report.html.j2")
+        .render(**context, has_plots=bool(checks), images=images)
     )
     return summary

@@ -14,9 +14,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from cdclab import yaml12
+from cdclab.errors import InvalidInputError
 from cdclab.experiment.detector import Episode, SilentFailureDetector
 from cdclab.experiment.durations import parse_duration
-from cdclab.experiment.journal import parse_iso, read_journal
+from cdclab.experiment.journal import JournalError, numbered_records, parse_iso, read_journal
+from cdclab.experiment.outcomes import FAILED, latency_ms, outcome_of
 from cdclab.report.stats import (
     ALPHA,
     discordant_pairs_needed,
@@ -28,7 +30,6 @@ from cdclab.tls_handshakes import ArmHandshakes, handshakes_in_results
 
 DEFAULT_DEADLINE_S = 30.0
 DEFAULT_MISSES = 2
-FAILED = ("late", "missing")
 
 
 class Check(BaseModel):
@@ -157,26 +158,33 @@ class Summary(BaseModel):
     tls: dict[str, Any]
     # The client's side (javax.net.debug in the worker logs), when a run enabled it.
     handshakes: dict[str, ArmHandshakes] = {}
+    warnings: list[str] = []  # torn last lines skipped
 
 
-def load_checks(path: Path) -> list[Check]:
-    """The last line per (canary, arm): a `late` line supersedes the earlier `missing`."""
+def load_checks(path: Path, deadline_s: float, warnings: list[str] | None = None) -> list[Check]:
+    """The last line per (canary, arm), a `late` line superseding the earlier `missing`;
+    each outcome recomputed from the line's timestamps and the run's deadline."""
     latest: dict[tuple[str, str], Check] = {}
-    for record in read_journal(path):
+    for number, record in numbered_records(path, warnings):
         try:
+            written_ms = round(parse_iso(record["written_at"]) * 1000)
+            seen = parse_iso(record.get("seen_at"))
+            seen_ms = None if seen is None else round(seen * 1000)
             check = Check(
                 canary_id=record["canary_id"],
                 arm=record["arm"],
-                written_at=parse_iso(record["written_at"]),
-                seen_at=parse_iso(record.get("seen_at")),
-                latency_ms=record.get("latency_ms"),
-                outcome=record["outcome"],
+                written_at=written_ms / 1000,
+                seen_at=None if seen_ms is None else seen_ms / 1000,
+                latency_ms=latency_ms(written_ms, seen_ms),
+                outcome=outcome_of(written_ms, seen_ms, deadline_s),
                 connector_state=record.get("connector_state"),
                 task_state=record.get("task_state"),
                 metrics=record.get("metrics"),
             )
-        except (KeyError, TypeError, ValueError):
-            continue
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(
+                f"{path}: line {number} is not a canary check ({type(exc).__name__}: {exc})"
+            ) from exc
         latest[(check.canary_id, check.arm)] = check
     # Stable on write time: arms keep the order they first appear in the journal.
     return sorted(latest.values(), key=lambda c: c.written_at)
@@ -503,29 +511,35 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return (yaml12.load(path.read_text()) or {}) if path.exists() else {}
 
 
-def summarize(directory: Path) -> Summary:
+def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
+    """Every number of a run. A journal with no check is an error, unless allow_empty (a
+    run that failed before its first canary still gets a report that says so)."""
     checks_path = directory / "checks.jsonl"
     if not checks_path.exists():
-        from cdclab.errors import InvalidInputError
-
         raise InvalidInputError(f"{directory} has no checks.jsonl: it is not a results directory")
+    warnings: list[str] = []
     spec = _read_yaml(directory / "spec.yaml")
     manifest = (
         json.loads((directory / "manifest.json").read_text())
         if (directory / "manifest.json").exists()
         else {}
     )
-    checks = load_checks(checks_path)
     deadline_source = "spec.yaml" if spec.get("canary", {}).get("deadline") else "default"
     deadline_s = (
         parse_duration(spec["canary"]["deadline"])
         if deadline_source == "spec.yaml"
         else DEFAULT_DEADLINE_S
     )
+    checks = load_checks(checks_path, deadline_s, warnings)
+    if not checks and not allow_empty:
+        raise InvalidInputError(
+            f"{checks_path} holds no canary check: nothing to report (was the run stopped "
+            "before its first canary, or is this the wrong file?)"
+        )
     misses = int(spec.get("detector", {}).get("misses", DEFAULT_MISSES))
     stall_after = (spec.get("metrics") or {}).get("stall_after")
     stall_after_s = parse_duration(stall_after) if stall_after else deadline_s
-    events = list(read_journal(directory / "events.jsonl"))
+    events = list(read_journal(directory / "events.jsonl", warnings))
     # Always replayed from checks.jsonl: identical to what the engine decided live, and
     # complete even where a closed episode later absorbed a canary still pending at close.
     episodes = replay_episodes(checks, deadline_s, misses)
@@ -562,7 +576,7 @@ def summarize(directory: Path) -> Summary:
     dumps = [
         _with_classes(directory, e, checks, deadline_s) for e in events if e.get("event") == "dump"
     ]
-    faults = list(read_journal(directory / "faults.jsonl"))
+    faults = list(read_journal(directory / "faults.jsonl", warnings))
     impacts = fault_impacts(
         faults, checks, episodes, deadline_s, stall_after_s, arm_order=[a.arm for a in arms]
     )
@@ -591,6 +605,7 @@ def summarize(directory: Path) -> Summary:
         fault_impacts=impacts,
         dumps=dumps,
         tls=manifest.get("tls", {}),
+        warnings=warnings,
         handshakes=handshakes_in_results(
             directory,
             [a.arm for a in arms],
