@@ -2,18 +2,20 @@
 
 from invoke import Collection
 
-from cdclab.cli import aws, bench, connect, dump, experiment, fault, lab, watch
+from cdclab.cli import aws, bench, connect, dump, experiment, fault, lab, watch, with_help
 
-ns = Collection(
-    lab.ns,
-    fault.ns,
-    dump.ns,
-    aws.ns,
-    experiment.experiment,
-    experiment.experiments,
-    experiment.report,
-    watch.watch,
-    connect.ns,
-    connect.logs,
-    bench.bench,
+ns = with_help(
+    Collection(
+        lab.ns,
+        fault.ns,
+        dump.ns,
+        aws.ns,
+        experiment.experiment,
+        experiment.experiments,
+        experiment.report,
+        watch.watch,
+        connect.ns,
+        connect.logs,
+        bench.bench,
+    )
 )

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-TRANSIENT_STATUS = {409, 503, 504}
+TRANSIENT_STATUS = {409, 502, 503, 504}  # 502/504: a proxy in front of a restarting worker
 UNREACHABLE = "UNREACHABLE"
 ABSENT = "ABSENT"
 
@@ -24,6 +24,22 @@ class ConnectorState:
     task: str  # state of task 0, or ABSENT / UNREACHABLE
     trace: str | None = None
     error: str | None = None
+
+
+_NOT_JSON = object()
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _snippet(raw: bytes) -> str:
+    return " ".join(raw.decode("utf-8", "replace").split())[:120]
 
 
 class ConnectRest:
@@ -48,14 +64,21 @@ class ConnectRest:
             )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    raw = resp.read()
-                    return resp.status, json.loads(raw) if raw else None
+                    status, raw = resp.status, resp.read()
+                payload = _json(raw)
+                if payload is _NOT_JSON:
+                    # Connect always answers JSON: this is something else (a proxy's page).
+                    last_error = f"HTTP {status} with a body that is not JSON: {_snippet(raw)}"
+                else:
+                    return status, payload
             except urllib.error.HTTPError as exc:
                 raw = exc.read()
-                payload = json.loads(raw) if raw else None
+                payload = _json(raw)
                 if exc.code not in TRANSIENT_STATUS:
-                    return exc.code, payload
+                    return exc.code, _snippet(raw) if payload is _NOT_JSON else payload
                 last_error = f"HTTP {exc.code}"
+                if payload is _NOT_JSON:
+                    last_error += f": {_snippet(raw)}"
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 last_error = str(getattr(exc, "reason", exc))
             if attempt + 1 < self.attempts:

@@ -115,3 +115,27 @@ def test_local_inventory_overrides_every_state_path_default():
         for name, value in defaults.items():
             if isinstance(value, str) and "/var/lib/cdclab" in value:
                 assert name in group_vars, f"inventories/local/group_vars/all.yml must set {name}"
+
+
+OPTION_KEYS = {"type", "required", "description", "default", "elements", "choices", "options"}
+
+
+def _options(tree: dict) -> list[tuple[str, dict]]:
+    found = []
+    for name, option in (tree or {}).items():
+        found.append((name, option))
+        found += _options(option.get("options"))
+    return found
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_argument_spec_option_is_well_formed(role):
+    # A description in YAML flow style with a comma in it splits into bogus keys.
+    specs = yaml.safe_load((ROLES_DIR / role / "meta" / "argument_specs.yml").read_text())
+    for name, option in _options(specs["argument_specs"]["main"]["options"]):
+        assert set(option) <= OPTION_KEYS, (
+            f"{role}.{name}: unexpected keys {set(option) - OPTION_KEYS}"
+        )
+        description = option.get("description")
+        assert isinstance(description, str) and description.strip(), f"{role}.{name}"
+        assert not description.rstrip().endswith("("), f"{role}.{name}: cut short"

@@ -18,8 +18,9 @@ def check_reference(reference: str) -> str:
     """`env:VAR`, `secretsmanager:<secret id or ARN>[#json-key]` or `ssm:<parameter name>`."""
     scheme, _, name = reference.partition(":")
     if scheme not in SCHEMES or not name:
+        # The value is not repeated: it may be the password itself, typed by mistake.
         raise ValueError(
-            f"{reference!r} is not a secret reference: write env:VAR, "
+            "not a secret reference (a password never goes here): write env:VAR, "
             "secretsmanager:<secret id>[#key] or ssm:/path/to/parameter"
         )
     return reference

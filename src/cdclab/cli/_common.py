@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 
-from cdclab.errors import CdclabError
+from cdclab.errors import CdclabError, InvalidInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,3 +29,28 @@ def user_errors(func: F) -> F:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def flag_duration(flag: str, value: Any, unit: str = "s") -> float:
+    """A duration option: 5 (in the flag's unit), 5m, 90s, 1h30m — as specs write them."""
+    from cdclab.experiment.durations import parse_flag_duration
+
+    if value is True or value == "":
+        raise InvalidInputError(f"{flag} needs a value, e.g. {flag} 5{unit}")
+    try:
+        return parse_flag_duration(value, unit)
+    except ValueError as exc:
+        raise InvalidInputError(f"{flag}: {exc}") from exc
+
+
+def flag_int(flag: str, value: Any, minimum: int = 0) -> int:
+    """A whole-number option, at least minimum."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or isinstance(value, bool) or number < minimum:
+        raise InvalidInputError(
+            f"{flag} takes a whole number of at least {minimum}, e.g. {flag} {max(minimum, 2)}"
+        )
+    return number

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoke import task
 
-from cdclab.cli._common import user_errors
+from cdclab.cli._common import flag_duration, user_errors
 from cdclab.progress import console, out
 
 
@@ -15,27 +15,21 @@ def _duration(hours, minutes) -> float | None:
 
     if hours is not None and minutes is not None:
         raise InvalidInputError("give --hours or --minutes, not both")
-    try:
-        if hours is not None:
-            return float(hours) * 3600
-        if minutes is not None:
-            return float(minutes) * 60
-    except ValueError as exc:
-        raise InvalidInputError(
-            f"--hours/--minutes must be numbers, e.g. --minutes 5 ({exc})"
-        ) from exc
+    if hours is not None:
+        return flag_duration("--hours", hours, "h")
+    if minutes is not None:
+        return flag_duration("--minutes", minutes, "m")
     return None
 
 
 @task(
     name="experiment",
     positional=["name"],
-    optional=["hours", "minutes", "target", "spec"],
     iterable=["set_"],
     help={
         "name": "experiment kind (a file in experiments/); see --list",
-        "hours": "run for H hours (overrides the spec's duration)",
-        "minutes": "run for M minutes (overrides the spec's duration)",
+        "hours": "run for H hours: 2, 1.5 or 1h30m (overrides the spec's duration)",
+        "minutes": "run for M minutes: 5, 2.5 or 90s (overrides the spec's duration)",
         "target": "local (default: the namespace lab) or aws",
         "spec": "a spec file instead of experiments/NAME.yaml",
         "set": "override a spec value, e.g. --set canary.interval=1s (repeatable)",

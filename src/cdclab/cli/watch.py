@@ -6,20 +6,11 @@ from pathlib import Path
 
 from invoke import task
 
-from cdclab.cli._common import user_errors
+from cdclab.cli._common import flag_duration, flag_int, user_errors
 from cdclab.progress import console, out
 
 
 @task(
-    optional=[
-        "connect_url",
-        "connector",
-        "topic",
-        "kafka_bootstrap",
-        "minutes",
-        "directory",
-        "run_id",
-    ],
     iterable=["alarm_action"],
     help={
         "target": "local: the lab's own connectors; aws: the arms of --run-id (through SSH); "
@@ -78,15 +69,15 @@ def watch(
     settings = {
         "name": name,
         "canary": {"interval": interval, "deadline": deadline},
-        "detector": {"misses": int(misses)},
+        "detector": {"misses": flag_int("--misses", misses, 1)},
         "webhook": {"url": webhook} if webhook else None,
         "cloudwatch": {"region": region, "alarm_actions": alarm_action or []}
         if cloudwatch
         else None,
         "restart": {
-            "after_misses": int(restart_after),
+            "after_misses": flag_int("--restart-after", restart_after, 1),
             "backoff": restart_backoff,
-            "max_per_hour": int(restart_max_per_hour),
+            "max_per_hour": flag_int("--restart-max-per-hour", restart_max_per_hour, 1),
         }
         if restart_after is not None
         else None,
@@ -98,7 +89,7 @@ def watch(
         "kafka_bootstrap": kafka_bootstrap,
         "run_id": run_id,
     }
-    duration = float(minutes) * 60 if minutes is not None else None
+    duration = flag_duration("--minutes", minutes, "m") if minutes is not None else None
     where = Path(directory) if directory else results_dir() / f"watch-{name}"
     chosen = target or ("explicit" if connect_url else "aws" if run_id else "local")
     with build_watch(chosen, settings, explicit, where, duration) as watchdog:

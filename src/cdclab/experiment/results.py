@@ -15,8 +15,7 @@ import yaml
 from cdclab.experiment.journal import utc_iso
 from cdclab.experiment.spec import ExperimentSpec
 from cdclab.paths import results_dir
-
-SECRET_HINTS = ("password", "secret", "token", "key_id", "access_key")
+from cdclab.redact import MASK, looks_secret
 
 
 def new_run_id() -> str:
@@ -26,12 +25,7 @@ def new_run_id() -> str:
 def mask_secrets(data: Any) -> Any:
     """Mask values whose key looks secret (specs should hold none; this is the safety net)."""
     if isinstance(data, dict):
-        return {
-            k: "********"
-            if any(h in str(k).lower() for h in SECRET_HINTS) and v
-            else mask_secrets(v)
-            for k, v in data.items()
-        }
+        return {k: MASK if looks_secret(str(k)) and v else mask_secrets(v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
     return data

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cdclab.experiment.spec_types import Duration
 
 FaultKind = Literal["drop", "reject", "delay", "loss", "jitter", "kill", "pause"]
 NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter")
 PROCESS_KINDS = ("kill", "pause")
+# broker, db, workers, or one arm's worker (arm names follow the lab's rule).
+PROCESS_PATTERN = r"broker|db|workers|worker:[a-z][a-z0-9_]{0,23}"
+PROCESS_HELP = "'broker', 'db', 'workers' or 'worker:<arm>'"
+
+
+def check_process(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(PROCESS_PATTERN, value):
+        raise ValueError(f"{value!r} is not a process: use {PROCESS_HELP}")
+    return value
 
 
 class FaultSpec(BaseModel):
@@ -36,17 +46,24 @@ class FaultSpec(BaseModel):
     every: Duration | None = None
     repeat: int = Field(default=1, ge=1, le=1000)
 
+    @field_validator("process")
+    @classmethod
+    def _known_process(cls, value: str | None) -> str | None:
+        return check_process(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> FaultSpec:
+        if self.process and self.kind not in PROCESS_KINDS:
+            raise ValueError(
+                f"process: a {self.kind} fault acts on the network between host and peer; "
+                "process is for kill and pause faults"
+            )
         if self.for_ <= 0:
             raise ValueError("for: a fault must last longer than 0s")
         if self.kind in NETWORK_KINDS and self.host == self.peer:
             raise ValueError(f"peer: a {self.kind} fault needs a peer other than its host")
         if self.kind in PROCESS_KINDS and not self.process:
-            raise ValueError(
-                f"process: a {self.kind} fault names its process: "
-                "'broker', 'db', 'workers' or 'worker:<arm>'"
-            )
+            raise ValueError(f"process: a {self.kind} fault names its process: {PROCESS_HELP}")
         if self.kind == "delay" and not self.delay:
             raise ValueError("delay: give the added latency, e.g. delay: 200ms")
         if self.kind == "jitter" and not (self.delay and self.jitter):
@@ -78,6 +95,11 @@ class CampaignSpec(BaseModel):
     peer: Literal["connect", "db"] = "db"
     direction: Literal["both", "egress", "ingress"] = "both"
     process: str | None = None
+
+    @field_validator("process")
+    @classmethod
+    def _known_process(cls, value: str | None) -> str | None:
+        return check_process(value)
 
     def expand(self) -> list[FaultSpec]:
         faults, at = [], self.start
