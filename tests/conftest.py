@@ -47,3 +47,45 @@ def run_invoke(
 @pytest.fixture
 def invoke_cli():
     return run_invoke
+
+
+# -- the machine as the tests found it --------------------------------------------------
+# The lab's namespaces are machine-wide. Lab tests bring up (or take over) the machine's lab
+# under their own state directory; at the end of the session that lab goes down again, and
+# a lab that another state directory drove before the tests is brought back up, so the
+# README's first command works right after its second one.
+
+
+def _lab_up_owner() -> Path | None:
+    if os.geteuid() != 0:
+        return None
+    from cdclab.lab.teardown import lab_namespaces, lab_owner
+
+    return lab_owner() if lab_namespaces() else None
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_OWNER_BEFORE] = _lab_up_owner()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_OWNER_BEFORE, None)
+    now = _lab_up_owner()
+    if now is None or now == before:
+        return
+    from cdclab.lab.teardown import teardown
+
+    previous = os.environ.get("CDCLAB_STATE_DIR")
+    os.environ["CDCLAB_STATE_DIR"] = str(now)
+    try:
+        teardown()
+    finally:
+        if previous is None:
+            os.environ.pop("CDCLAB_STATE_DIR", None)
+        else:
+            os.environ["CDCLAB_STATE_DIR"] = previous
+    if before is not None:
+        run_invoke("lab.up", env={"CDCLAB_STATE_DIR": str(before)}, timeout=1200)
+
+
+_OWNER_BEFORE = pytest.StashKey[Path | None]()

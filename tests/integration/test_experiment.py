@@ -136,6 +136,24 @@ def test_tls_compare_end_to_end(env):
     assert status.rc == 0, status.stdout
 
 
+def test_an_experiment_refuses_a_lab_it_does_not_own_before_creating_anything(env, tmp_path):
+    # The suite's lab is up (the test above). Another state directory, as a user's checkout
+    # after `bash .ci/run` would have: a clear refusal, no results directory, nothing run.
+    assert lab_owner() == TEST_STATE
+    results = tmp_path / "results"
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--minutes",
+        "1",
+        env={"CDCLAB_STATE_DIR": str(tmp_path / "other"), "CDCLAB_RESULTS_DIR": str(results)},
+    )
+    assert ran.rc == 2, ran.stdout + ran.stderr
+    assert str(TEST_STATE) in ran.stderr and "lab.down" in ran.stderr
+    assert not results.exists() or not list(results.iterdir())
+    assert not (tmp_path / "other").exists()
+
+
 def _start(env, *args) -> subprocess.Popen:
     return subprocess.Popen(
         [str(INVOKE), "experiment", "tls-compare", *args],

@@ -6,7 +6,7 @@ import time
 
 from invoke import Collection, task
 
-from cdclab.cli._common import print_json, user_errors
+from cdclab.cli._common import flag_duration, print_json, user_errors
 from cdclab.lab.config import LabConfig
 from cdclab.progress import ansible_printer, console, out
 
@@ -94,15 +94,15 @@ def status(c, json=False):
 @task(
     help={
         "json": "print machine-readable JSON",
-        "timeout": "seconds to wait for the canary on every arm's topic (default 30)",
+        "timeout": "how long to wait for the canary on every arm's topic (30, 45s, 2m)",
     }
 )
 @user_errors
-def canary(c, json=False, timeout=30.0):
+def canary(c, json=False, timeout="30s"):
     """Insert one canary row; report each arm's delivery latency, or `missing`."""
     from cdclab.lab.smoke import lab_canary, render_canary
 
-    result = lab_canary(timeout_s=float(timeout))
+    result = lab_canary(timeout_s=flag_duration("--timeout", timeout, "s"))
     if json:
         print_json(result.model_dump(mode="json"))
     else:

@@ -46,7 +46,7 @@ def watch(
     name="watch",
     interval="5s",
     deadline="30s",
-    misses=2,
+    misses="2",
     minutes=None,
     directory=None,
     webhook=None,
@@ -55,7 +55,7 @@ def watch(
     alarm_action=None,
     restart_after=None,
     restart_backoff="60s",
-    restart_max_per_hour=3,
+    restart_max_per_hour="3",
     run_id=None,
 ):
     """Write a canary every interval and report a connector that is RUNNING but silent.

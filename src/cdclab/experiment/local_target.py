@@ -34,7 +34,7 @@ from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
 from cdclab.lab.config import Arm, LabConfig
 from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.tls_evidence import collect_tls_evidence
-from cdclab.lab.up import LOCAL_INVENTORY, lab_up
+from cdclab.lab.up import LOCAL_INVENTORY, check_matches_running_lab, lab_up
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import fault_heal_dir, state_dir
 from cdclab.versions import load_versions
@@ -102,7 +102,9 @@ class LocalTarget(BaseTarget):
 
     # -- set up and tear down -----------------------------------------------------------
     def preflight(self) -> None:
-        """Nothing beyond the lab prerequisites, checked before a run starts."""
+        """Before anything is created: a lab that is up belongs to this state directory
+        (another checkout's or the test suite's lab is not ours to drive)."""
+        check_matches_running_lab(self.config)
 
     def prepare(self) -> list[str]:
         """Bring the lab up for these arms, sweep leftovers, register this run's connectors.
@@ -184,8 +186,19 @@ class LocalTarget(BaseTarget):
 
     # -- host tuning ----------------------------------------------------------------------
     def apply_sysctls(self) -> list[dict[str, str]]:
-        """Set the spec's per-host sysctls; return what was set and what it replaced."""
-        applied = []
+        """Set the spec's per-host sysctls; return what was set and what it replaced.
+
+        Each one is remembered as soon as it is set, so a later failure still restores it
+        (cleanup() restores; here too, before the error is raised)."""
+        applied = self._sysctls = []
+        try:
+            self._set_sysctls(applied)
+        except CdclabError:
+            self.restore_sysctls()
+            raise
+        return list(applied)
+
+    def _set_sysctls(self, applied: list[dict[str, str]]) -> None:
         for host_name, tuning in self.spec.hosts.items():
             with self.ssh_for(host_name) as ssh:
                 for key, value in tuning.sysctls.items():
@@ -203,8 +216,6 @@ class LocalTarget(BaseTarget):
                             "previous": " ".join(previous.stdout.split()),
                         }
                     )
-        self._sysctls = applied
-        return applied
 
     def restore_sysctls(self) -> list[str]:
         errors = []

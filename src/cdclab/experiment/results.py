@@ -76,7 +76,7 @@ class RunDirectory:
     def checksums(self) -> dict[str, str]:
         sums = {}
         for file in sorted(self.path.rglob("*")):
-            if file.is_file() and file.name != "manifest.json" and "ansible" not in file.parts:
+            if file.is_file() and file.name != "manifest.json":
                 digest = hashlib.sha256(file.read_bytes()).hexdigest()
                 sums[str(file.relative_to(self.path))] = digest
         return sums

@@ -295,6 +295,9 @@ def _run(spec: ExperimentSpec) -> RunOutcome:
     except (CdclabError, KafkaException, RuntimeError) as exc:
         errors.append(str(exc))
         event("error", error=str(exc))
+    except Exception as exc:  # anything else still gets a status, a report and teardown
+        errors.append(f"{type(exc).__name__}: {exc}")
+        event("error", error=f"{type(exc).__name__}: {exc}")
     finally:
         for cleanup_error in _teardown(target, run, event):
             errors.append(cleanup_error)

@@ -29,7 +29,8 @@ class UpResult:
         return self.playbook.total_changed
 
 
-def _check_matches_running_lab(requested: LabConfig) -> None:
+def check_matches_running_lab(requested: LabConfig) -> None:
+    """The lab that is up (if any) is this state directory's, on the requested subnet."""
     owner = lab_owner()
     if lab_namespaces() and owner is not None and owner != state_dir():
         raise CdclabError(
@@ -83,7 +84,7 @@ def lab_up(
     the plan (a string) when there is no lab yet; nothing is changed either way."""
     check_lab_prerequisites()
     config = config or lab_config.load_saved() or LabConfig()
-    _check_matches_running_lab(config)
+    check_matches_running_lab(config)
 
     def playbook() -> PlaybookResult:
         return run_playbook(
