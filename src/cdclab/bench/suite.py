@@ -21,7 +21,7 @@ from cdclab.errors import CdclabError
 from cdclab.experiment.journal import parse_iso, read_journal
 from cdclab.report.stats import percentiles
 
-FIELD_REPORT_CHECK_S = 87.0  # the field report's manual cadence: one check every ~87 s
+FIELD_REPORT_CHECK_S = 87.0  # the original investigation's manual cadence: one check every ~87 s
 TARGETS = {
     "cold_up_s": 300.0,  # with downloads; here jars are cached
     "warm_up_s": 60.0,
@@ -79,7 +79,7 @@ def _clock_window(run: Path) -> tuple[float, float]:
 
 def cadence(measured: Measured, run: Path, interval: float) -> dict[str, Any]:
     """Drift of each canary's write from its slot, CPU % of one core and peak RSS during the
-    clock, canaries per arm; and the ratio to the field report's one check per ~87 s."""
+    clock, canaries per arm; and the ratio to the original investigation's one check per ~87 s."""
     start, end = _clock_window(run)
     checks = list(read_journal(run / "checks.jsonl"))
     first_arm = checks[0]["arm"] if checks else None
@@ -106,7 +106,7 @@ def cadence(measured: Measured, run: Path, interval: float) -> dict[str, Any]:
 def detection(run: Path, interval: float, deadline: float, misses: int = 2) -> dict[str, Any]:
     """Per arm and drop: the episode's detected_at minus the DROP's actual apply time.
 
-    Two floors: the issue's interval + deadline (a drop just before a canary write), and the
+    Two floors: interval + deadline (a drop just before a canary write), and the
     drop's own: the first canary written after it (phase φ), then misses - 1 more intervals,
     then the deadline. The excess over the drop's own floor is cdclab's overhead.
     """
