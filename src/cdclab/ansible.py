@@ -20,6 +20,7 @@ import ansible_runner
 
 from cdclab.errors import CdclabError
 from cdclab.paths import PLAYBOOKS_DIR, PROJECT_ROOT, state_dir
+from cdclab.redact import looks_secret
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -82,9 +83,8 @@ def _environment() -> dict[str, str]:
     }
 
 
-# Environment variables a playbook never needs and ansible-runner must not see: it copies
-# its whole environment into the `command` artifact (AWS keys, an env: password reference).
-SECRET_ENV_HINTS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "ACCESS_KEY")
+# Environment variables that look secret are a playbook's business never: ansible-runner
+# copies its whole environment into the `command` artifact (AWS keys, an env: password).
 
 
 @contextlib.contextmanager
@@ -92,7 +92,7 @@ def _secrets_out_of_environment(names: Iterable[str]):
     hidden = {
         name: os.environ.pop(name)
         for name in list(os.environ)
-        if name in set(names) or any(hint in name.upper() for hint in SECRET_ENV_HINTS)
+        if name in set(names) or looks_secret(name)
     }
     try:
         yield

@@ -31,11 +31,3 @@ def ensure_secret(name: str, root: Path | None = None) -> Path:
 
 def read_secret(name: str, root: Path | None = None) -> str:
     return (secrets_dir(root) / name).read_text().strip()
-
-
-def mask(text: str, values: list[str]) -> str:
-    """Replace every known secret value in text (for logs and results)."""
-    for value in values:
-        if value:
-            text = text.replace(value, "********")
-    return text

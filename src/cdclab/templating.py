@@ -47,7 +47,7 @@ def render_connector_config(
     ssl_mode: str = "required",
     overrides: Mapping[str, ConnectorValue] | None = None,
 ) -> dict[str, str]:
-    """The connector's config map: the field report's settings, then the arm's overrides."""
+    """The connector's config map: the template's settings, then the arm's overrides."""
     text = (
         environment()
         .get_template("connector.json.j2")

@@ -1,6 +1,6 @@
 """What each arm's JVM negotiated, read from its `-Djavax.net.debug=ssl,handshake` output.
 
-The field report's handshake table, from the client's side: the server's view is in
+The original investigation's handshake table, from the client's side: the server's view is in
 `lab/tls_evidence.py`. JDK 11+ writes one header line per message,
 
     javax.net.ssl|DEBUG|2A|blc-198.18.213.10:3306|2026-11-25 21:09:01.305 UTC|
@@ -58,7 +58,9 @@ class ArmHandshakes(BaseModel):
 
     source: str
     handshakes: list[HandshakeCount]
-    notes: list[str]  # e.g. "No available cipher suite for TLSv1.3" (the field report's line)
+    notes: list[
+        str
+    ]  # e.g. "No available cipher suite for TLSv1.3" (the original investigation's line)
     # KeyUpdate messages per connection kind: {"binlog": {"produced": n, "consumed": m}}
     key_updates: dict[str, dict[str, int]] = {}
 

@@ -354,9 +354,9 @@ def test_an_aws_run_with_a_bad_setting_stops_before_creating_anything(env, ec2, 
 def test_a_run_that_fails_after_provisioning_removes_its_instance_unless_kept(
     env, ec2, monkeypatch, tmp_path, keep
 ):
-    from cdclab.aws.target import AwsTarget
+    from cdclab.core.spec import load_spec
     from cdclab.errors import CdclabError
-    from cdclab.experiment.spec import load_spec
+    from cdclab.targets.aws import AwsTarget
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -22,18 +22,18 @@ import pytest
 import yaml
 
 from cdclab.ansible import run_playbook
+from cdclab.aws.arms import write_arms_file
 from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost
-from cdclab.aws.target import AwsTarget
 from cdclab.connect_rest import ConnectRest
-from cdclab.experiment.journal import Journal
-from cdclab.experiment.spec import load_spec
+from cdclab.core.journal import Journal
+from cdclab.core.spec import load_spec
 from cdclab.faults.executor import FaultExecutor
 from cdclab.lab.access import running_config
 from cdclab.lab.smoke import lab_canary
 from cdclab.paths import state_dir
-from cdclab.runbook.endpoints import write_arms_file
 from cdclab.ssh_tunnel import LocalForward
+from cdclab.targets.aws import AwsTarget
 from tests.conftest import run_invoke
 from tests.integration.test_experiment import lab_env
 

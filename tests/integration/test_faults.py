@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cdclab.experiment.journal import parse_iso
+from cdclab.core.faults import FaultSpec
+from cdclab.core.journal import parse_iso
 from cdclab.faults.actions import Endpoint, FaultAction
-from cdclab.faults.model import FaultSpec
 from tests.conftest import run_invoke
 from tests.integration.test_experiment import _checks, _results_dir, _start, lab_env
 from tests.integration.test_lab import TEST_STATE

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from cdclab.experiment.journal import parse_iso
-from cdclab.runbook.logs import STAMP
+from cdclab.core.journal import parse_iso
+from cdclab.targets.places import LOG_STAMP as STAMP
 from tests.conftest import INVOKE, run_invoke
 from tests.integration.test_experiment import lab_env
 

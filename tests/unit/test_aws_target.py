@@ -10,10 +10,10 @@ import pytest
 from cdclab.aws.containers import container_name, extract_dump
 from cdclab.aws.inventory import read_inventory, write_inventory
 from cdclab.aws.provision import AwsHost
-from cdclab.aws.target import AwsTarget
+from cdclab.core.spec import load_spec
 from cdclab.errors import InvalidInputError
-from cdclab.experiment.spec import load_spec
 from cdclab.ssh import SSHHost
+from cdclab.targets.aws import AwsTarget
 
 EXTERNAL = [
     "external.db_host=db.cluster-x.ap-northeast-2.rds.amazonaws.com",

@@ -7,7 +7,7 @@ import json
 
 from cdclab.bench.measure import CpuSample, Measured, spread
 from cdclab.bench.suite import cadence, detection, fault_precision
-from cdclab.experiment.journal import utc_iso
+from cdclab.core.journal import utc_iso
 
 T0 = 1_795_600_000.0
 

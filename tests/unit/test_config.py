@@ -68,9 +68,9 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_workers_of_arms_gone_or_moved_are_retired_before_a_new_shape_starts():
-    from cdclab.experiment.local_target import lab_config_for
-    from cdclab.experiment.spec import load_spec
+    from cdclab.core.spec import load_spec
     from cdclab.lab.up import arms_to_retire
+    from cdclab.targets.local import lab_config_for
 
     running = LabConfig()  # tls13 on 8083, tls12 on 8084
     # tls13 stays on 8083; tls13_ka10 takes 8084 from tls12, which moves to 8085.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cdclab.experiment.spec import load_spec
+from cdclab.core.faults import CampaignSpec, FaultSpec
+from cdclab.core.spec import load_spec
 from cdclab.faults.actions import (
     Endpoint,
     FaultAction,
@@ -13,7 +14,6 @@ from cdclab.faults.actions import (
     heal_iptables_by_tag,
     sweep_script,
 )
-from cdclab.faults.model import CampaignSpec, FaultSpec
 from cdclab.faults.plan import plan_faults
 from cdclab.lab.config import LabConfig
 

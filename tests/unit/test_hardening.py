@@ -11,11 +11,11 @@ import pytest
 from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import UNREACHABLE, ConnectRest
 from cdclab.connect_rest import ConnectorState as State
+from cdclab.core.durations import format_duration, parse_duration
+from cdclab.core.journal import Journal, JournalError, read_journal, utc_iso
+from cdclab.core.spec import load_spec, parse_assignment
 from cdclab.errors import InvalidInputError
-from cdclab.experiment.durations import format_duration, parse_duration
-from cdclab.experiment.journal import Journal, JournalError, read_journal, utc_iso
 from cdclab.experiment.results import RunDirectory
-from cdclab.experiment.spec import load_spec, parse_assignment
 from cdclab.experiment.tracker import CanaryTracker
 from cdclab.report.render import build_report
 from cdclab.report.summary import load_checks, summarize

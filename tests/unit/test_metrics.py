@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from cdclab.experiment.journal import utc_iso
+from cdclab.core.journal import utc_iso
 from cdclab.metrics import JolokiaMetrics, parse_streaming, streaming_mbean_pattern
 from cdclab.report.render import build_report
 from cdclab.report.summary import summarize

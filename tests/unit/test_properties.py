@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
-from cdclab.experiment.durations import format_duration, parse_duration
-from cdclab.experiment.journal import Journal, parse_iso, read_journal
-from cdclab.experiment.outcomes import FAILED, outcome_of
+from cdclab.core.durations import format_duration, parse_duration
+from cdclab.core.journal import Journal, parse_iso, read_journal
+from cdclab.core.outcomes import FAILED, outcome_of
 from cdclab.experiment.tracker import CanaryTracker
 from cdclab.report.summary import load_checks, replay_episodes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,14 @@ def test_every_argument_spec_option_is_well_formed(role):
         description = option.get("description")
         assert isinstance(description, str) and description.strip(), f"{role}.{name}"
         assert not description.rstrip().endswith("("), f"{role}.{name}: cut short"
+
+
+def test_no_role_default_hard_codes_what_the_inventory_decides():
+    # Lab paths, lab addresses and pinned versions come from the inventory (and
+    # versions.yml); a default that repeats them goes stale silently.
+    pattern = re.compile(r"/var/lib/cdclab|198\.18\.|kafka-\d|\d+\.\d+\.\d+\.Final")
+    for role in ROLES:
+        text = (ROLES_DIR / role / "defaults" / "main.yml").read_text()
+        for line in text.splitlines():
+            if not line.lstrip().startswith("#"):
+                assert not pattern.search(line), f"{role}: {line}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cdclab.runbook.logs import since_filter
 from cdclab.runbook.ops import mask_config
+from cdclab.targets.places import since_filter
 
 
 def test_literal_secrets_are_masked_and_provider_references_kept():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cdclab.core.durations import format_duration, parse_duration
+from cdclab.core.spec import available_specs, load_spec, parse_assignment
 from cdclab.errors import InvalidInputError
-from cdclab.experiment.durations import format_duration, parse_duration
-from cdclab.experiment.spec import available_specs, load_spec, parse_assignment
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ matrix:
     }
     assert arms["tls13_off"].description == "tls=tls13, ng=off"
     # Every expanded arm is a valid lab arm with its own worker ports.
-    from cdclab.experiment.local_target import lab_config_for
+    from cdclab.targets.local import lab_config_for
 
     lab = lab_config_for(load_spec(str(path)))
     assert [a.name for a in lab.arms] == list(arms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cdclab.experiment.journal import utc_iso
+from cdclab.core.journal import utc_iso
 from cdclab.report.render import build_report
 from cdclab.report.summary import load_checks, summarize
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cdclab.core.faults import FaultSpec
 from cdclab.faults.actions import (
     Endpoint,
     FaultAction,
@@ -20,7 +21,6 @@ from cdclab.faults.actions import (
     sweep_deadman_script,
     sweep_script,
 )
-from cdclab.faults.model import FaultSpec
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("iptables"),

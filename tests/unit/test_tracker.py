@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
-from cdclab.experiment.detector import SilentFailureDetector
-from cdclab.experiment.journal import Journal, read_journal
+from cdclab.core.detector import SilentFailureDetector
+from cdclab.core.journal import Journal, read_journal
 from cdclab.experiment.tracker import CanaryTracker
 
 RUNNING = ConnectorState("RUNNING", "RUNNING")

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
+from cdclab.core.detector import Episode
 from cdclab.errors import InvalidInputError
-from cdclab.experiment.detector import Episode
 from cdclab.watch.actions import AutoRestart, Webhook
 from cdclab.watch.config import (
     RestartAction,

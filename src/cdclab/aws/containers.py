@@ -1,6 +1,6 @@
 """The arms' Connect containers on the instance: names, thread dumps, logs (over SSH).
 
-The containers are the field report's `quay.io/debezium/connect` image, one per arm, made
+The containers are the original investigation's `quay.io/debezium/connect` image, one per arm, made
 by the connect_compose role; the JVM is the container's PID 1 (the image's entrypoint
 `exec`s Kafka's start script, which `exec`s java).
 """

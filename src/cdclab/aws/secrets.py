@@ -9,21 +9,10 @@ import os
 import boto3
 from botocore.exceptions import ClientError
 
+from cdclab.core.secret_refs import check_reference
 from cdclab.errors import InvalidInputError
 
-SCHEMES = ("env", "secretsmanager", "ssm")
-
-
-def check_reference(reference: str) -> str:
-    """`env:VAR`, `secretsmanager:<secret id or ARN>[#json-key]` or `ssm:<parameter name>`."""
-    scheme, _, name = reference.partition(":")
-    if scheme not in SCHEMES or not name:
-        # The value is not repeated: it may be the password itself, typed by mistake.
-        raise ValueError(
-            "not a secret reference (a password never goes here): write env:VAR, "
-            "secretsmanager:<secret id>[#key] or ssm:/path/to/parameter"
-        )
-    return reference
+__all__ = ["check_reference", "resolve_secret"]
 
 
 def resolve_secret(reference: str, session: boto3.session.Session | None = None) -> str:

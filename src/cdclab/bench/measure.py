@@ -36,13 +36,6 @@ class Measured:
     peak_rss_mb: float  # VmHWM of the process itself
     samples: list[CpuSample] = field(default_factory=list)
 
-    def cpu_between(self, start: float, end: float) -> float | None:
-        """CPU seconds the process used between two wall-clock times (sampled each 0.5 s)."""
-        inside = [s for s in self.samples if start <= s.at <= end]
-        if len(inside) < 2:
-            return None
-        return inside[-1].cpu_s - inside[0].cpu_s
-
     def cpu_percent_between(self, start: float, end: float) -> float | None:
         inside = [s for s in self.samples if start <= s.at <= end]
         if len(inside) < 2 or inside[-1].at <= inside[0].at:

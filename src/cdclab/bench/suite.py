@@ -1,4 +1,4 @@
-"""The benchmarks, each a function returning a JSON-able dict; `run_bench` writes them.
+"""The benchmarks, each a function returning a JSON-able dict; `invoke bench` writes them.
 
 Lab start, check cadence and cost, detection latency and fault precision run real
 experiments on the lab; the report benchmark runs `invoke report` on a synthetic journal.
@@ -17,11 +17,11 @@ from typing import Any
 
 from cdclab.bench.measure import Measured, run_measured, spread
 from cdclab.bench.synthetic import directory_size_mb, write_synthetic_run
+from cdclab.core.journal import parse_iso, read_journal
 from cdclab.errors import CdclabError
-from cdclab.experiment.journal import parse_iso, read_journal
 from cdclab.report.stats import percentiles
 
-FIELD_REPORT_CHECK_S = 87.0  # the original investigation's manual cadence: one check every ~87 s
+MANUAL_CHECK_S = 87.0  # the original investigation checked by hand every ~87 s
 TARGETS = {
     "cold_up_s": 300.0,  # with downloads; here jars are cached
     "warm_up_s": 60.0,
@@ -99,7 +99,7 @@ def cadence(measured: Measured, run: Path, interval: float) -> dict[str, Any]:
         "cpu_percent_of_one_core": None if cpu is None else round(cpu, 2),
         "peak_rss_mb": measured.peak_rss_mb,
         "canaries_per_arm": per_arm,
-        "checks_per_field_report_check": round(FIELD_REPORT_CHECK_S / interval, 1),
+        "checks_per_field_report_check": round(MANUAL_CHECK_S / interval, 1),
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from cdclab.experiment.journal import utc_iso
+from cdclab.core.journal import utc_iso
 
 START = 1_795_600_000.0  # a fixed instant: the same journal every time
 

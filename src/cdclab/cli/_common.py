@@ -33,7 +33,7 @@ def print_json(data: Any) -> None:
 
 def flag_duration(flag: str, value: Any, unit: str = "s") -> float:
     """A duration option: 5 (in the flag's unit), 5m, 90s, 1h30m — as specs write them."""
-    from cdclab.experiment.durations import parse_flag_duration
+    from cdclab.core.durations import parse_flag_duration
 
     if value is True or value == "":
         raise InvalidInputError(f"{flag} needs a value, e.g. {flag} 5{unit}")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from invoke import Collection, task
 
-from cdclab.cli._common import print_json, user_errors
+from cdclab.cli._common import flag_duration, print_json, user_errors
 from cdclab.progress import out
 
 WHERE = {
@@ -20,11 +18,9 @@ WHERE = {
 
 
 def _where(target, arm, connect_url, connector, run_id):
-    from cdclab.runbook.endpoints import endpoint
+    from cdclab.targets.places import place_for
 
-    return endpoint(
-        target=target, arm=arm, connect_url=connect_url, connector=connector, run_id=run_id
-    )
+    return place_for(target, run_id=run_id, connect_url=connect_url).endpoint(arm, connector)
 
 
 def _show(result: dict, json: bool) -> None:
@@ -124,15 +120,10 @@ def config(c, arm=None, target=None, run_id=None, connect_url=None, connector=No
 @user_errors
 def logs(c, arm, since="10m", run_id=None):
     """A worker's log since a while ago: the lab's worker log, or the instance's container."""
-    from cdclab.experiment.durations import parse_duration
-    from cdclab.runbook.logs import aws_container_log, lab_worker_log
+    from cdclab.targets.places import place_for
 
-    seconds = parse_duration(since)
-    text = (
-        aws_container_log(run_id, arm, seconds)
-        if run_id
-        else lab_worker_log(arm, time.time() - seconds)
-    )
+    seconds = flag_duration("--since", since, "s")
+    text = place_for(run_id=run_id).worker_log(arm, seconds)
     out.print(text, markup=False, highlight=False)
 
 

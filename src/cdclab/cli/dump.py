@@ -24,35 +24,14 @@ def take(c, arm, out_dir=None, run_id=None):
     from cdclab.dumps.analyze import analyze_file
     from cdclab.dumps.take import dump_path
     from cdclab.paths import results_dir
+    from cdclab.targets.places import place_for
 
-    text = _aws_dump(run_id, arm) if run_id else _lab_dump(arm)
+    text = place_for(run_id=run_id).thread_dump(arm)
     path = dump_path(Path(out_dir) if out_dir else results_dir() / "dumps", arm, "on_demand")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     out.print(f"dump: {path}")
     _print(analyze_file(path))
-
-
-def _lab_dump(arm: str) -> str:
-    from cdclab.dumps.take import jcmd_thread_dump
-    from cdclab.errors import InvalidInputError
-    from cdclab.lab.access import running_config
-
-    config = running_config()
-    try:
-        config.arm(arm)
-    except KeyError as exc:
-        raise InvalidInputError(f"--arm: {exc.args[0]}") from exc
-    return jcmd_thread_dump(config, arm)
-
-
-def _aws_dump(run_id: str, arm: str) -> str:
-    from cdclab.aws.containers import thread_dump
-    from cdclab.aws.inventory import ssh_from_inventory
-    from cdclab.aws.provision import run_state_dir
-
-    with ssh_from_inventory(run_state_dir(run_id) / "inventory.yml") as ssh:
-        return thread_dump(ssh, "docker", arm)
 
 
 def _print(analysis) -> None:

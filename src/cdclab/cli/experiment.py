@@ -52,7 +52,7 @@ def experiment(
     """Run an experiment (NAME = a kind, or `list`) and write one results directory."""
     import yaml
 
-    from cdclab.experiment.spec import load_spec
+    from cdclab.core.spec import load_spec
 
     # Invoke makes positional arguments mandatory, so `invoke experiment --list` cannot
     # exist; the kinds are listed by `invoke experiment list` (or `invoke experiments`).
@@ -87,7 +87,7 @@ def experiment(
 def experiments(c):
     """List the experiment kinds in experiments/, one line each."""
     from cdclab import yaml12
-    from cdclab.experiment.spec import available_specs
+    from cdclab.core.spec import available_specs
 
     for kind, path in available_specs().items():
         data = yaml12.load(path.read_text()) or {}

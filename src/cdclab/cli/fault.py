@@ -18,14 +18,9 @@ from cdclab.progress import out
 @user_errors
 def clear(c, all_=False, json=False, run_id=None):
     """Remove every cdclab fault (iptables rules, netem, dead-man timers) on every lab host."""
-    from cdclab.faults.clear import clear_faults, clear_instance_faults
-    from cdclab.prereqs import check_root
+    from cdclab.targets.places import place_for
 
-    if run_id:
-        removed = clear_instance_faults(run_id)
-    else:
-        check_root()
-        removed = clear_faults(include_root=all_)
+    removed = place_for(run_id=run_id).sweep_faults(include_root=all_)
     if json:
         print_json(removed)
         return

@@ -10,6 +10,21 @@ from cdclab.cli._common import flag_duration, flag_int, user_errors
 from cdclab.progress import console, out
 
 
+def _given(**values) -> dict:
+    """The options given; the rest take the watch settings' own defaults."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _restart(after, backoff, max_per_hour) -> dict | None:
+    if after is None:
+        return None
+    return _given(
+        after_misses=flag_int("--restart-after", after, 1),
+        backoff=backoff,
+        max_per_hour=max_per_hour and flag_int("--restart-max-per-hour", max_per_hour, 1),
+    )
+
+
 @task(
     iterable=["alarm_action"],
     help={
@@ -44,9 +59,9 @@ def watch(
     topic=None,
     kafka_bootstrap=None,
     name="watch",
-    interval="5s",
-    deadline="30s",
-    misses="2",
+    interval=None,
+    deadline=None,
+    misses=None,
     minutes=None,
     directory=None,
     webhook=None,
@@ -54,8 +69,8 @@ def watch(
     region=None,
     alarm_action=None,
     restart_after=None,
-    restart_backoff="60s",
-    restart_max_per_hour="3",
+    restart_backoff=None,
+    restart_max_per_hour=None,
     run_id=None,
 ):
     """Write a canary every interval and report a connector that is RUNNING but silent.
@@ -68,19 +83,13 @@ def watch(
 
     settings = {
         "name": name,
-        "canary": {"interval": interval, "deadline": deadline},
-        "detector": {"misses": flag_int("--misses", misses, 1)},
+        "canary": _given(interval=interval, deadline=deadline),
+        "detector": _given(misses=misses and flag_int("--misses", misses, 1)),
         "webhook": {"url": webhook} if webhook else None,
         "cloudwatch": {"region": region, "alarm_actions": alarm_action or []}
         if cloudwatch
         else None,
-        "restart": {
-            "after_misses": flag_int("--restart-after", restart_after, 1),
-            "backoff": restart_backoff,
-            "max_per_hour": flag_int("--restart-max-per-hour", restart_max_per_hour, 1),
-        }
-        if restart_after is not None
-        else None,
+        "restart": _restart(restart_after, restart_backoff, restart_max_per_hour),
     }
     explicit = {
         "connect_url": connect_url,
@@ -91,8 +100,7 @@ def watch(
     }
     duration = flag_duration("--minutes", minutes, "m") if minutes is not None else None
     where = Path(directory) if directory else results_dir() / f"watch-{name}"
-    chosen = target or ("explicit" if connect_url else "aws" if run_id else "local")
-    with build_watch(chosen, settings, explicit, where, duration) as watchdog:
+    with build_watch(target, settings, explicit, where, duration) as watchdog:
         console.print(
             f"watching {', '.join(x.connector for x in watchdog.config.connectors)} → {where} "
             "(Ctrl-C stops)"

@@ -16,13 +16,14 @@ from pathlib import Path
 import pymysql
 
 from cdclab.canary import CanaryWatcher, CanaryWriter
-from cdclab.connect_rest import UNREACHABLE, ConnectorState
+from cdclab.connect_rest import UNREACHABLE, ConnectorState, ConnectRest
+from cdclab.core.detector import Episode
+from cdclab.core.journal import Journal, utc_iso
+from cdclab.core.spec import ExperimentSpec
 from cdclab.dumps.take import dump_path
-from cdclab.experiment.detector import Episode
-from cdclab.experiment.journal import Journal, utc_iso
-from cdclab.experiment.spec import ExperimentSpec
 from cdclab.experiment.tracker import CanaryTracker, SoloFailure
 from cdclab.metrics import StreamingMetrics
+from cdclab.targets.run_connectors import RunArm
 
 REST_BUDGET_S = 1.5  # a state not known by then is recorded as UNREACHABLE
 
@@ -35,40 +36,43 @@ class ClockResult:
     unresolved: int  # written in the last deadline before an interruption: not counted
 
 
+@dataclass
+class ClockIO:
+    """What the clock writes to and reads from."""
+
+    writer: CanaryWriter
+    watcher: CanaryWatcher
+    checks: Journal
+    events: Journal
+    dumps_dir: Path
+
+
+@dataclass
+class ClockHooks:
+    """How the clock reaches the arms, and tells the rest of the run what happened."""
+
+    rest_for: Callable[[RunArm], ConnectRest]
+    thread_dump: Callable[[str], str]
+    metrics_for: Callable[[RunArm], StreamingMetrics] | None = None
+    on_start: Callable[[float], None] | None = None  # the fault schedule starts with it
+    faults_active: Callable[[], bool] = lambda: False
+    on_episode: Callable[[str, Episode], None] | None = None  # ("open" | "close", …)
+    progress: Callable[[ExperimentClock, float], None] | None = None
+
+
 class ExperimentClock:
     def __init__(
-        self,
-        spec: ExperimentSpec,
-        *,
-        arms: list,  # RunArm
-        rest_for: Callable,
-        writer: CanaryWriter,
-        watcher: CanaryWatcher,
-        checks: Journal,
-        events: Journal,
-        run_id: str,
-        dumps_dir: Path,
-        thread_dump: Callable[[str], str],
-        progress: Callable[[ExperimentClock, float], None] | None = None,
-        on_start: Callable[[float], None] | None = None,
-        faults_active: Callable[[], bool] = lambda: False,
-        metrics_for: Callable | None = None,  # RunArm -> StreamingMetrics
-        on_episode: Callable[[str, Episode], None] | None = None,  # ("open" | "close", …)
+        self, spec: ExperimentSpec, arms: list[RunArm], run_id: str, io: ClockIO, hooks: ClockHooks
     ):
         self.spec = spec
         self.arms = arms
-        self.rest_for = rest_for
-        self.writer = writer
-        self.watcher = watcher
-        self.events = events
         self.run_id = run_id
-        self.dumps_dir = dumps_dir
-        self.thread_dump = thread_dump
-        self.progress = progress
-        self.on_start = on_start
-        self.faults_active = faults_active
-        self.metrics_for = metrics_for
-        self.on_episode = on_episode
+        self.writer, self.watcher, self.events = io.writer, io.watcher, io.events
+        self.dumps_dir = io.dumps_dir
+        self.rest_for, self.thread_dump = hooks.rest_for, hooks.thread_dump
+        self.metrics_for, self.on_start = hooks.metrics_for, hooks.on_start
+        self.faults_active, self.on_episode = hooks.faults_active, hooks.on_episode
+        self.progress = hooks.progress
         self.stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(arms) + 2), thread_name_prefix="cdclab-clock"
@@ -80,7 +84,7 @@ class ExperimentClock:
             [a.name for a in arms],
             deadline_s=spec.canary.deadline,
             misses=spec.detector.misses,
-            checks=checks,
+            checks=io.checks,
             on_episode_open=self._episode_opened,
             on_episode_close=self._episode_closed,
             on_solo_failure=self._solo_failure,

@@ -12,7 +12,7 @@ import time
 from rich.live import Live
 from rich.table import Table
 
-from cdclab.experiment.durations import format_duration
+from cdclab.core.durations import format_duration
 from cdclab.progress import console
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from cdclab.experiment.journal import utc_iso
-from cdclab.experiment.spec import ExperimentSpec
+from cdclab.core.journal import utc_iso
+from cdclab.core.spec import ExperimentSpec
 from cdclab.paths import results_dir
 from cdclab.redact import MASK, looks_secret
 

@@ -1,43 +1,37 @@
-"""One experiment, start to finish: validate, lab up, register, clock, collect, report.
+"""One experiment, start to finish, in phases: preflight, prepare, clock, teardown, report.
 
-Teardown steps each run even if an earlier one failed (ducktape style); the report is
-always written, from whatever the journals hold.
+The target (targets/) does everything that depends on where the run happens; this module
+only orders the phases. Teardown steps each run even if an earlier one failed (ducktape
+style); the report is always written, from whatever the journals hold.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import signal
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from confluent_kafka import KafkaException
 
 from cdclab import __version__
+from cdclab.core.durations import format_duration
+from cdclab.core.journal import Journal, utc_iso
+from cdclab.core.spec import ExperimentSpec
 from cdclab.errors import CdclabError
-from cdclab.experiment.clock import ExperimentClock
-from cdclab.experiment.durations import format_duration
-from cdclab.experiment.journal import Journal, utc_iso
+from cdclab.experiment.clock import ClockHooks, ClockIO, ExperimentClock
 from cdclab.experiment.live import LiveProgress
-from cdclab.experiment.load import LoadWriter
-from cdclab.experiment.local_target import LocalTarget, lab_config_for
 from cdclab.experiment.results import RunDirectory, new_run_id
-from cdclab.experiment.spec import ExperimentSpec
-from cdclab.faults.executor import GRACE_S, FaultExecutor
-from cdclab.faults.plan import plan_faults
-from cdclab.prereqs import check_lab_prerequisites
+from cdclab.experiment.signals import StopOnSignals
+from cdclab.faults.executor import FaultExecutor
+from cdclab.load import LoadWriter
 from cdclab.progress import ansible_printer, console
 from cdclab.report.render import build_report
+from cdclab.targets import target_for
+from cdclab.targets.base import Target
 
-if TYPE_CHECKING:
-    from cdclab.aws.target import AwsTarget
-
-    Target = LocalTarget | AwsTarget
+__all__ = ["RunOutcome", "StopOnSignals", "describe_plan", "run_experiment"]
+DRY_RUN_ID = "00000000"  # a --dry-run plans with this id and creates nothing
 
 
 @dataclass
@@ -46,6 +40,26 @@ class RunOutcome:
     status: str
     verdict: list[str]
     errors: list[str]
+
+
+@dataclass
+class Run:
+    """What the phases of one run share."""
+
+    spec: ExperimentSpec
+    target: Target
+    directory: RunDirectory
+    events: Journal
+    checks: Journal
+    status: str = "failed"
+    errors: list[str] = field(default_factory=list)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.events.write({"at": utc_iso(time.time()), "event": kind, **fields})
+
+    def fail(self, message: str) -> None:
+        self.errors.append(message)
+        self.event("error", error=message)
 
 
 def describe_plan(spec: ExperimentSpec) -> str:
@@ -58,265 +72,187 @@ def describe_plan(spec: ExperimentSpec) -> str:
         f"{spec.expected_canaries * len(arms)} checks in all",
         f"deadline {format_duration(spec.canary.deadline)} (later = late, never = missing); "
         f"silent failure after {spec.detector.misses} overdue canaries in a row while RUNNING",
-    ]
-    if spec.target == "aws":
-        from cdclab.aws.plan import describe_aws_plan
-
-        lines += describe_aws_plan(spec)
-    else:
-        lines += _local_plan(spec)
-    lines.append(
+        *target_for(spec, DRY_RUN_ID).describe_plan(),
         f"thread dumps on: {', '.join(spec.dumps.triggers) or 'nothing'} "
-        f"(at most one per arm every {format_duration(spec.dumps.min_interval)})"
-    )
+        f"(at most one per arm every {format_duration(spec.dumps.min_interval)})",
+    ]
     return "\n".join(lines)
 
 
-def _local_plan(spec: ExperimentSpec) -> list[str]:
-    config = lab_config_for(spec)
-    arms = spec.resolved_arms()
-    lines = [
-        "hosts: " + ", ".join(f"{h.name} {h.address} ({h.namespace})" for h in config.hosts),
-        f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}",
-    ]
-    for name, arm in arms.items():
-        lab_arm = config.arm(name)
-        lines.append(f"arm {name}: worker {config.rest_url(lab_arm)}, " + arm.describe())
-    if spec.load:
-        lines.append(spec.load.describe(f"{config.database}.{config.load_table}"))
-    for host, tuning in spec.hosts.items():
-        for key, value in tuning.sysctls.items():
-            lines.append(f"host {host}: sysctl {key} = {value} for the run (restored after)")
-    if spec.metrics.enabled:
-        lines.append(
-            "metrics: Debezium's streaming MBean of every arm read at each canary "
-            f"(Jolokia on {', '.join(config.metrics_url(config.arm(n)) for n in arms)})"
-        )
-    actions = plan_faults(spec, config.addresses, "dryrun")
-    if not actions:
-        lines.append("faults: none scheduled")
-    for action in actions:
-        lines.append(
-            f"fault {action.fault_id}: {action.label} at +{format_duration(action.scheduled_at)}"
-            f" (healed at +{format_duration(action.scheduled_at + action.duration)}; dead-man "
-            "switch on the host at "
-            f"+{format_duration(action.scheduled_at + action.duration + GRACE_S)})"
-        )
-    return lines
-
-
-class StopOnSignals:
-    """SIGINT/SIGTERM during the clock stop it cleanly; a second SIGINT aborts the drain."""
-
-    def __init__(self, stop: threading.Event):
-        self.stop = stop
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum, frame):
-        if self.stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        console.print(
-            f"[yellow]{signal.Signals(signum).name}: stopping, writing the report…[/yellow]"
-        )
-        self.stop.set()
-
-    def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
-RUN_LOCK = Path("/run/cdclab/experiment.lock")
-
-
-@contextlib.contextmanager
-def _one_run_at_a_time():
-    """One experiment per lab: a second one would sweep the first one's faults."""
-    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(RUN_LOCK, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise CdclabError(
-                f"an experiment is already running on this lab ({holder}); wait for it or "
-                "stop it (Ctrl-C) first"
-            ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        yield
-
-
 def run_experiment(spec: ExperimentSpec) -> RunOutcome:
-    if spec.target == "aws":
-        # Needs no root here: the instance is driven over SSH, its own sudo does the rest.
-        return _run(spec)
-    check_lab_prerequisites()
-    with _one_run_at_a_time():
-        return _run(spec)
+    target = target_for(spec, new_run_id(), event_handler=ansible_printer(verbose=False))
+    target.check_prerequisites()
+    with target.exclusive():
+        target.preflight()  # bad settings fail here, before a results directory exists
+        run = _start(spec, target)
+        try:
+            _prepare(run)
+            _clock(run)
+        except KeyboardInterrupt:
+            run.status = "interrupted"
+        except (CdclabError, KafkaException, RuntimeError) as exc:
+            run.fail(str(exc))
+        except Exception as exc:  # anything else still gets a status, a report and teardown
+            run.fail(f"{type(exc).__name__}: {exc}")
+        finally:
+            _teardown(run)
+        return _report(run)
 
 
-def _target_for(spec: ExperimentSpec, run_id: str) -> Target:
-    handler = ansible_printer(verbose=False)
-    if spec.target == "aws":
-        from cdclab.aws.target import AwsTarget
-
-        return AwsTarget(spec, run_id, artifact_dir=None, event_handler=handler)
-    return LocalTarget(spec, run_id, artifact_dir=None, event_handler=handler)
-
-
-def _run(spec: ExperimentSpec) -> RunOutcome:
-    run_id = new_run_id()
-    target = _target_for(spec, run_id)
-    target.preflight()  # bad settings fail here, before a results directory exists
-    run = RunDirectory.create(spec, run_id)
-    target.artifact_dir = run.path / "ansible"
-    console.print(f"[bold]{spec.name}[/bold] run {run_id} → {run.path}")
-    events = Journal(run.path / "events.jsonl")
-    checks = Journal(run.path / "checks.jsonl")
-    started = time.time()
-    run.update_manifest(
+# -- the phases ---------------------------------------------------------------------------
+def _start(spec: ExperimentSpec, target: Target) -> Run:
+    run_id = target.run_id
+    directory = RunDirectory.create(spec, run_id)
+    target.artifact_dir = directory.path / "ansible"
+    console.print(f"[bold]{spec.name}[/bold] run {run_id} → {directory.path}")
+    directory.update_manifest(
         run_id=run_id,
         name=spec.name,
         target=spec.target,
         substrate=target.substrate,
         status="starting",
-        started_at=utc_iso(started),
+        started_at=utc_iso(time.time()),
         cdclab_version=__version__,
     )
-    status, errors = "failed", []
+    events = Journal(directory.path / "events.jsonl")
+    checks = Journal(directory.path / "checks.jsonl")
+    return Run(spec, target, directory, events, checks)
 
-    def event(kind: str, **fields) -> None:
-        events.write({"at": utc_iso(time.time()), "event": kind, **fields})
 
-    try:
-        event("run_start", run_id=run_id, arms=[a.name for a in target.arms])
-        console.print(
-            "provisioning and deploying the AWS host, registering this run's connectors…"
-            if spec.target == "aws"
-            else "preparing the lab and this run's connectors…"
-        )
-        for warning in target.prepare():
-            console.print(f"[yellow]warning:[/yellow] {warning}")
-            event("leftover_swept", detail=warning)
-        event("connectors_registered", connectors={a.name: a.connector for a in target.arms})
-        tuned = target.apply_sysctls()
-        for item in tuned:
-            event("sysctl", **item)
-            console.print(
-                f"{item['host']}: {item['key']} = {item['value']} (was {item['previous']})"
-            )
-        run.update_manifest(
-            **({"sysctls": tuned} if tuned else {}),
-            status="running",
-            versions=target.versions(),
-            hosts=target.hosts(),
-            tls=target.tls(),
-            arms={
-                a.name: {
-                    "description": a.description,
-                    "jvm_opts": a.jvm_opts,
-                    "connector": a.connector,
-                    "topic": a.topic,
-                    "rest_url": a.rest_url,
-                    "server_id": a.server_id,
-                }
-                for a in target.arms
-            },
-        )
-        for leftover in target.sweep_faults():
-            console.print(
-                f"[yellow]warning: removed a fault left by an earlier run:[/yellow] {leftover}"
-            )
-            event("fault_swept", detail=leftover)
-        actions = target.fault_actions(run_id)
-        executor = (
-            FaultExecutor(
-                actions,
-                journal=Journal(run.path / "faults.jsonl"),
-                ssh_for=target.ssh_for,
-                heal_dir=target.fault_heal_dir,
-            )
-            if actions
-            else None
-        )
-        writer, watcher = target.writer(), target.watcher()
-        try:
-            watcher.ensure_topics()
-            watcher.start_at_end()
-            clock = ExperimentClock(
-                spec,
-                arms=target.arms,
-                rest_for=target.rest,
-                writer=writer,
-                watcher=watcher,
-                checks=checks,
-                events=events,
-                run_id=run_id,
-                dumps_dir=run.path / "dumps",
-                thread_dump=target.thread_dump,
-                on_start=executor.start if executor else None,
-                faults_active=(lambda: bool(executor.active)) if executor else (lambda: False),
-                metrics_for=target.metrics if spec.metrics.enabled else None,
-            )
-            load = _start_load(spec, target, event)
-            try:
-                with LiveProgress() as live, StopOnSignals(clock.stop):
-                    clock.progress = live
-                    result = clock.run()
-            finally:
-                if load is not None:
-                    totals = load.stop()
-                    event("load_end", **asdict(totals))
-                    run.update_manifest(load={**spec.load.model_dump(), **asdict(totals)})
-                if executor is not None:
-                    # Heals whatever is still applied (an interrupted run), loudly on failure.
-                    executor.stop("interrupt")
-                    errors.extend(executor.errors)
-                    executor.journal.close()
-            status = result.status
-            if result.unresolved:
-                errors.append(
-                    f"{result.unresolved} canary(ies) written in the last deadline "
-                    "before the stop were not resolved and are not counted"
-                )
-        finally:
-            writer.close()
-            watcher.close()
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except (CdclabError, KafkaException, RuntimeError) as exc:
-        errors.append(str(exc))
-        event("error", error=str(exc))
-    except Exception as exc:  # anything else still gets a status, a report and teardown
-        errors.append(f"{type(exc).__name__}: {exc}")
-        event("error", error=f"{type(exc).__name__}: {exc}")
-    finally:
-        for cleanup_error in _teardown(target, run, event):
-            errors.append(cleanup_error)
-        event("run_end", status=status)
-        checks.close()
-        events.close()
-        run.finish(status, time.time())
-    summary = build_report(run.path, allow_empty=True)
-    handshakes = {arm: h.model_dump() for arm, h in summary.handshakes.items()}
-    run.update_manifest(
-        # the field report's handshake table, from javax.net.debug, when the run had it
-        **({"tls_handshakes": handshakes} if handshakes else {}),
-        checksums=run.checksums(),
+def _prepare(run: Run) -> None:
+    """Arms up, this run's connectors registered, host tuning applied, leftovers swept."""
+    target = run.target
+    run.event("run_start", run_id=run.directory.run_id, arms=[a.name for a in target.arms])
+    console.print(target.preparing)
+    for warning in target.prepare():
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+        run.event("leftover_swept", detail=warning)
+    run.event("connectors_registered", connectors={a.name: a.connector for a in target.arms})
+    tuned = target.apply_sysctls()
+    for item in tuned:
+        run.event("sysctl", **item)
+        console.print(f"{item['host']}: {item['key']} = {item['value']} (was {item['previous']})")
+    run.directory.update_manifest(
+        **({"sysctls": tuned} if tuned else {}), status="running", **_target_facts(target)
     )
-    return RunOutcome(run.path, status, summary.verdict, errors)
+    for leftover in target.sweep_faults():
+        console.print(
+            f"[yellow]warning: removed a fault left by an earlier run:[/yellow] {leftover}"
+        )
+        run.event("fault_swept", detail=leftover)
 
 
-def _start_load(spec: ExperimentSpec, target: Target, event) -> LoadWriter | None:
+def _target_facts(target: Target) -> dict[str, Any]:
+    return {
+        "versions": target.versions(),
+        "hosts": target.hosts(),
+        "tls": target.tls(),
+        "arms": {
+            a.name: {
+                "description": a.description,
+                "jvm_opts": a.jvm_opts,
+                "connector": a.connector,
+                "topic": a.topic,
+                "rest_url": a.rest_url,
+                "server_id": a.server_id,
+            }
+            for a in target.arms
+        },
+    }
+
+
+def _clock(run: Run) -> None:
+    """The canary clock, with the fault schedule and the write load beside it."""
+    spec, target = run.spec, run.target
+    executor = _fault_executor(run)
+    writer, watcher = target.writer(), target.watcher()
+    try:
+        watcher.ensure_topics()
+        watcher.start_at_end()
+        io = ClockIO(writer, watcher, run.checks, run.events, run.directory.path / "dumps")
+        hooks = ClockHooks(
+            rest_for=target.rest,
+            thread_dump=target.thread_dump,
+            metrics_for=target.metrics if spec.metrics.enabled else None,
+            on_start=executor.start if executor else None,
+            faults_active=(lambda: bool(executor.active)) if executor else (lambda: False),
+        )
+        clock = ExperimentClock(spec, target.arms, run.directory.run_id, io, hooks)
+        load = _start_load(run)
+        try:
+            with LiveProgress() as live, StopOnSignals(clock.stop):
+                clock.progress = live
+                result = clock.run()
+        finally:
+            _stop_load(run, load)
+            _stop_faults(run, executor)
+        run.status = result.status
+        if result.unresolved:
+            run.errors.append(
+                f"{result.unresolved} canary(ies) written in the last deadline "
+                "before the stop were not resolved and are not counted"
+            )
+    finally:
+        writer.close()
+        watcher.close()
+
+
+def _teardown(run: Run) -> None:
+    """Every step runs, whatever the one before it did; the journals close last."""
+    target, errors = run.target, []
+    for step, what in (
+        (target.cleanup, "connector cleanup"),
+        (lambda: target.collect_logs(run.directory.path), "log collection"),
+        (target.close, "closing the target"),
+    ):
+        try:
+            errors += step() or []
+        except Exception as exc:
+            errors.append(f"{what} failed: {exc}")
+    for error in errors:
+        run.event("teardown_error", error=error)
+    run.errors += errors
+    run.event("run_end", status=run.status)
+    run.checks.close()
+    run.events.close()
+    run.directory.finish(run.status, time.time())
+
+
+def _report(run: Run) -> RunOutcome:
+    summary = build_report(run.directory.path, allow_empty=True)
+    handshakes = {arm: h.model_dump() for arm, h in summary.handshakes.items()}
+    run.directory.update_manifest(
+        # each arm's handshake table, from javax.net.debug, when the run had it
+        **({"tls_handshakes": handshakes} if handshakes else {}),
+        checksums=run.directory.checksums(),
+    )
+    return RunOutcome(run.directory.path, run.status, summary.verdict, run.errors)
+
+
+# -- beside the clock ---------------------------------------------------------------------
+def _fault_executor(run: Run) -> FaultExecutor | None:
+    actions = run.target.fault_actions(run.directory.run_id)
+    if not actions:
+        return None
+    return FaultExecutor(
+        actions,
+        journal=Journal(run.directory.path / "faults.jsonl"),
+        ssh_for=run.target.ssh_for,
+        heal_dir=run.target.fault_heal_dir,
+    )
+
+
+def _stop_faults(run: Run, executor: FaultExecutor | None) -> None:
+    if executor is not None:
+        # Heals whatever is still applied (an interrupted run), loudly on failure.
+        executor.stop("interrupt")
+        run.errors.extend(executor.errors)
+        executor.journal.close()
+
+
+def _start_load(run: Run) -> LoadWriter | None:
     """The spec's background write load, if any, running beside the clock."""
+    spec = run.spec
     if spec.load is None:
         return None
     errors = 0
@@ -325,28 +261,16 @@ def _start_load(spec: ExperimentSpec, target: Target, event) -> LoadWriter | Non
         nonlocal errors
         errors += 1
         if errors == 1 or errors % 100 == 0:  # a down database must not flood the journal
-            event("load_error", error=error, errors_so_far=errors)
+            run.event("load_error", error=error, errors_so_far=errors)
 
-    load = target.load_writer(spec.load, on_error)
-    event("load_start", **spec.load.model_dump())
+    load = run.target.load_writer(spec.load, on_error)
+    run.event("load_start", **spec.load.model_dump())
     load.start()
     return load
 
 
-def _teardown(target: Target, run: RunDirectory, event) -> list[str]:
-    errors = []
-    try:
-        errors += target.cleanup()
-    except Exception as exc:  # every step runs, whatever the last one did
-        errors.append(f"connector cleanup failed: {exc}")
-    try:
-        target.collect_logs(run.path)
-    except Exception as exc:
-        errors.append(f"log collection failed: {exc}")
-    try:
-        errors += target.close()
-    except Exception as exc:
-        errors.append(f"closing the target failed: {exc}")
-    for error in errors:
-        event("teardown_error", error=error)
-    return errors
+def _stop_load(run: Run, load: LoadWriter | None) -> None:
+    if load is not None and run.spec.load is not None:
+        totals = load.stop()
+        run.event("load_end", **asdict(totals))
+        run.directory.update_manifest(load={**run.spec.load.model_dump(), **asdict(totals)})

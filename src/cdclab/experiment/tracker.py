@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
-from cdclab.experiment.detector import Change, Episode, SilentFailureDetector
-from cdclab.experiment.journal import Journal, utc_iso
-from cdclab.experiment.outcomes import Outcome, epoch_ms, is_overdue, latency_ms, outcome_of
+from cdclab.core.detector import Change, Episode, SilentFailureDetector
+from cdclab.core.journal import Journal, utc_iso
+from cdclab.core.outcomes import Outcome, epoch_ms, is_overdue, latency_ms, outcome_of
 from cdclab.metrics import StreamingMetrics
 
 # A canary missing for this long is forgotten (a late arrival after it is not journalled),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cdclab.faults.model import FaultSpec
+from cdclab.core.faults import FaultSpec
 
 TAG_PREFIX = "cdclab:"
 NETEM_DEVICE = "eth0"
@@ -20,6 +20,7 @@ NETEM_DEVICE = "eth0"
 NETEM_ROOT = "1:"
 SWEEP_MARK = "cdclab-deadman"
 DEADMAN_PID_SUFFIX = ".deadman.pid"
+DEADMAN_GRACE_S = 15.0  # the dead-man switch fires at for + grace
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cdclab.experiment.journal import Journal, utc_iso
-from cdclab.faults.actions import FaultAction, cancel_deadman_command
+from cdclab.core.journal import Journal, utc_iso
+from cdclab.faults.actions import DEADMAN_GRACE_S, FaultAction, cancel_deadman_command
 from cdclab.ssh import SSHHost
 
-GRACE_S = 15.0  # the dead-man switch fires at for + grace
+GRACE_S = DEADMAN_GRACE_S
 
 
 @dataclass

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Literal
 
+from cdclab.core.durations import format_duration
+from cdclab.core.spec import ExperimentSpec
 from cdclab.errors import CdclabError
-from cdclab.experiment.spec import ExperimentSpec
-from cdclab.faults.actions import Endpoint, FaultAction, sweep_script
-from cdclab.paths import state_dir
+from cdclab.faults.actions import (
+    DEADMAN_GRACE_S,
+    Endpoint,
+    FaultAction,
+    heal_iptables_by_tag,
+    sweep_script,
+)
+from cdclab.lab.access import ssh_to
+from cdclab.lab.config import LabConfig
+from cdclab.paths import fault_heal_dir, state_dir, worker_pidfile
 from cdclab.ssh import SSHHost
 
 
@@ -19,9 +29,9 @@ def process_pidfiles(process: str, arms: list[str]) -> tuple[str, list[str]]:
     if process == "db":
         return "db", [str(root / "db" / "run" / "mariadbd.supervised.pid")]
     if process == "workers":
-        return "connect", [str(root / "connect" / a / "run" / "connect.pid") for a in arms]
+        return "connect", [worker_pidfile(a) for a in arms]
     if process.startswith("worker:"):
-        return "connect", [str(root / "connect" / process.split(":", 1)[1] / "run" / "connect.pid")]
+        return "connect", [worker_pidfile(process.split(":", 1)[1])]
     raise ValueError(f"process {process!r}: use broker, db, workers or worker:<arm>")
 
 
@@ -76,3 +86,32 @@ def sweep_host(ssh: SSHHost, heal_dir: str, pidfiles: list[str]) -> list[str]:
             "the host's rules with `iptables -S | grep cdclab:`."
         )
     return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+def lab_sweep(config: LabConfig, *, include_root: bool = False) -> dict[str, list[str]]:
+    """Sweep every lab host (host -> what was removed); with include_root, the root
+    namespace's tagged rules too."""
+    pidfiles = all_pidfiles([a.name for a in config.arms])
+    removed: dict[str, list[str]] = {}
+    for host in config.hosts:
+        with ssh_to(host) as ssh:
+            removed[host.name] = sweep_host(ssh, str(fault_heal_dir()), pidfiles)
+    if include_root:
+        listed = subprocess.run(
+            ["iptables", "-w", "-S"], capture_output=True, text=True, check=False
+        ).stdout
+        removed["root namespace"] = [f"rule: {r}" for r in listed.splitlines() if "cdclab:" in r]
+        subprocess.run(["sh", "-c", heal_iptables_by_tag("cdclab:")], check=False)
+    return removed
+
+
+def describe_faults(actions: list[FaultAction]) -> list[str]:
+    """--dry-run: each fault with its apply, heal and dead-man times."""
+    if not actions:
+        return ["faults: none scheduled"]
+    return [
+        f"fault {a.fault_id}: {a.label} at +{format_duration(a.scheduled_at)}"
+        f" (healed at +{format_duration(a.scheduled_at + a.duration)}; dead-man switch on the "
+        f"host at +{format_duration(a.scheduled_at + a.duration + DEADMAN_GRACE_S)})"
+        for a in actions
+    ]

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cdclab.core.spec_types import NAME_PATTERN
 from cdclab.paths import state_dir
 
 # RFC 2544's benchmarking range: reserved for lab networks, so no real network uses it.
 DEFAULT_SUBNET = "198.18.213.0/24"
-# Arm names become connector names, topic prefixes, directories and process names.
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
 METRICS_PORT_OFFSET = 700
 KAFKA_CONTROLLER_PORT = 9093  # the kafka_kraft role's default
 
@@ -46,7 +45,7 @@ class Arm(BaseModel):
 
 
 def default_arms() -> list[Arm]:
-    """The field report's two Connect containers: JVM default TLS vs forced TLS 1.2."""
+    """The original investigation's two Connect containers: JVM default TLS vs forced TLS 1.2."""
     return [
         Arm(name="tls13", rest_port=8083, server_id=5401),
         Arm(
@@ -134,7 +133,7 @@ class LabConfig(BaseModel):
 
     @property
     def connect(self) -> Host:
-        """Kafka and every Connect worker live here, as in the field report's single host."""
+        """Kafka and every Connect worker live here, as on the investigated EC2 host."""
         return Host(name="connect", address=self._address(20))
 
     @property

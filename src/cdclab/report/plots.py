@@ -13,7 +13,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cdclab.experiment.journal import parse_iso
+from cdclab.core.journal import parse_iso
 from cdclab.report.summary import Check, Summary
 
 OUTCOME_STYLE = {

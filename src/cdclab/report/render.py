@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cdclab.experiment.journal import utc_iso
+from cdclab.core.journal import utc_iso
 from cdclab.report.plots import latency_distribution, timeline
 from cdclab.report.stats import discordant_pairs_needed
 from cdclab.report.summary import Summary, load_checks, summarize

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from cdclab import yaml12
-from cdclab.errors import InvalidInputError
-from cdclab.experiment.detector import Episode, SilentFailureDetector
-from cdclab.experiment.durations import parse_duration
-from cdclab.experiment.journal import JournalError, numbered_records, parse_iso, read_journal
-from cdclab.experiment.outcomes import FAILED, latency_ms, outcome_of
+from cdclab.core.detector import Episode, SilentFailureDetector
+from cdclab.core.journal import JournalError, numbered_records, parse_iso, read_journal
+from cdclab.core.outcomes import FAILED, latency_ms, outcome_of
+from cdclab.core.spec import CanarySpec, DetectorSpec, MetricsSpec
+from cdclab.errors import InvalidInputError, from_validation
 from cdclab.report.stats import (
     ALPHA,
     discordant_pairs_needed,
@@ -27,9 +28,6 @@ from cdclab.report.stats import (
     wilson,
 )
 from cdclab.tls_handshakes import ArmHandshakes, handshakes_in_results
-
-DEFAULT_DEADLINE_S = 30.0
-DEFAULT_MISSES = 2
 
 
 class Check(BaseModel):
@@ -354,6 +352,33 @@ def _first_signal(timings: dict[str, float | None], tie_s: float = 0.5) -> str |
     return " + ".join(name for name, t in known.items() if t - first <= tie_s)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """One fault's time: from its apply to its heal (None: never applied / healed)."""
+
+    start: float | None
+    end: float | None
+    deadline_s: float
+    stall_after_s: float
+
+    def during(self, check: Check) -> bool:
+        """Written while the fault was on."""
+        return (
+            self.start is not None
+            and self.start <= check.written_at
+            and (self.end is None or check.written_at < self.end)
+        )
+
+    def signals(self, check: Check) -> bool:
+        """The fault's own signals: written from the apply to one deadline past the heal
+        (a later fault's losses are not this one's detection)."""
+        return (
+            self.start is not None
+            and self.start <= check.written_at
+            and (self.end is None or check.written_at <= self.end + self.deadline_s)
+        )
+
+
 def fault_impacts(
     records: list[dict[str, Any]],
     checks: list[Check],
@@ -368,106 +393,111 @@ def fault_impacts(
         entry = by_id.setdefault(record["fault_id"], {"label": record.get("label", "")})
         entry[record["event"]] = record
     arms = arm_order or list(dict.fromkeys(c.arm for c in checks))
-    impacts = []
-    for fault_id, entry in by_id.items():
-        applied = entry.get("fault-applied")
-        healed = entry.get("fault-healed")
-        error = entry.get("fault-error")
-        start = parse_iso(applied["at"]) if applied else None
-        end = parse_iso(healed["at"]) if healed else None
-        per_arm = []
-        for arm in arms:
-            mine = [c for c in checks if c.arm == arm]
-            window = [
-                c
-                for c in mine
-                if start is not None
-                and start <= c.written_at
-                and (end is None or c.written_at < end)
-            ]
-            # This fault's own signals: checks written from the apply to one deadline past the
-            # heal (a later fault's losses are not this one's detection).
-            signal_window = [
-                c
-                for c in mine
-                if start is not None
-                and start <= c.written_at
-                and (end is None or c.written_at <= end + deadline_s)
-            ]
-            first_failed = next((c for c in signal_window if c.outcome in FAILED), None)
-            episode = next(
-                (
-                    e
-                    for e in episodes
-                    if e.arm == arm
-                    and start is not None
-                    and e.detected_at >= start
-                    and (end is None or e.start <= end + deadline_s)
-                ),
-                None,
-            )
-            arrivals = sorted(
-                c.seen_at
-                for c in mine
-                if c.seen_at is not None and end is not None and c.seen_at > end
-            )
-            detect_s = (
-                (first_failed.written_at + deadline_s - start)
-                if first_failed and start is not None
-                else None
-            )
-            episode_s = (episode.detected_at - start) if episode and start else None
-            rest_s = stall_s = disconnected_s = reconnects = None
-            if start is not None:
-                rest_s = _first_after(
-                    start, signal_window, lambda c: c.connector_state and not c.running
-                )
-                stall_s = _first_after(start, signal_window, lambda c: c.stalled(stall_after_s))
-                disconnected_s = _first_after(
-                    start, signal_window, lambda c: c.metric("connected") is False
-                )
-                before = _sampled(c for c in mine if c.written_at < start)
-                during = _sampled(signal_window)
-                if before and during:
-                    reconnects = max(during) - before[-1]
-            per_arm.append(
-                FaultArmImpact(
-                    arm=arm,
-                    canaries_in_window=len(window),
-                    lost=sum(1 for c in window if c.outcome in FAILED),
-                    detect_s=detect_s,
-                    episode_detected_s=episode_s,
-                    rest_left_running=rest_s is not None,
-                    recover_s=(arrivals[0] - end) if arrivals and end is not None else None,
-                    rest_s=rest_s,
-                    stall_s=stall_s,
-                    disconnected_s=disconnected_s,
-                    reconnects=reconnects,
-                    first_signal=_first_signal(
-                        {
-                            "canary past deadline": detect_s,
-                            "detector episode": episode_s,
-                            "REST not RUNNING": rest_s,
-                            "MilliSecondsSinceLastEvent": stall_s,
-                            "Connected=false": disconnected_s,
-                        }
-                    ),
-                )
-            )
-        impacts.append(
-            FaultImpact(
-                fault_id=fault_id,
-                label=entry["label"],
-                applied_at=start,
-                healed_at=end,
-                healed_by=healed.get("healed_by") if healed else None,
-                apply_offset_ms=applied.get("offset_ms") if applied else None,
-                heal_offset_ms=healed.get("offset_ms") if healed else None,
-                error=error.get("error") if error else None,
-                arms=per_arm,
-            )
-        )
-    return impacts
+    by_arm = {arm: [c for c in checks if c.arm == arm] for arm in arms}
+    return [
+        _fault_impact(fault_id, entry, by_arm, episodes, deadline_s, stall_after_s)
+        for fault_id, entry in by_id.items()
+    ]
+
+
+def _fault_impact(
+    fault_id: str,
+    entry: dict[str, Any],
+    by_arm: dict[str, list[Check]],
+    episodes: list[EpisodeSummary],
+    deadline_s: float,
+    stall_after_s: float,
+) -> FaultImpact:
+    applied, healed = entry.get("fault-applied"), entry.get("fault-healed")
+    error = entry.get("fault-error")
+    window = _Window(
+        parse_iso(applied["at"]) if applied else None,
+        parse_iso(healed["at"]) if healed else None,
+        deadline_s,
+        stall_after_s,
+    )
+    return FaultImpact(
+        fault_id=fault_id,
+        label=entry["label"],
+        applied_at=window.start,
+        healed_at=window.end,
+        healed_by=healed.get("healed_by") if healed else None,
+        apply_offset_ms=applied.get("offset_ms") if applied else None,
+        heal_offset_ms=healed.get("offset_ms") if healed else None,
+        error=error.get("error") if error else None,
+        arms=[_arm_impact(arm, mine, episodes, window) for arm, mine in by_arm.items()],
+    )
+
+
+def _arm_impact(
+    arm: str, mine: list[Check], episodes: list[EpisodeSummary], window: _Window
+) -> FaultArmImpact:
+    start, end = window.start, window.end
+    during = [c for c in mine if window.during(c)]
+    signal_window = [c for c in mine if window.signals(c)]
+    first_failed = next((c for c in signal_window if c.outcome in FAILED), None)
+    episode = next(
+        (
+            e
+            for e in episodes
+            if e.arm == arm
+            and start is not None
+            and e.detected_at >= start
+            and (end is None or e.start <= end + window.deadline_s)
+        ),
+        None,
+    )
+    arrivals = sorted(
+        c.seen_at for c in mine if c.seen_at is not None and end is not None and c.seen_at > end
+    )
+    detect_s = (
+        (first_failed.written_at + window.deadline_s - start)
+        if first_failed and start is not None
+        else None
+    )
+    episode_s = (episode.detected_at - start) if episode and start else None
+    signals = _signals_beyond_rest(mine, signal_window, window)
+    return FaultArmImpact(
+        arm=arm,
+        canaries_in_window=len(during),
+        lost=sum(1 for c in during if c.outcome in FAILED),
+        detect_s=detect_s,
+        episode_detected_s=episode_s,
+        rest_left_running=signals["rest_s"] is not None,
+        recover_s=(arrivals[0] - end) if arrivals and end is not None else None,
+        **signals,
+        first_signal=_first_signal(
+            {
+                "canary past deadline": detect_s,
+                "detector episode": episode_s,
+                "REST not RUNNING": signals["rest_s"],
+                "MilliSecondsSinceLastEvent": signals["stall_s"],
+                "Connected=false": signals["disconnected_s"],
+            }
+        ),
+    )
+
+
+def _signals_beyond_rest(
+    mine: list[Check], signal_window: list[Check], window: _Window
+) -> dict[str, Any]:
+    """Apply -> the first sample of each signal that saw something wrong (None: never)."""
+    start = window.start
+    found: dict[str, Any] = dict.fromkeys(("rest_s", "stall_s", "disconnected_s", "reconnects"))
+    if start is None:
+        return found
+    found["rest_s"] = _first_after(
+        start, signal_window, lambda c: c.connector_state and not c.running
+    )
+    found["stall_s"] = _first_after(start, signal_window, lambda c: c.stalled(window.stall_after_s))
+    found["disconnected_s"] = _first_after(
+        start, signal_window, lambda c: c.metric("connected") is False
+    )
+    before = _sampled(c for c in mine if c.written_at < start)
+    during = _sampled(signal_window)
+    if before and during:
+        found["reconnects"] = max(during) - before[-1]
+    return found
 
 
 def _canaries_at(arm_checks: list[Check], at: float, deadline_s: float) -> dict[str, Any]:
@@ -507,57 +537,77 @@ def _with_classes(
     return {**event, **context, "classes": classes}
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    return (yaml12.load(path.read_text()) or {}) if path.exists() else {}
+@dataclass(frozen=True)
+class _RunSettings:
+    """What the run's spec.yaml says the report needs, read through the spec's own models
+    (so a setting it leaves out has the spec's default, declared once)."""
+
+    spec: dict[str, Any]
+    canary: CanarySpec
+    detector: DetectorSpec
+    metrics: MetricsSpec
+
+    @property
+    def deadline_source(self) -> str:
+        return "spec.yaml" if (self.spec.get("canary") or {}).get("deadline") else "default"
+
+    @property
+    def stall_after_s(self) -> float:
+        return self.metrics.stall_after or self.canary.deadline
+
+    @property
+    def arm_order(self) -> list[str]:
+        return list(self.spec.get("arms") or {})
 
 
-def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
-    """Every number of a run. A journal with no check is an error, unless allow_empty (a
-    run that failed before its first canary still gets a report that says so)."""
-    checks_path = directory / "checks.jsonl"
-    if not checks_path.exists():
+def _run_settings(directory: Path) -> _RunSettings:
+    path = directory / "spec.yaml"
+    spec = (yaml12.load(path.read_text()) or {}) if path.exists() else {}
+    try:
+        return _RunSettings(
+            spec,
+            CanarySpec.model_validate(spec.get("canary") or {}),
+            DetectorSpec.model_validate(spec.get("detector") or {}),
+            MetricsSpec.model_validate(spec.get("metrics") or {}),
+        )
+    except ValidationError as exc:
+        raise from_validation(exc, str(path)) from exc
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _read_checks(directory: Path, deadline_s: float, allow_empty: bool, warnings) -> list[Check]:
+    path = directory / "checks.jsonl"
+    if not path.exists():
         raise InvalidInputError(f"{directory} has no checks.jsonl: it is not a results directory")
-    warnings: list[str] = []
-    spec = _read_yaml(directory / "spec.yaml")
-    manifest = (
-        json.loads((directory / "manifest.json").read_text())
-        if (directory / "manifest.json").exists()
-        else {}
-    )
-    deadline_source = "spec.yaml" if spec.get("canary", {}).get("deadline") else "default"
-    deadline_s = (
-        parse_duration(spec["canary"]["deadline"])
-        if deadline_source == "spec.yaml"
-        else DEFAULT_DEADLINE_S
-    )
-    checks = load_checks(checks_path, deadline_s, warnings)
+    checks = load_checks(path, deadline_s, warnings)
     if not checks and not allow_empty:
         raise InvalidInputError(
-            f"{checks_path} holds no canary check: nothing to report (was the run stopped "
+            f"{path} holds no canary check: nothing to report (was the run stopped "
             "before its first canary, or is this the wrong file?)"
         )
-    misses = int(spec.get("detector", {}).get("misses", DEFAULT_MISSES))
-    stall_after = (spec.get("metrics") or {}).get("stall_after")
-    stall_after_s = parse_duration(stall_after) if stall_after else deadline_s
-    events = list(read_journal(directory / "events.jsonl", warnings))
-    # Always replayed from checks.jsonl: identical to what the engine decided live, and
-    # complete even where a closed episode later absorbed a canary still pending at close.
-    episodes = replay_episodes(checks, deadline_s, misses)
-    episode_source = "replayed from checks.jsonl with the engine's detector"
+    return checks
 
-    order = list(spec.get("arms", {})) or []
-    by_arm: dict[str, dict[str, Check]] = {}
-    for arm in order:
-        by_arm[arm] = {}
+
+def _arms_in_order(checks: list[Check], order: list[str]) -> dict[str, dict[str, Check]]:
+    """Each arm's checks by canary id; arms in spec order, then as they appear."""
+    by_arm: dict[str, dict[str, Check]] = {arm: {} for arm in order}
     for check in checks:
         by_arm.setdefault(check.arm, {})[check.canary_id] = check
-    by_arm = {arm: rows for arm, rows in by_arm.items() if rows}
-    arms = [
-        _arm_summary(arm, list(rows.values()), episodes, stall_after_s)
-        for arm, rows in by_arm.items()
-    ]
-    pairs = _pairs(by_arm)
+    return {arm: rows for arm, rows in by_arm.items() if rows}
 
+
+def _verdict(
+    checks: list[Check],
+    arms: list[ArmSummary],
+    pairs: list[PairSummary],
+    episodes: list[EpisodeSummary],
+    impacts: list[FaultImpact],
+    misses: int,
+) -> list[str]:
     verdict = []
     if episodes:
         per_arm = {a.arm: len(a.episodes) for a in arms if a.episodes}
@@ -572,44 +622,65 @@ def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
             f"No silent failure: no arm missed {misses} canaries in a row while REST said RUNNING."
         )
     verdict += [p.verdict for p in pairs]
-
-    dumps = [
-        _with_classes(directory, e, checks, deadline_s) for e in events if e.get("event") == "dump"
+    verdict += [
+        f"Fault {impact.label} was applied but its heal is not recorded: "
+        "check the host (the dead-man switch removes it at for + grace)."
+        for impact in impacts
+        if impact.applied_at is not None and impact.healed_at is None
     ]
+    return verdict
+
+
+def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
+    """Every number of a run. A journal with no check is an error, unless allow_empty (a
+    run that failed before its first canary still gets a report that says so)."""
+    warnings: list[str] = []
+    settings = _run_settings(directory)
+    manifest = _read_manifest(directory)
+    deadline_s, misses = settings.canary.deadline, settings.detector.misses
+    checks = _read_checks(directory, deadline_s, allow_empty, warnings)
+    events = list(read_journal(directory / "events.jsonl", warnings))
+    # Always replayed from checks.jsonl: identical to what the engine decided live, and
+    # complete even where a closed episode later absorbed a canary still pending at close.
+    episodes = replay_episodes(checks, deadline_s, misses)
+    by_arm = _arms_in_order(checks, settings.arm_order)
+    arms = [
+        _arm_summary(arm, list(rows.values()), episodes, settings.stall_after_s)
+        for arm, rows in by_arm.items()
+    ]
+    pairs = _pairs(by_arm)
     faults = list(read_journal(directory / "faults.jsonl", warnings))
     impacts = fault_impacts(
-        faults, checks, episodes, deadline_s, stall_after_s, arm_order=[a.arm for a in arms]
+        faults, checks, episodes, deadline_s, settings.stall_after_s, [a.arm for a in arms]
     )
-    for impact in impacts:
-        if impact.applied_at is not None and impact.healed_at is None:
-            verdict.append(
-                f"Fault {impact.label} was applied but its heal is not recorded: "
-                "check the host (the dead-man switch removes it at for + grace)."
-            )
+    started = checks[0].written_at if checks else None
     return Summary(
-        name=spec.get("name") or manifest.get("name"),
+        name=settings.spec.get("name") or manifest.get("name"),
         run_id=manifest.get("run_id"),
         status=manifest.get("status"),
-        started_at=checks[0].written_at if checks else None,
+        started_at=started,
         ended_at=max((c.seen_at or c.written_at) for c in checks) if checks else None,
         deadline_s=deadline_s,
-        deadline_source=deadline_source,
-        stall_after_s=stall_after_s,
+        deadline_source=settings.deadline_source,
+        stall_after_s=settings.stall_after_s,
         misses=misses,
-        episode_source=episode_source,
+        episode_source="replayed from checks.jsonl with the engine's detector",
         arms=arms,
         pairs=pairs,
         silent_failures=len(episodes),
-        verdict=verdict,
+        verdict=_verdict(checks, arms, pairs, episodes, impacts, misses),
         faults=faults,
         fault_impacts=impacts,
-        dumps=dumps,
+        dumps=[
+            _with_classes(directory, e, checks, deadline_s)
+            for e in events
+            if e.get("event") == "dump"
+        ],
         tls=manifest.get("tls", {}),
         warnings=warnings,
         handshakes=handshakes_in_results(
             directory,
             [a.arm for a in arms],
-            since=parse_iso(manifest.get("started_at"))
-            or (checks[0].written_at if checks else None),
+            since=parse_iso(manifest.get("started_at")) or started,
         ),
     )

@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 from cdclab.errors import CdclabError, InvalidInputError
-from cdclab.runbook.endpoints import Endpoint
+from cdclab.redact import looks_secret
+from cdclab.targets.places import Endpoint
 
 SETTLE_S = 60.0
-SECRET_KEYS = ("password", "secret", "token", "credential", "sasl.jaas.config", "private.key")
 
 
 def _call(ep: Endpoint, method: str, path: str) -> tuple[int, Any]:
@@ -104,9 +104,7 @@ def masked_config(ep: Endpoint) -> dict[str, str]:
 def mask_config(config: dict[str, str]) -> dict[str, str]:
     return {
         key: "********"
-        if any(hint in key.lower() for hint in SECRET_KEYS)
-        and value
-        and not str(value).startswith("${")
+        if looks_secret(key) and value and not str(value).startswith("${")
         else value
         for key, value in sorted(config.items())
     }

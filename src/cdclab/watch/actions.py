@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cdclab.connect_rest import ConnectRest
-from cdclab.experiment.detector import Episode
-from cdclab.experiment.journal import parse_iso, utc_iso
+from cdclab.core.detector import Episode
+from cdclab.core.journal import parse_iso, utc_iso
 from cdclab.watch.config import (
     CloudWatchAction,
     RestartAction,

@@ -10,12 +10,17 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cdclab.canary import DbAccount
+from cdclab.core.spec import (
+    ARM_NAME,
+    MAX_DURATION_S,
+    CanarySpec,
+    DetectorSpec,
+    ExperimentSpec,
+)
+from cdclab.core.spec_types import Duration
 from cdclab.errors import InvalidInputError
-from cdclab.experiment.spec import ARM_NAME, CanarySpec, DetectorSpec, ExperimentSpec
-from cdclab.experiment.spec_types import Duration
 
 DB_DSN_ENV = "CDCLAB_WATCH_DB"
-MAX_CLOCK_S = 7 * 86400  # one clock cycle; the watchdog starts the next one itself
 
 
 class _Strict(BaseModel):
@@ -77,7 +82,8 @@ class WatchConfig(_Strict):
             {
                 "name": self.name,
                 "description": "watchdog",
-                "duration": min(duration or MAX_CLOCK_S, MAX_CLOCK_S),
+                # one clock cycle at most; the watchdog starts the next one itself
+                "duration": min(duration or MAX_DURATION_S, MAX_DURATION_S),
                 "canary": self.canary.model_dump(),
                 "detector": self.detector.model_dump(),
                 "arms": {c.name: {"description": c.connector} for c in self.connectors},

@@ -22,13 +22,13 @@ from confluent_kafka import KafkaException
 from cdclab import __version__
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
-from cdclab.experiment.clock import ExperimentClock
-from cdclab.experiment.detector import Episode
-from cdclab.experiment.journal import Journal, utc_iso
+from cdclab.core.detector import Episode
+from cdclab.core.journal import Journal, utc_iso
+from cdclab.experiment.clock import ClockHooks, ClockIO, ExperimentClock
 from cdclab.experiment.results import RunDirectory, new_run_id
-from cdclab.experiment.run_connectors import RunArm
 from cdclab.progress import console
 from cdclab.report.render import build_report
+from cdclab.targets.run_connectors import RunArm
 from cdclab.watch.actions import AutoRestart, CloudWatch, Webhook
 from cdclab.watch.config import WatchConfig
 
@@ -218,7 +218,7 @@ class Watchdog:
         return None
 
     def _watch(self) -> str:
-        from cdclab.experiment.runner import StopOnSignals
+        from cdclab.experiment.signals import StopOnSignals
 
         arms = [
             RunArm(
@@ -242,20 +242,16 @@ class Watchdog:
                 return "interrupted"
             try:
                 while not self.stop.is_set():
-                    clock = ExperimentClock(
-                        spec,
-                        arms=arms,
+                    io = ClockIO(
+                        writer, watcher, self.checks, self.events, self.directory / "dumps"
+                    )
+                    hooks = ClockHooks(
                         rest_for=_rest,
-                        writer=writer,
-                        watcher=watcher,
-                        checks=self.checks,
-                        events=self.events,
-                        run_id=self.session_id,
-                        dumps_dir=self.directory / "dumps",
                         thread_dump=_no_dumps,
                         progress=self._each_second,
                         on_episode=self._on_episode,
                     )
+                    clock = ExperimentClock(spec, arms, self.session_id, io, hooks)
                     clock.stop = self.stop  # Ctrl-C stops the cycle and the watch
                     self._clock = clock
                     result = clock.run()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pymysql
 
 from cdclab.canary import DbAccount
-from cdclab.experiment.spec import LoadSpec
+from cdclab.core.spec import LoadSpec
 
 TICK_S = 0.1  # rows due in a tick go out in one executemany
 

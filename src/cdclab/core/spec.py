@@ -17,12 +17,12 @@ from pydantic import (
 )
 
 from cdclab import yaml12
-from cdclab.aws.settings import AwsSettings
+from cdclab.core.aws_settings import AwsSettings
+from cdclab.core.durations import format_duration
+from cdclab.core.faults import CampaignSpec, FaultSpec
+from cdclab.core.secret_refs import check_reference
+from cdclab.core.spec_types import NAME_PATTERN, Duration
 from cdclab.errors import InvalidInputError, from_validation
-from cdclab.experiment.durations import format_duration
-from cdclab.experiment.spec_types import Duration
-from cdclab.faults.model import CampaignSpec, FaultSpec
-from cdclab.lab.config import NAME_PATTERN
 from cdclab.paths import EXPERIMENTS_DIR
 
 ConnectorSetting = str | int | bool
@@ -30,6 +30,7 @@ ARM_NAME = NAME_PATTERN  # the lab's rule: spec arms become lab arms
 DUMP_TRIGGERS = ("solo_failure", "episode_start")
 MAX_LOAD_BYTES_PER_S = 20e6
 DOTTED_SECTIONS = ("connector", "sysctls", "security_properties")
+MIN_DURATION_S, MAX_DURATION_S = 10.0, 7 * 86400.0  # one clock's span
 
 
 class Strict(BaseModel):
@@ -166,8 +167,6 @@ class ExternalSpec(Strict):
     @field_validator("db_password_from", "writer_password_from")
     @classmethod
     def _a_reference_not_a_password(cls, value: str | None) -> str | None:
-        from cdclab.aws.secrets import check_reference
-
         return None if value is None else check_reference(value)
 
 
@@ -245,7 +244,7 @@ class ExperimentSpec(Strict):
     @field_validator("duration")
     @classmethod
     def _duration_range(cls, value: float) -> float:
-        if not 10 <= value <= 7 * 86400:
+        if not MIN_DURATION_S <= value <= MAX_DURATION_S:
             raise ValueError("must be between 10s and 7 days")
         return value
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from cdclab.experiment.journal import parse_iso, utc_iso
+from cdclab.core.journal import parse_iso, utc_iso
 
 Outcome = Literal["delivered", "late", "missing"]
 FAILED: tuple[Outcome, ...] = ("late", "missing")

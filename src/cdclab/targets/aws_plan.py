@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from cdclab.aws.lifecycle import provisioner
 from cdclab.aws.provision import caller_cidr
-from cdclab.experiment.durations import format_duration
-from cdclab.experiment.local_target import spec_arms
-from cdclab.experiment.spec import ExperimentSpec
-from cdclab.faults.executor import GRACE_S
+from cdclab.core.durations import format_duration
+from cdclab.core.spec import ExperimentSpec
+from cdclab.faults.actions import DEADMAN_GRACE_S
+from cdclab.targets.base import spec_arms
 from cdclab.versions import load_versions
 
 
@@ -60,7 +60,7 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
             lines.append(
                 f"fault {fault.kind} on the instance ↔ {ext.db_host} at +{format_duration(start)} "
                 f"for {format_duration(length)} (iptables, tagged; dead-man switch: a transient "
-                f"systemd timer at +{format_duration(start + length + GRACE_S)})"
+                f"systemd timer at +{format_duration(start + length + DEADMAN_GRACE_S)})"
             )
     if not spec.aws.run_id:
         lines.append(

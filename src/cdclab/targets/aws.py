@@ -1,11 +1,11 @@
-"""The AWS target: the field report's EC2 host, provisioned, deployed and driven over SSH.
+"""The AWS target: the original investigation's EC2 host, provisioned, deployed and driven over SSH.
 
 One instance per run (or one kept from `aws.up` / `--keep`, named by `aws.run_id`) runs one
 `quay.io/debezium/connect` container per arm against the user's database and Kafka.
 
 Where things run, and what that does to the numbers:
 - Canaries are written to the user's database and read from the user's Kafka **from where
-  cdclab runs** (as the field report's operators did from their own shell). A canary's
+  cdclab runs** (as the original investigation's operators did from their own shell). A canary's
   latency therefore includes this machine's round trips to both; run cdclab in the same
   region/VPC (e.g. on a bastion) when the endpoints are private, or when latency matters.
 - Connect REST and Jolokia listen on 127.0.0.1 of the instance and are reached through SSH
@@ -26,6 +26,7 @@ from typing import Any
 
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.aws import containers
+from cdclab.aws.arms import write_arms_file
 from cdclab.aws.inventory import ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
@@ -33,26 +34,26 @@ from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
+from cdclab.core.spec import ExperimentSpec, LoadSpec
 from cdclab.errors import CdclabError, InvalidInputError
-from cdclab.experiment.load import LoadWriter
-from cdclab.experiment.local_target import spec_arms
-from cdclab.experiment.run_connectors import (
+from cdclab.faults.actions import FaultAction
+from cdclab.faults.plan import plan_faults, sweep_host
+from cdclab.load import LoadWriter
+from cdclab.metrics import JolokiaMetrics, StreamingMetrics
+from cdclab.paths import cache_dir
+from cdclab.progress import console
+from cdclab.ssh import SSHHost
+from cdclab.ssh_tunnel import LocalForward
+from cdclab.targets.aws_plan import describe_aws_plan
+from cdclab.targets.base import BaseTarget, spec_arms
+from cdclab.targets.places import write_place_file
+from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
     run_connector_name,
     run_server_id,
     sweep_run_connectors,
 )
-from cdclab.experiment.spec import ExperimentSpec, LoadSpec
-from cdclab.experiment.target import BaseTarget
-from cdclab.faults.actions import FaultAction
-from cdclab.faults.plan import plan_faults, sweep_host
-from cdclab.metrics import JolokiaMetrics, StreamingMetrics
-from cdclab.paths import cache_dir
-from cdclab.progress import console
-from cdclab.runbook.endpoints import write_arms_file
-from cdclab.ssh import SSHHost
-from cdclab.ssh_tunnel import LocalForward
 from cdclab.templating import render_connector_config
 from cdclab.versions import load_versions
 
@@ -114,6 +115,14 @@ class AwsTarget(BaseTarget):
         self._session = None
         self._started_at = time.time()
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
+
+    # -- before anything exists ---------------------------------------------------------
+    def describe_plan(self) -> list[str]:
+        return describe_aws_plan(self.spec)
+
+    @property
+    def preparing(self) -> str:
+        return "provisioning and deploying the AWS host, registering this run's connectors…"
 
     # -- set up and tear down -----------------------------------------------------------
     def preflight(self) -> None:
@@ -210,6 +219,9 @@ class AwsTarget(BaseTarget):
                 }
                 for w in self.workers
             },
+        )
+        write_place_file(
+            run_state_dir(self.aws_run_id), self.settings.container_cli, self.fault_heal_dir
         )
 
     @property
@@ -402,7 +414,7 @@ class AwsTarget(BaseTarget):
 
     @property
     def fault_heal_dir(self) -> str:
-        return containers.HEAL_DIR
+        return f"{self.remote_dir}/faults"
 
     def sweep_faults(self) -> list[str]:
         with self.ssh_for("connect") as ssh:

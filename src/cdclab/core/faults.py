@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cdclab.experiment.spec_types import Duration
+from cdclab.core.spec_types import Duration
 
 FaultKind = Literal["drop", "reject", "delay", "loss", "jitter", "kill", "pause"]
 NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter")
@@ -83,7 +83,7 @@ class FaultSpec(BaseModel):
 
 
 class CampaignSpec(BaseModel):
-    """The field report's shorthand: one fault kind, a list of durations, recovery gaps."""
+    """A campaign: one fault kind, a list of durations, recovery gaps between them."""
 
     model_config = ConfigDict(extra="forbid")
 

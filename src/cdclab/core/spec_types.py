@@ -6,7 +6,10 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
-from cdclab.experiment.durations import format_duration, parse_duration
+from cdclab.core.durations import format_duration, parse_duration
+
+# An arm's name: it names a worker, a connector, topics and files (lab, compose, runs).
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
 
 Duration = Annotated[
     float,

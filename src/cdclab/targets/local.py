@@ -8,6 +8,9 @@ before the next one starts.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,46 +18,30 @@ from typing import Any
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import ConnectRest
+from cdclab.core.spec import ExperimentSpec, LoadSpec
 from cdclab.dumps.take import jcmd_thread_dump
 from cdclab.errors import CdclabError
-from cdclab.experiment.load import LoadWriter
-from cdclab.experiment.run_connectors import (
+from cdclab.faults.actions import FaultAction
+from cdclab.faults.plan import describe_faults, lab_sweep, plan_faults
+from cdclab.lab import config as lab_config
+from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
+from cdclab.lab.config import LabConfig
+from cdclab.lab.extravars import connector_entry, lab_extravars
+from cdclab.lab.tls_evidence import collect_tls_evidence
+from cdclab.lab.up import LOCAL_INVENTORY, check_matches_running_lab, lab_up
+from cdclab.load import LoadWriter
+from cdclab.metrics import JolokiaMetrics, StreamingMetrics
+from cdclab.paths import fault_heal_dir, state_dir
+from cdclab.prereqs import check_lab_prerequisites
+from cdclab.targets.base import BaseTarget, spec_arms
+from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
     run_connector_name,
     run_server_id,
     sweep_run_connectors,
 )
-from cdclab.experiment.spec import ExperimentSpec, LoadSpec
-from cdclab.experiment.target import BaseTarget
-from cdclab.faults.actions import FaultAction
-from cdclab.faults.plan import all_pidfiles, plan_faults, sweep_host
-from cdclab.lab import config as lab_config
-from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
-from cdclab.lab.config import Arm, LabConfig
-from cdclab.lab.extravars import connector_entry, lab_extravars
-from cdclab.lab.tls_evidence import collect_tls_evidence
-from cdclab.lab.up import LOCAL_INVENTORY, check_matches_running_lab, lab_up
-from cdclab.metrics import JolokiaMetrics, StreamingMetrics
-from cdclab.paths import fault_heal_dir, state_dir
 from cdclab.versions import load_versions
-
-FIRST_REST_PORT = 8083
-FIRST_SERVER_ID = 5401
-
-
-def spec_arms(spec: ExperimentSpec) -> list[Arm]:
-    """One worker per spec arm, REST ports from 8083 in order (metrics at REST + 700)."""
-    return [
-        Arm(
-            name=name,
-            rest_port=FIRST_REST_PORT + index,
-            server_id=FIRST_SERVER_ID + index,
-            jvm_opts=arm.jvm_opts,
-            security_properties=arm.security_properties,
-        )
-        for index, (name, arm) in enumerate(spec.resolved_arms().items())
-    ]
 
 
 def lab_config_for(spec: ExperimentSpec) -> LabConfig:
@@ -63,6 +50,30 @@ def lab_config_for(spec: ExperimentSpec) -> LabConfig:
     base = running.model_dump() if running else {}
     arms = [a.model_dump() for a in spec_arms(spec)]
     return LabConfig.model_validate({**base, "arms": arms})
+
+
+RUN_LOCK = Path("/run/cdclab/experiment.lock")
+
+
+@contextlib.contextmanager
+def one_run_at_a_time():
+    """One experiment per lab: a second one would sweep the first one's faults."""
+    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(RUN_LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise CdclabError(
+                f"an experiment is already running on this lab ({holder}); wait for it or "
+                "stop it (Ctrl-C) first"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
 
 
 class LocalTarget(BaseTarget):
@@ -99,6 +110,39 @@ class LocalTarget(BaseTarget):
         self._registered: list[RunArm] = []
         self._paused: list[RunArm] = []
         self._sysctls: list[dict[str, str]] = []
+
+    # -- before anything exists ---------------------------------------------------------
+    def describe_plan(self) -> list[str]:
+        config, spec = self.config, self.spec
+        lines = [
+            "hosts: " + ", ".join(f"{h.name} {h.address} ({h.namespace})" for h in config.hosts),
+            f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}",
+        ]
+        for name, arm in self._arm_specs.items():
+            lab_arm = config.arm(name)
+            lines.append(f"arm {name}: worker {config.rest_url(lab_arm)}, " + arm.describe())
+        if spec.load:
+            lines.append(spec.load.describe(f"{config.database}.{config.load_table}"))
+        for host, tuning in spec.hosts.items():
+            for key, value in tuning.sysctls.items():
+                lines.append(f"host {host}: sysctl {key} = {value} for the run (restored after)")
+        if spec.metrics.enabled:
+            urls = ", ".join(config.metrics_url(config.arm(n)) for n in self._arm_specs)
+            lines.append(
+                "metrics: Debezium's streaming MBean of every arm read at each canary "
+                f"(Jolokia on {urls})"
+            )
+        return lines + describe_faults(self.fault_actions(self.run_id))
+
+    def check_prerequisites(self) -> None:
+        check_lab_prerequisites()
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        return one_run_at_a_time()
+
+    @property
+    def preparing(self) -> str:
+        return "preparing the lab and this run's connectors…"
 
     # -- set up and tear down -----------------------------------------------------------
     def preflight(self) -> None:
@@ -245,15 +289,8 @@ class LocalTarget(BaseTarget):
 
     def sweep_faults(self) -> list[str]:
         """Remove faults left by crashed runs on every host; say what was found."""
-        found = []
-        pidfiles = all_pidfiles([a.name for a in self.arms])
-        for host in self.config.hosts:
-            with ssh_to(host) as ssh:
-                found += [
-                    f"{host.name}: {line}"
-                    for line in sweep_host(ssh, self.fault_heal_dir, pidfiles)
-                ]
-        return found
+        swept = lab_sweep(self.config)
+        return [f"{host}: {line}" for host, lines in swept.items() for line in lines]
 
     # -- facts for the manifest ---------------------------------------------------------
     def versions(self) -> dict[str, Any]:
