@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cdclab.paths import ROLES_DIR
+from cdclab.targets.aws import compose_arms
 
 ARMS = [
     {"name": "tls13", "rest_port": 8083, "metrics_port": 8783, "jvm_opts": ""},
@@ -24,6 +25,9 @@ ARMS = [
 
 
 def _render(**overrides) -> str:
+    # The arms as the AWS target hands them over: JVM options computed by cdclab, with the
+    # agent when the role mounts one.
+    metrics = bool(overrides.get("connect_compose_jolokia_jar", "/opt/cdclab/agents/jolokia.jar"))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(ROLES_DIR / "connect_compose" / "templates"),
         undefined=jinja2.StrictUndefined,
@@ -36,7 +40,7 @@ def _render(**overrides) -> str:
         "connect_compose_image_tag": "2.7.3.Final",
         "connect_compose_bootstrap_servers": "b-1.msk.example:9092",
         "connect_compose_heap": "-Xms256m -Xmx1g",
-        "connect_compose_arms": ARMS,
+        "connect_compose_arms": compose_arms(ARMS, metrics=metrics),
         "connect_compose_jolokia_jar": "/opt/cdclab/agents/jolokia.jar",
         **overrides,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdclab.core.jvm import worker_jvm_options
 from cdclab.lab.config import Arm, LabConfig
 from cdclab.paths import cache_dir, state_dir
 from cdclab.templating import render_connector_config
@@ -44,6 +45,28 @@ def connector_entry(
     }
 
 
+def lab_jvm_options(config: LabConfig, arm: Arm) -> str:
+    """The lab worker's JVM options: its java.security file in its directory, the Jolokia
+    agent the lab fetched (kafka_dist's agents bundle) on the REST address."""
+    jolokia = load_versions().jolokia
+    agent = (
+        state_dir()
+        / "dist"
+        / "agents"
+        / f"jolokia-{jolokia}"
+        / "lib"
+        / f"jolokia-agent-jvm-{jolokia}-javaagent.jar"
+    )
+    security = state_dir() / "connect" / arm.name / "java.security"
+    return worker_jvm_options(
+        arm.jvm_opts,
+        security_file=str(security) if arm.security_properties else None,
+        agent_jar=str(agent),
+        agent_host=config.connect.address,
+        agent_port=arm.metrics_port,
+    )
+
+
 def lab_extravars(config: LabConfig) -> dict[str, Any]:
     return {
         "cdclab_state_dir": str(state_dir()),
@@ -71,7 +94,7 @@ def lab_extravars(config: LabConfig) -> dict[str, Any]:
                     "name": a.name,
                     "rest_port": a.rest_port,
                     "metrics_port": a.metrics_port,
-                    "jvm_opts": a.jvm_opts,
+                    "jvm_options": lab_jvm_options(config, a),
                     "security_properties": a.security_properties,
                 }
                 for a in config.arms

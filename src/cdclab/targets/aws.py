@@ -34,6 +34,7 @@ from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
+from cdclab.core.jvm import worker_jvm_options
 from cdclab.core.spec import ExperimentSpec, LoadSpec
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.faults.actions import FaultAction
@@ -59,6 +60,27 @@ from cdclab.versions import load_versions
 
 # Inside each container (the connect_compose role mounts the arm's file there).
 CONTAINER_SECRETS_FILE = "/cdclab/secrets.properties"
+# Where the compose template mounts an arm's java.security file and the metrics agent.
+COMPOSE_SECURITY_FILE = "/cdclab/java.security"
+COMPOSE_AGENT_JAR = "/cdclab/jolokia.jar"
+
+
+def compose_arms(arms: list[dict[str, Any]], *, metrics: bool) -> list[dict[str, Any]]:
+    """The compose role's arms, each with its JVM options as the container sees its files
+    (the java.security file and the agent jar are mounted under /cdclab)."""
+    return [
+        {
+            **arm,
+            "jvm_options": worker_jvm_options(
+                arm.get("jvm_opts", ""),
+                security_file=COMPOSE_SECURITY_FILE if arm.get("security_properties") else None,
+                agent_jar=COMPOSE_AGENT_JAR if metrics else None,
+                agent_host="127.0.0.1",  # REST and metrics listen on the instance's loopback
+                agent_port=arm["metrics_port"],
+            ),
+        }
+        for arm in arms
+    ]
 
 
 def canary_table_ddl(database: str, table: str) -> str:
@@ -173,16 +195,19 @@ class AwsTarget(BaseTarget):
             "cdclab_kafka_bootstrap": self.external.kafka_bootstrap,
             "cdclab_db_password_file": str(password_file),
             "cdclab_metrics": self.spec.metrics.enabled,
-            "cdclab_arms": [
-                {
-                    "name": w.name,
-                    "rest_port": w.rest_port,
-                    "metrics_port": w.metrics_port,
-                    "jvm_opts": w.jvm_opts,
-                    "security_properties": w.security_properties,
-                }
-                for w in self.workers
-            ],
+            "cdclab_arms": compose_arms(
+                [
+                    {
+                        "name": w.name,
+                        "rest_port": w.rest_port,
+                        "metrics_port": w.metrics_port,
+                        "jvm_opts": w.jvm_opts,
+                        "security_properties": w.security_properties,
+                    }
+                    for w in self.workers
+                ],
+                metrics=self.spec.metrics.enabled,
+            ),
         }
 
     def deploy(self) -> None:
