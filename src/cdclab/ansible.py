@@ -88,6 +88,20 @@ def _environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def _private_data_dir():
+    """A fresh private data dir per run, and no env files in it: ansible-runner otherwise
+    writes env/envvars, env/extravars and env/cmdline on the first run only and then
+    prefers those files, so one run's settings (even --check) would leak into the next."""
+    base = state_dir() / "ansible-private"
+    base.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    try:
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def _secrets_out_of_environment(names: Iterable[str]):
     hidden = {
         name: os.environ.pop(name)
@@ -120,12 +134,6 @@ def run_playbook(
     """
     artifacts = artifact_dir or state_dir() / "ansible"
     artifacts.mkdir(parents=True, exist_ok=True)
-    # A fresh private data dir per run, and no env files in it: ansible-runner otherwise
-    # writes env/envvars, env/extravars and env/cmdline on the first run only and then
-    # prefers those files, so one run's settings (even --check) would leak into the next.
-    base = state_dir() / "ansible-private"
-    base.mkdir(parents=True, exist_ok=True)
-    private = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     failures: list[str] = []
 
     def on_event(event: dict[str, Any]) -> bool:
@@ -137,26 +145,22 @@ def run_playbook(
         return True
 
     inventories = inventory if isinstance(inventory, list) else [inventory]
-    cmdline = ["--check"] if check else []
-    try:
-        with _secrets_out_of_environment(hide_env):
-            runner = ansible_runner.run(
-                private_data_dir=str(private),
-                artifact_dir=str(artifacts),
-                ident=f"{Path(playbook).stem}-{uuid.uuid4().hex[:8]}",
-                playbook=str(PLAYBOOKS_DIR / playbook),
-                inventory=[str(p) for p in inventories],
-                extravars=dict(extravars),
-                envvars=_environment(),
-                cmdline=" ".join(cmdline) or None,
-                limit=limit,
-                tags=tags,
-                quiet=True,
-                event_handler=on_event,
-                suppress_env_files=True,
-            )
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    with _private_data_dir() as private, _secrets_out_of_environment(hide_env):
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            artifact_dir=str(artifacts),
+            ident=f"{Path(playbook).stem}-{uuid.uuid4().hex[:8]}",
+            playbook=str(PLAYBOOKS_DIR / playbook),
+            inventory=[str(p) for p in inventories],
+            extravars=dict(extravars),
+            envvars=_environment(),
+            cmdline="--check" if check else None,
+            limit=limit,
+            tags=tags,
+            quiet=True,
+            event_handler=on_event,
+            suppress_env_files=True,
+        )
     stats = runner.stats or {}
     result = PlaybookResult(
         playbook=playbook,

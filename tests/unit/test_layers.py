@@ -102,3 +102,19 @@ def test_no_package_cycle():
     for unit in sorted(graph):
         visit(unit, [])
     assert cycles == []
+
+
+def test_functions_are_short_enough_to_read_at_once():
+    # A longer one says why on its first line: "# long: <reason>".
+    long = []
+    for path in ROOT.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                said_why = any(
+                    "# long:" in line for line in lines[node.lineno - 1 : node.lineno + 2]
+                )
+                if length > 60 and not said_why:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length})")
+    assert long == []

@@ -195,7 +195,8 @@ class Ec2Provisioner:
 
     # -- up / down ------------------------------------------------------------------------
     def up(self, run_id: str, allow_cidr: str) -> AwsHost:
-        """Create the run's key pair, security group and instance; roll back on failure."""
+        """Create the run's key pair, security group and instance; roll back on failure
+        (any failure, Ctrl-C included: nothing is left half-created)."""
         directory = run_state_dir(run_id)
         if (directory / "host.json").exists():
             raise InvalidInputError(
@@ -209,84 +210,23 @@ class Ec2Provisioner:
         vpc, subnet = self.vpc_and_subnet()
         created: list[tuple[str, str]] = []
         try:
-            key = self.ec2.create_key_pair(
-                KeyName=name,
-                KeyType="ed25519",
-                TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}],
-            )
-            created.append(("key-pair", name))
-            key_file = directory / "id_ed25519"
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(key["KeyMaterial"])
-            group = self.ec2.create_security_group(
-                GroupName=name,
-                Description=f"cdclab run {run_id}: SSH only",
-                VpcId=vpc,
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
-            )
-            group_id = group["GroupId"]
-            created.append(("security-group", group_id))
-            self.ec2.authorize_security_group_ingress(
-                GroupId=group_id,
-                IpPermissions=[
-                    {
-                        "IpProtocol": "tcp",
-                        "FromPort": 22,
-                        "ToPort": 22,
-                        "IpRanges": [{"CidrIp": allow_cidr, "Description": "cdclab SSH"}],
-                    }
-                ],
-            )
-            network: dict[str, Any] = {
-                "Groups": [group_id],
-                "DeviceIndex": 0,
-                "AssociatePublicIpAddress": True,
-            }
-            if subnet:
-                network["SubnetId"] = subnet
-            reservation = self.ec2.run_instances(
-                ImageId=ami,
-                InstanceType=self.settings.instance_type,
-                KeyName=name,
-                MinCount=1,
-                MaxCount=1,
-                NetworkInterfaces=[network],
-                MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-                BlockDeviceMappings=[
-                    {
-                        "DeviceName": "/dev/xvda",
-                        "Ebs": {
-                            "VolumeSize": self.settings.root_volume_gb,
-                            "VolumeType": "gp3",
-                            "Encrypted": True,
-                            "DeleteOnTermination": True,
-                        },
-                    }
-                ],
-                InstanceInitiatedShutdownBehavior="terminate",
-                TagSpecifications=[
-                    {"ResourceType": t, "Tags": tags} for t in ("instance", "volume")
-                ],
-            )
-            instance_id = reservation["Instances"][0]["InstanceId"]
-            created.append(("instance", instance_id))
-            self.ec2.get_waiter("instance_running").wait(
-                InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 60}
-            )
-            described = self.ec2.describe_instances(InstanceIds=[instance_id])
-            instance = described["Reservations"][0]["Instances"][0]
+            key_file = self._create_key(name, tags, directory, created)
+            group_id = self._create_group(name, run_id, vpc, allow_cidr, tags, created)
+            instance = self._run_instance(name, ami, group_id, subnet, tags, created)
         except (ClientError, WaiterError) as exc:
             self._rollback(created)
             self._forget(run_id)
             raise CdclabError(
                 f"provisioning run {run_id} failed and was rolled back: {exc}"
             ) from exc
+        except BaseException:
+            self._rollback(created)
+            self._forget(run_id)
+            raise
         host = AwsHost(
             run_id=run_id,
             region=self.region,
-            instance_id=instance_id,
+            instance_id=instance["InstanceId"],
             security_group_id=group_id,
             key_name=name,
             key_file=str(key_file),
@@ -296,6 +236,86 @@ class Ec2Provisioner:
         )
         host.save(directory)
         return host
+
+    def _create_key(self, name: str, tags, directory: Path, created: list) -> Path:
+        key = self.ec2.create_key_pair(
+            KeyName=name,
+            KeyType="ed25519",
+            TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}],
+        )
+        created.append(("key-pair", name))
+        key_file = directory / "id_ed25519"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key["KeyMaterial"])
+        return key_file
+
+    def _create_group(
+        self, name: str, run_id: str, vpc: str | None, allow_cidr: str, tags, created: list
+    ) -> str:
+        """A security group that lets SSH in from allow_cidr, and nothing else."""
+        group = self.ec2.create_security_group(
+            GroupName=name,
+            Description=f"cdclab run {run_id}: SSH only",
+            VpcId=vpc,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+        )
+        group_id = group["GroupId"]
+        created.append(("security-group", group_id))
+        self.ec2.authorize_security_group_ingress(
+            GroupId=group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": allow_cidr, "Description": "cdclab SSH"}],
+                }
+            ],
+        )
+        return group_id
+
+    def _run_instance(
+        self, name: str, ami: str, group_id: str, subnet: str | None, tags, created: list
+    ) -> dict[str, Any]:
+        """One instance (IMDSv2, encrypted gp3 root, terminates on shutdown), running."""
+        network: dict[str, Any] = {
+            "Groups": [group_id],
+            "DeviceIndex": 0,
+            "AssociatePublicIpAddress": True,
+        }
+        if subnet:
+            network["SubnetId"] = subnet
+        reservation = self.ec2.run_instances(
+            ImageId=ami,
+            InstanceType=self.settings.instance_type,
+            KeyName=name,
+            MinCount=1,
+            MaxCount=1,
+            NetworkInterfaces=[network],
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            BlockDeviceMappings=[
+                {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {
+                        "VolumeSize": self.settings.root_volume_gb,
+                        "VolumeType": "gp3",
+                        "Encrypted": True,
+                        "DeleteOnTermination": True,
+                    },
+                }
+            ],
+            InstanceInitiatedShutdownBehavior="terminate",
+            TagSpecifications=[{"ResourceType": t, "Tags": tags} for t in ("instance", "volume")],
+        )
+        instance_id = reservation["Instances"][0]["InstanceId"]
+        created.append(("instance", instance_id))
+        self.ec2.get_waiter("instance_running").wait(
+            InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+        )
+        described = self.ec2.describe_instances(InstanceIds=[instance_id])
+        return described["Reservations"][0]["Instances"][0]
 
     def _rollback(self, created: list[tuple[str, str]]) -> None:
         for kind, ident in reversed(created):

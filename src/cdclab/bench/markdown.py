@@ -23,58 +23,78 @@ def render(results: dict[str, Any]) -> str:
         "",
         "| measure | value | target | |",
         "|---|---|---|---|",
+        *_lab_rows(results.get("lab_start")),
+        *(row for c in results.get("cadence", []) for row in _cadence_rows(c)),
+        *(row for d in results.get("detection", []) for row in _detection_rows(d)),
+        *_fault_rows(results.get("fault_precision")),
+        *_report_rows(results.get("report")),
     ]
-    lab = results.get("lab_start")
-    if lab:
-        for key, label in (("cold_up_s", "cold lab.up"), ("warm_up_s", "warm lab.up")):
-            s, target = lab[key], TARGETS[key]
-            lines.append(
-                f"| {label} (median of {s['runs']}, min–max) | {s['median']} s "
-                f"({s['min']}–{s['max']}) | < {target:g} s | {_mark(s['median'], target)} |"
-            )
-        s = lab["down_s"]
-        lines.append(f"| lab.down (median) | {s['median']} s ({s['min']}–{s['max']}) | | |")
-    for c in results.get("cadence", []):
-        target = TARGETS["cpu_percent_at_1s"] if c["interval_s"] == 1.0 else None
-        cpu = c["cpu_percent_of_one_core"]
-        lines.append(
-            f"| {c['interval_s']:g} s canaries: drift p50/p99 | {c['drift_ms']['p50']} / "
-            f"{c['drift_ms']['p99']} ms | | |"
-        )
-        lines.append(
-            f"| {c['interval_s']:g} s canaries: CPU of one core, peak RSS | {cpu} %, "
-            f"{c['peak_rss_mb']} MB | {f'< {target:g} %' if target else ''} | "
-            f"{_mark(cpu, target) if target else ''} |"
-        )
-        lines.append(
-            f"| {c['interval_s']:g} s canaries: per arm; vs one check per 87 s | "
-            f"{c['canaries_per_arm']}; {c['checks_per_field_report_check']}× | | |"
-        )
-    for d in results.get("detection", []):
-        for arm, a in d["per_arm"].items():
-            own = a["excess_over_own_floor_s"]
-            lines.append(
-                f"| detection at {d['interval_s']:g} s, arm {arm} ({a['episodes']} drops): "
-                f"p50 / max; excess over interval + deadline ({d['floor_s']:g} s) and over "
-                f"each drop's own floor | {a['detect_s']['p50']} / {a['detect_s']['max']} s; "
-                f"+{a['excess_over_floor_s']} s, +{own} s | ≤ floor + 1 s | "
-                f"{_mark(own, TARGETS['detection_excess_s'])} |"
-            )
-    f = results.get("fault_precision")
-    if f:
-        for kind in ("apply", "heal"):
-            o = f[f"{kind}_offset_ms"]
-            lines.append(
-                f"| fault {kind} offset ({f['faults']} faults) p50 / max | {o['p50']} / "
-                f"{o['max']} ms | < 500 ms | {_mark(o['max'], TARGETS['fault_offset_ms'])} |"
-            )
-    r = results.get("report")
-    if r:
-        lines.append(
-            f"| `invoke report`, {r['hours']:g} h × {r['arms']} arms at 1 s "
-            f"({r['checks']} checks): wall, peak RSS | {r['report_wall_s']} s, "
-            f"{r['report_peak_rss_mb']} MB | < 5 s | "
-            f"{_mark(r['report_wall_s'], TARGETS['report_s'])} |"
-        )
-        lines.append(f"| results size per hour of run | {r['results_mb_per_hour']} MB | | |")
     return "\n".join(lines) + "\n"
+
+
+def _lab_rows(lab: dict[str, Any] | None) -> list[str]:
+    if not lab:
+        return []
+    rows = []
+    for key, label in (("cold_up_s", "cold lab.up"), ("warm_up_s", "warm lab.up")):
+        s, target = lab[key], TARGETS[key]
+        rows.append(
+            f"| {label} (median of {s['runs']}, min–max) | {s['median']} s "
+            f"({s['min']}–{s['max']}) | < {target:g} s | {_mark(s['median'], target)} |"
+        )
+    s = lab["down_s"]
+    rows.append(f"| lab.down (median) | {s['median']} s ({s['min']}–{s['max']}) | | |")
+    return rows
+
+
+def _cadence_rows(c: dict[str, Any]) -> list[str]:
+    target = TARGETS["cpu_percent_at_1s"] if c["interval_s"] == 1.0 else None
+    cpu = c["cpu_percent_of_one_core"]
+    return [
+        f"| {c['interval_s']:g} s canaries: drift p50/p99 | {c['drift_ms']['p50']} / "
+        f"{c['drift_ms']['p99']} ms | | |",
+        f"| {c['interval_s']:g} s canaries: CPU of one core, peak RSS | {cpu} %, "
+        f"{c['peak_rss_mb']} MB | {f'< {target:g} %' if target else ''} | "
+        f"{_mark(cpu, target) if target else ''} |",
+        f"| {c['interval_s']:g} s canaries: per arm; vs one check per 87 s | "
+        f"{c['canaries_per_arm']}; {c['checks_per_field_report_check']}× | | |",
+    ]
+
+
+def _detection_rows(d: dict[str, Any]) -> list[str]:
+    rows = []
+    for arm, a in d["per_arm"].items():
+        own = a["excess_over_own_floor_s"]
+        rows.append(
+            f"| detection at {d['interval_s']:g} s, arm {arm} ({a['episodes']} drops): "
+            f"p50 / max; excess over interval + deadline ({d['floor_s']:g} s) and over "
+            f"each drop's own floor | {a['detect_s']['p50']} / {a['detect_s']['max']} s; "
+            f"+{a['excess_over_floor_s']} s, +{own} s | ≤ floor + 1 s | "
+            f"{_mark(own, TARGETS['detection_excess_s'])} |"
+        )
+    return rows
+
+
+def _fault_rows(f: dict[str, Any] | None) -> list[str]:
+    if not f:
+        return []
+    rows = []
+    for kind in ("apply", "heal"):
+        o = f[f"{kind}_offset_ms"]
+        rows.append(
+            f"| fault {kind} offset ({f['faults']} faults) p50 / max | {o['p50']} / "
+            f"{o['max']} ms | < 500 ms | {_mark(o['max'], TARGETS['fault_offset_ms'])} |"
+        )
+    return rows
+
+
+def _report_rows(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    return [
+        f"| `invoke report`, {r['hours']:g} h × {r['arms']} arms at 1 s "
+        f"({r['checks']} checks): wall, peak RSS | {r['report_wall_s']} s, "
+        f"{r['report_peak_rss_mb']} MB | < 5 s | "
+        f"{_mark(r['report_wall_s'], TARGETS['report_s'])} |",
+        f"| results size per hour of run | {r['results_mb_per_hour']} MB | | |",
+    ]

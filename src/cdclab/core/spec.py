@@ -175,6 +175,12 @@ SECURITY_PROPERTIES = ("jdk.tls.keyLimits", "jdk.tls.disabledAlgorithms", "jdk.c
 
 
 class ArmSpec(Strict):
+    """An arm as the user writes it: what differs between arms (JVM options, connector
+    settings, java.security). One of four arm models, one per layer: ArmSpec (what to
+    compare), lab.config.Arm (a worker of the lab: ports, server id), RunArm (one run's
+    connector, topic and endpoints on any target), lab.status.ArmStatus (what a worker
+    reports)."""
+
     jvm_opts: str = ""
     connector: dict[str, ConnectorSetting] = Field(default_factory=dict)
     security_properties: dict[str, str] = Field(

@@ -18,7 +18,8 @@ KAFKA_CONTROLLER_PORT = 9093  # the kafka_kraft role's default
 
 
 class Arm(BaseModel):
-    """One Kafka Connect worker + Debezium connector configuration under test."""
+    """A worker of the lab (or of an EC2 host): ports, server id, JVM options; it outlives
+    runs. Built from an ArmSpec by targets.base.spec_arms."""
 
     model_config = ConfigDict(extra="forbid")
 

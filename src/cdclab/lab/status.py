@@ -25,6 +25,8 @@ class HostStatus(BaseModel):
 
 
 class ArmStatus(BaseModel):
+    """What `lab.status` reports of an arm: states and evidence, not configuration."""
+
     name: str
     connector: str
     rest_url: str

@@ -54,42 +54,8 @@ def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
     top = max(seen) * 3 if seen else 1000.0
     for ax, arm in zip(axes[:, 0], arms, strict=True):
         rows = [c for c in checks if c.arm == arm]
-        for outcome, style in OUTCOME_STYLE.items():
-            pts = [c for c in rows if c.outcome == outcome and c.latency_ms]
-            if pts:
-                ax.scatter(
-                    [_dt(c.written_at) for c in pts],
-                    [c.latency_ms for c in pts],
-                    label=outcome,
-                    zorder=3,
-                    **style,
-                )
-        missing = [c for c in rows if c.outcome == "missing"]
-        if missing:
-            ax.scatter(
-                [_dt(c.written_at) for c in missing],
-                [top] * len(missing),
-                color="#c62828",
-                marker="x",
-                s=30,
-                label="missing",
-                zorder=4,
-            )
-        for start, end, label in fault_windows(summary):
-            ax.axvspan(
-                _dt(start), _dt(end), color="#9e9e9e", alpha=0.25, lw=0, label=f"fault: {label}"
-            )
-        for episode in (a for a in summary.arms if a.arm == arm):
-            for e in episode.episodes:
-                ax.axvspan(
-                    _dt(e.start),
-                    _dt(e.end or summary.ended_at or e.detected_at),
-                    color="#c62828",
-                    alpha=0.12,
-                    lw=0,
-                    label="silent-failure episode",
-                )
-                ax.axvline(_dt(e.detected_at), color="#c62828", lw=1, ls="--")
+        _canaries(ax, rows, top)
+        _windows(ax, summary, arm)
         _since_last_event(ax, rows, summary.stall_after_s)
         ax.set_yscale("log")
         ax.set_ylabel(f"{arm}\nlatency (ms)")
@@ -110,6 +76,48 @@ def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _canaries(ax, rows: list[Check], top: float) -> None:
+    """Delivered and late canaries at their latency; missing ones marked at the top."""
+    for outcome, style in OUTCOME_STYLE.items():
+        pts = [c for c in rows if c.outcome == outcome and c.latency_ms]
+        if pts:
+            ax.scatter(
+                [_dt(c.written_at) for c in pts],
+                [c.latency_ms for c in pts],
+                label=outcome,
+                zorder=3,
+                **style,
+            )
+    missing = [c for c in rows if c.outcome == "missing"]
+    if missing:
+        ax.scatter(
+            [_dt(c.written_at) for c in missing],
+            [top] * len(missing),
+            color="#c62828",
+            marker="x",
+            s=30,
+            label="missing",
+            zorder=4,
+        )
+
+
+def _windows(ax, summary: Summary, arm: str) -> None:
+    """Faults shaded grey, the arm's silent-failure episodes red (dashed: detected)."""
+    for start, end, label in fault_windows(summary):
+        ax.axvspan(_dt(start), _dt(end), color="#9e9e9e", alpha=0.25, lw=0, label=f"fault: {label}")
+    for episode in (a for a in summary.arms if a.arm == arm):
+        for e in episode.episodes:
+            ax.axvspan(
+                _dt(e.start),
+                _dt(e.end or summary.ended_at or e.detected_at),
+                color="#c62828",
+                alpha=0.12,
+                lw=0,
+                label="silent-failure episode",
+            )
+            ax.axvline(_dt(e.detected_at), color="#c62828", lw=1, ls="--")
 
 
 def _since_last_event(ax, rows: list[Check], stall_after_s: float) -> None:

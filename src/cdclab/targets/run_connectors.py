@@ -13,6 +13,9 @@ RUN_CONNECTOR_PREFIX = "cdclab-run-"
 
 @dataclass(frozen=True)
 class RunArm:
+    """One run's arm on any target: its own connector, topic and the endpoints the clock
+    reads (REST, metrics), wherever the worker runs."""
+
     name: str
     description: str
     jvm_opts: str
