@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cdclab.ansible import EventHandler, run_playbook
+from cdclab.ansible import run_playbook
 from cdclab.aws import containers
 from cdclab.aws.arms import write_arms_file
 from cdclab.aws.inventory import ssh_from_inventory, write_inventory
@@ -35,7 +35,7 @@ from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
 from cdclab.core.jvm import worker_jvm_options
-from cdclab.core.spec import ExperimentSpec, LoadSpec
+from cdclab.core.spec import LoadSpec
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
@@ -96,20 +96,12 @@ class AwsTarget(BaseTarget):
     kind = "aws"
     substrate = "ec2"
 
-    def __init__(
-        self,
-        spec: ExperimentSpec,
-        run_id: str,
-        artifact_dir: Path | None,
-        event_handler: EventHandler | None = None,
-    ):
-        super().__init__(spec, run_id, artifact_dir, event_handler)
+    def setup(self) -> None:
+        spec, run_id = self.spec, self.run_id
         self.settings = spec.aws
         self.external = spec.external
         self.aws_run_id = self.settings.run_id or run_id
-        self._arm_specs = spec.resolved_arms()
         self.workers = spec_arms(spec)  # REST / metrics ports on the instance
-        self.arms: list[RunArm] = []
         for index, (worker, (name, arm_spec)) in enumerate(
             zip(self.workers, self._arm_specs.items(), strict=True)
         ):

@@ -158,6 +158,12 @@ class BaseTarget:
         self.run_id = run_id
         self.artifact_dir = artifact_dir  # Ansible's artifacts, inside the results directory
         self.event_handler = event_handler
+        self._arm_specs = spec.resolved_arms()  # a matrix expands once, not per use
+        self.arms: list[RunArm] = []
+        self.setup()
+
+    def setup(self) -> None:
+        """The target's own state, built from self.spec (constructing creates nothing)."""
 
     def exclusive(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cdclab.ansible import EventHandler, run_playbook
+from cdclab.ansible import run_playbook
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import ConnectRest
 from cdclab.core.spec import ExperimentSpec, LoadSpec
@@ -80,17 +80,9 @@ class LocalTarget(BaseTarget):
     kind = "local"
     substrate = "netns"
 
-    def __init__(
-        self,
-        spec: ExperimentSpec,
-        run_id: str,
-        artifact_dir: Path | None,
-        event_handler: EventHandler | None = None,
-    ):
-        super().__init__(spec, run_id, artifact_dir, event_handler)
+    def setup(self) -> None:
+        spec, run_id = self.spec, self.run_id
         self.config = lab_config_for(spec)
-        self.arms: list[RunArm] = []
-        self._arm_specs = spec.resolved_arms()  # a matrix expands once, not per use
         for index, (name, arm_spec) in enumerate(self._arm_specs.items()):
             lab_arm = self.config.arm(name)
             prefix = f"run_{run_id}_{name}"
