@@ -120,6 +120,17 @@ class HostTuning(Strict):
         description="net.* sysctls (per network namespace), e.g. net.ipv4.tcp_rmem",
     )
 
+    @field_validator("sysctls", mode="before")
+    @classmethod
+    def _numbers_are_values_too(cls, value: Any) -> Any:
+        # `--set hosts.db.sysctls.net.core.somaxconn=4096` reads 4096 as a number.
+        if isinstance(value, dict):
+            return {
+                k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for k, v in value.items()
+            }
+        return value
+
     @field_validator("sysctls")
     @classmethod
     def _namespaced_only(cls, value: dict[str, str]) -> dict[str, str]:
