@@ -46,10 +46,10 @@ def flag_duration(flag: str, value: Any, unit: str = "s") -> float:
 def flag_int(flag: str, value: Any, minimum: int = 0) -> int:
     """A whole-number option, at least minimum."""
     try:
-        number = int(str(value).strip())
+        number = None if isinstance(value, bool) else int(str(value).strip())
     except ValueError:
         number = None
-    if number is None or isinstance(value, bool) or number < minimum:
+    if number is None or number < minimum:
         raise InvalidInputError(
             f"{flag} takes a whole number of at least {minimum}, e.g. {flag} {max(minimum, 2)}"
         )

@@ -79,31 +79,46 @@ def _ends_torn(path: Path) -> bool:
 def numbered_records(
     path: Path, warnings: list[str] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) of every complete record; see the module's rules."""
+    """(line number, record) of every complete record, streamed; see the module's rules.
+
+    A line that is not a record is held until the next one tells what it is: torn if it
+    ended the file unfinished, or if the resume marker follows it; damage otherwise."""
     if not path.exists():
         return
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        lines = handle.read().split("\n")
-    # The text after the last newline is the last line ('' when the file ends cleanly).
-    last = len(lines)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        record = _decode(line)
-        if isinstance(record, dict) and RESUMED_KEY not in record:
-            yield number, record
-            continue
-        if isinstance(record, dict):
-            continue  # the resume marker itself
-        follows = lines[number] if number < last else ""
-        if number == last or RESUMED_KEY in (_decode(follows) or {}):
-            if warnings is not None:
-                warnings.append(f"{path}: line {number} is torn (a write cut short); skipped")
-            continue
-        raise JournalError(
-            f"{path}: line {number} is not a JSON record ({line[:60]!r}…); "
-            "the journal was edited or damaged. Remove or repair that line and try again."
-        )
+    suspect: tuple[int, str] | None = None
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
+        for number, line in enumerate(handle, start=1):
+            record = _decode(line) if line.strip() else None
+            if suspect is not None:
+                if not _is_resume_marker(record):
+                    raise _damaged(path, *suspect)
+                _torn(path, suspect[0], warnings)
+                suspect = None
+            if isinstance(record, dict):
+                if not _is_resume_marker(record):
+                    yield number, record
+            elif line.strip():
+                suspect = (number, line)
+    if suspect is not None:
+        if suspect[1].endswith("\n"):  # a whole line, newline and all: not torn
+            raise _damaged(path, *suspect)
+        _torn(path, suspect[0], warnings)
+
+
+def _is_resume_marker(record: Any) -> bool:
+    return isinstance(record, dict) and RESUMED_KEY in record
+
+
+def _torn(path: Path, number: int, warnings: list[str] | None) -> None:
+    if warnings is not None:
+        warnings.append(f"{path}: line {number} is torn (a write cut short); skipped")
+
+
+def _damaged(path: Path, number: int, line: str) -> JournalError:
+    return JournalError(
+        f"{path}: line {number} is not a JSON record ({line.strip()[:60]!r}…); "
+        "the journal was edited or damaged. Remove or repair that line and try again."
+    )
 
 
 def read_journal(path: Path, warnings: list[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -16,9 +16,15 @@ Outcome = Literal["delivered", "late", "missing"]
 FAILED: tuple[Outcome, ...] = ("late", "missing")
 
 
+def iso_ms(text: str | None) -> int | None:
+    """A journalled instant ('2026-11-25T03:04:05.123Z') in whole epoch milliseconds."""
+    epoch = parse_iso(text)
+    return None if epoch is None else round(epoch * 1000)
+
+
 def epoch_ms(epoch: float) -> int:
     """An instant as the journal keeps it: UTC, whole milliseconds."""
-    return round(parse_iso(utc_iso(epoch)) * 1000)  # type: ignore[operator]
+    return iso_ms(utc_iso(epoch))  # type: ignore[return-value]
 
 
 def latency_ms(written_ms: int, seen_ms: int | None) -> int | None:

@@ -117,8 +117,9 @@ class CanaryTracker:
 
     def tick(self, now: float) -> None:
         """Settle every canary whose deadline has passed; forget long-missing ones."""
-        self._settle(epoch_ms(now), now)
-        horizon = epoch_ms(now) - self.late_window_s * 1000
+        now_ms = epoch_ms(now)
+        self._settle(now_ms, now)
+        horizon = now_ms - self.late_window_s * 1000
         for canary_id in [c for c, p in self._overdue.items() if p.written_ms < horizon]:
             del self._overdue[canary_id]
 

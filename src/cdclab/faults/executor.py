@@ -16,8 +16,6 @@ from cdclab.core.journal import Journal, utc_iso
 from cdclab.faults.actions import DEADMAN_GRACE_S, FaultAction, cancel_deadman_command
 from cdclab.ssh import SSHHost
 
-GRACE_S = DEADMAN_GRACE_S
-
 
 @dataclass
 class _Active:
@@ -37,7 +35,7 @@ class FaultExecutor:
         heal_dir: str,
         on_applied: Callable[[FaultAction], None] = lambda a: None,
         on_healed: Callable[[FaultAction], None] = lambda a: None,
-        grace_s: float = GRACE_S,
+        grace_s: float = DEADMAN_GRACE_S,  # the dead-man switch fires at for + grace
     ):
         self.actions = sorted(actions, key=lambda a: a.scheduled_at)
         self.journal = journal

@@ -10,7 +10,7 @@ from typing import Any
 from cdclab.core.journal import utc_iso
 from cdclab.report.plots import latency_distribution, timeline
 from cdclab.report.stats import discordant_pairs_needed
-from cdclab.report.summary import Summary, load_checks, summarize
+from cdclab.report.summary import Summary, summarize_with_checks
 from cdclab.templating import environment
 
 TIMELINE_PNG = "timeline.png"
@@ -62,8 +62,7 @@ def _data_uri(path: Path) -> str:
 
 def build_report(directory: Path, *, allow_empty: bool = False) -> Summary:
     """Write summary.json, the two plots, report.md and report.html; return the summary."""
-    summary = summarize(directory, allow_empty=allow_empty)
-    checks = load_checks(directory / "checks.jsonl", summary.deadline_s)
+    summary, checks = summarize_with_checks(directory, allow_empty=allow_empty)
     (directory / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n")
     context = _context(directory, summary)
     if checks:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from cdclab import yaml12
 from cdclab.core.detector import Episode, SilentFailureDetector
 from cdclab.core.journal import JournalError, numbered_records, parse_iso, read_journal
-from cdclab.core.outcomes import FAILED, latency_ms, outcome_of
+from cdclab.core.outcomes import FAILED, iso_ms, latency_ms, outcome_of
 from cdclab.core.spec import CanarySpec, DetectorSpec, MetricsSpec
 from cdclab.errors import InvalidInputError, from_validation
 from cdclab.report.stats import (
@@ -165,9 +165,10 @@ def load_checks(path: Path, deadline_s: float, warnings: list[str] | None = None
     latest: dict[tuple[str, str], Check] = {}
     for number, record in numbered_records(path, warnings):
         try:
-            written_ms = round(parse_iso(record["written_at"]) * 1000)
-            seen = parse_iso(record.get("seen_at"))
-            seen_ms = None if seen is None else round(seen * 1000)
+            written_ms = iso_ms(record["written_at"])
+            seen_ms = iso_ms(record.get("seen_at"))
+            if written_ms is None:
+                raise ValueError("written_at is null")
             check = Check(
                 canary_id=record["canary_id"],
                 arm=record["arm"],
@@ -634,6 +635,13 @@ def _verdict(
 def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
     """Every number of a run. A journal with no check is an error, unless allow_empty (a
     run that failed before its first canary still gets a report that says so)."""
+    return summarize_with_checks(directory, allow_empty=allow_empty)[0]
+
+
+def summarize_with_checks(
+    directory: Path, *, allow_empty: bool = False
+) -> tuple[Summary, list[Check]]:
+    """summarize(), and the checks it read (the plots draw them: read checks.jsonl once)."""
     warnings: list[str] = []
     settings = _run_settings(directory)
     manifest = _read_manifest(directory)
@@ -654,7 +662,7 @@ def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
         faults, checks, episodes, deadline_s, settings.stall_after_s, [a.arm for a in arms]
     )
     started = checks[0].written_at if checks else None
-    return Summary(
+    summary = Summary(
         name=settings.spec.get("name") or manifest.get("name"),
         run_id=manifest.get("run_id"),
         status=manifest.get("status"),
@@ -684,3 +692,4 @@ def summarize(directory: Path, *, allow_empty: bool = False) -> Summary:
             since=parse_iso(manifest.get("started_at")) or started,
         ),
     )
+    return summary, checks

@@ -10,9 +10,12 @@ Only this package looks at the kind; everything above it calls the protocols.
 
 from __future__ import annotations
 
-from cdclab.ansible import EventHandler
-from cdclab.core.spec import ExperimentSpec
-from cdclab.targets.base import Target
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the runbook tasks import targets.places: keep this package light
+    from cdclab.ansible import EventHandler
+    from cdclab.core.spec import ExperimentSpec
+    from cdclab.targets.base import Target
 
 
 def target_for(

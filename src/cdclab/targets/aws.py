@@ -51,8 +51,6 @@ from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
-    run_connector_name,
-    run_server_id,
     sweep_run_connectors,
 )
 from cdclab.templating import render_connector_config
@@ -102,22 +100,15 @@ class AwsTarget(BaseTarget):
         self.external = spec.external
         self.aws_run_id = self.settings.run_id or run_id
         self.workers = spec_arms(spec)  # REST / metrics ports on the instance
-        for index, (worker, (name, arm_spec)) in enumerate(
-            zip(self.workers, self._arm_specs.items(), strict=True)
-        ):
-            prefix = f"run_{run_id}_{name}"
-            self.arms.append(
-                RunArm(
-                    name=name,
-                    description=arm_spec.description,
-                    jvm_opts=arm_spec.jvm_opts,
-                    rest_url=f"http://127.0.0.1:{worker.rest_port}",  # on the instance
-                    metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
-                    connector=run_connector_name(run_id, name),
-                    standing_connector="",  # the instance's workers run only this run's
-                    topic=f"{prefix}.{self.external.database}.{self.external.canary_table}",
-                    server_id=run_server_id(run_id, index),
-                )
+        table = f"{self.external.database}.{self.external.canary_table}"
+        for index, worker in enumerate(self.workers):
+            # On the instance's loopback; its workers run only this run's connectors.
+            self.add_arm(
+                index,
+                worker.name,
+                rest_url=f"http://127.0.0.1:{worker.rest_port}",
+                metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
+                topic=f"{self.topic_prefix(worker.name)}.{table}",
             )
         self.host: AwsHost | None = None
         self.inventory: Path | None = None

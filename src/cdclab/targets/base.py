@@ -25,7 +25,7 @@ from cdclab.lab.config import Arm
 from cdclab.load import LoadWriter
 from cdclab.metrics import StreamingMetrics
 from cdclab.ssh import SSHHost
-from cdclab.targets.run_connectors import RunArm
+from cdclab.targets.run_connectors import RunArm, run_connector_name, run_server_id
 
 FIRST_REST_PORT = 8083
 FIRST_SERVER_ID = 5401
@@ -164,6 +164,37 @@ class BaseTarget:
 
     def setup(self) -> None:
         """The target's own state, built from self.spec (constructing creates nothing)."""
+
+    def topic_prefix(self, arm: str) -> str:
+        """This run's topics for the arm: its own, so runs never read each other's events."""
+        return f"run_{self.run_id}_{arm}"
+
+    def add_arm(
+        self,
+        index: int,
+        name: str,
+        *,
+        rest_url: str,
+        metrics_url: str,
+        topic: str,
+        standing_connector: str = "",
+    ) -> None:
+        """This run's arm `name` (spec order `index`): its own connector and binlog server
+        id; where the worker listens and what the topic is are the target's."""
+        arm_spec = self._arm_specs[name]
+        self.arms.append(
+            RunArm(
+                name=name,
+                description=arm_spec.description,
+                jvm_opts=arm_spec.jvm_opts,
+                rest_url=rest_url,
+                metrics_url=metrics_url,
+                connector=run_connector_name(self.run_id, name),
+                standing_connector=standing_connector,
+                topic=topic,
+                server_id=run_server_id(self.run_id, index),
+            )
+        )
 
     def exclusive(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()

@@ -37,8 +37,6 @@ from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
-    run_connector_name,
-    run_server_id,
     sweep_run_connectors,
 )
 from cdclab.versions import load_versions
@@ -81,23 +79,16 @@ class LocalTarget(BaseTarget):
     substrate = "netns"
 
     def setup(self) -> None:
-        spec, run_id = self.spec, self.run_id
-        self.config = lab_config_for(spec)
-        for index, (name, arm_spec) in enumerate(self._arm_specs.items()):
+        self.config = lab_config_for(self.spec)
+        for index, name in enumerate(self._arm_specs):
             lab_arm = self.config.arm(name)
-            prefix = f"run_{run_id}_{name}"
-            self.arms.append(
-                RunArm(
-                    name=name,
-                    description=arm_spec.description,
-                    jvm_opts=arm_spec.jvm_opts,
-                    rest_url=self.config.rest_url(lab_arm),
-                    metrics_url=self.config.metrics_url(lab_arm),
-                    connector=run_connector_name(run_id, name),
-                    standing_connector=lab_arm.connector_name,
-                    topic=self.config.topic(lab_arm, prefix=prefix),
-                    server_id=run_server_id(run_id, index),
-                )
+            self.add_arm(
+                index,
+                name,
+                rest_url=self.config.rest_url(lab_arm),
+                metrics_url=self.config.metrics_url(lab_arm),
+                topic=self.config.topic(lab_arm, prefix=self.topic_prefix(name)),
+                standing_connector=lab_arm.connector_name,  # paused for the run
             )
         self._registered: list[RunArm] = []
         self._paused: list[RunArm] = []

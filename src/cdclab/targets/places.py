@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from cdclab.connect_rest import ConnectRest
 from cdclab.errors import CdclabError, InvalidInputError
 
-KINDS = ("local", "aws", "explicit")
 PLACE_FILE = "place.json"  # in an AWS run's state: how to reach its containers
 TAIL_LINES = 50_000
 # log4j's ISO8601 pattern in the lab's worker log: "[2026-11-26 00:14:39,952] INFO …"
