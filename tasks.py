@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from cdclab.cli import aws, bench, connect, dump, experiment, fault, lab, watch, with_help
+from cdclab.cli import aws, bench, connect, docker, dump, experiment, fault, lab, watch, with_help
 
 ns = with_help(
     Collection(
@@ -10,6 +10,7 @@ ns = with_help(
         fault.ns,
         dump.ns,
         aws.ns,
+        docker.ns,
         experiment.experiment,
         experiment.experiments,
         experiment.report,

@@ -44,6 +44,13 @@ def run_invoke(
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
+LAST_MODULES = ("test_docker.py",)  # its last test takes the whole lab down (lab.down)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name in LAST_MODULES)  # stable: order kept otherwise
+
+
 @pytest.fixture
 def invoke_cli():
     return run_invoke

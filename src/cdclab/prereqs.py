@@ -32,6 +32,18 @@ LAB_PROGRAMS: tuple[Program, ...] = (
     Program("start-stop-daemon", "supervising lab processes", f"{APT} dpkg"),
 )
 
+# The docker target: an engine in the lab's connect host, compose v2 as the docker CLI plugin.
+DOCKER_PROGRAMS: tuple[Program, ...] = (
+    Program("dockerd", "the docker target's engine", f"{APT} docker.io"),
+    Program("/usr/bin/docker", "the docker CLI of that engine", f"{APT} docker.io"),
+    Program("nsenter", "starting the engine in the connect host's namespace", f"{APT} util-linux"),
+    Program(
+        "/usr/local/lib/docker/cli-plugins/docker-compose",
+        "docker compose (v2 plugin)",
+        "bash .ci/run --setup-only (builds github.com/docker/compose/v2 with go install)",
+    ),
+)
+
 # Debian keeps some of these in sbin dirs that a non-login shell may not have on PATH.
 EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
@@ -52,6 +64,7 @@ def check_lab_prerequisites(
     *,
     euid: int | None = None,
     which: Callable[[str], str | None] = _which,
+    programs: tuple[Program, ...] = LAB_PROGRAMS,
 ) -> None:
     """Raise one PrerequisiteError naming everything missing and how to get it."""
     problems: list[str] = []
@@ -61,7 +74,7 @@ def check_lab_prerequisites(
             "root: the lab creates network namespaces, veth pairs and iptables rules, "
             "which needs root. Run as root (e.g. `sudo -E invoke lab.up`)."
         )
-    for program in missing_programs(which=which):
+    for program in missing_programs(programs, which=which):
         problems.append(f"{program.name}: needed for {program.purpose}. Install: {program.fix}")
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)

@@ -7,6 +7,7 @@ never opened in its security group: the orchestrator reaches them through forwar
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import threading
@@ -15,6 +16,10 @@ import paramiko
 
 from cdclab.errors import CdclabError
 from cdclab.ssh import SSHHost
+
+# A forward to a port nobody listens on yet (a worker still starting) is refused: the caller
+# sees the error; paramiko's own "Secsh channel open FAILED" line would only be noise.
+logging.getLogger("paramiko.transport").addHandler(logging.NullHandler())
 
 _CHUNK = 65536
 

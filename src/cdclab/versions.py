@@ -23,6 +23,7 @@ class Versions(BaseModel):
     maven_dependency_plugin: str
     jolokia: str
     debezium_image: str
+    docker_compose: str
 
 
 @cache

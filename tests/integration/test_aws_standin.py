@@ -151,9 +151,11 @@ def test_the_deploy_playbook_writes_the_arms_project_over_ssh(standin):
     assert "TLSv1.2" not in services["connect-tls13"]["environment"]["KAFKA_OPTS"]
     for arm in ("tls13", "tls12"):
         mode_and_text = _remote(
-            standin, f"stat -c %a {remote}/{arm}/secrets.properties; cat {remote}/{arm}/*"
+            standin,
+            f"stat -c '%a %u' {remote}/{arm}/secrets.properties; cat {remote}/{arm}/*",
         )
-        assert mode_and_text.splitlines() == ["600", f"database.password={PASSWORD}"]
+        # The container's user (kafka, uid 1001, in the Debezium image) and no one else.
+        assert mode_and_text.splitlines() == ["400 1001", f"database.password={PASSWORD}"]
     assert _remote(standin, f"head -c 2 {remote}/jolokia.jar") == "PK"  # the agent jar
     leaked = subprocess.run(
         ["grep", "-rl", PASSWORD, str(target.artifact_dir)], capture_output=True, text=True

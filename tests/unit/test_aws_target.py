@@ -56,7 +56,7 @@ def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkey
         ("tls13", 8083, 8783),
         ("tls12", 8084, 8784),
     ]
-    assert "-Djdk.tls.client.protocols=TLSv1.2" in extravars["cdclab_arms"][1]["jvm_opts"]
+    assert "-Djdk.tls.client.protocols=TLSv1.2" in extravars["cdclab_arms"][1]["jvm_options"]
 
 
 def test_faults_target_the_resolved_database_with_a_systemd_deadman():

@@ -37,6 +37,17 @@ def _nothing_created(env):
         (["--set", "canary.interval=fast"], "canary.interval"),
         (["--minutes", "5 parsecs"], "--minutes"),
         (["--minutes", "3", "--hours", "1"], "--hours or --minutes"),
+        (
+            [
+                "--target",
+                "docker",
+                "--set",
+                "faults=[{kind: kill, at: 9s, for: 5s, process: workers}]",
+            ],
+            "faults[0].process: workers",
+        ),
+        (["--target", "docker", "--set", "docker.image=Not An Image"], "docker.image"),
+        (["--target", "podman"], "target"),
     ],
 )
 def test_spec_and_flag_errors_name_the_field_and_create_nothing(env, args, field):

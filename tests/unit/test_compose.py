@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import jinja2
-import pytest
 import yaml
 
+from cdclab.lab.config import Arm
 from cdclab.paths import ROLES_DIR
-from cdclab.targets.aws import compose_arms
+from cdclab.targets.compose import compose_arms
 
 ARMS = [
-    {"name": "tls13", "rest_port": 8083, "metrics_port": 8783, "jvm_opts": ""},
-    {
-        "name": "tls12",
-        "rest_port": 8084,
-        "metrics_port": 8784,
-        "jvm_opts": "-Djdk.tls.client.protocols=TLSv1.2",
-        "security_properties": {"jdk.tls.keyLimits": "AES/GCM/NoPadding KeyUpdate 2^20"},
-    },
+    Arm(name="tls13", rest_port=8083, server_id=1),
+    Arm(
+        name="tls12",
+        rest_port=8084,
+        server_id=2,
+        jvm_opts="-Djdk.tls.client.protocols=TLSv1.2",
+        security_properties={"jdk.tls.keyLimits": "AES/GCM/NoPadding KeyUpdate 2^20"},
+    ),
 ]
 
 
@@ -42,6 +41,7 @@ def _render(**overrides) -> str:
         "connect_compose_heap": "-Xms256m -Xmx1g",
         "connect_compose_arms": compose_arms(ARMS, metrics=metrics),
         "connect_compose_jolokia_jar": "/opt/cdclab/agents/jolokia.jar",
+        "connect_compose_replication_factor": -1,
         **overrides,
     }
     return env.get_template("docker-compose.yml.j2").render(**variables)
@@ -52,17 +52,17 @@ def test_two_arms_are_two_workers_with_their_own_group_topics_and_options():
     services = compose["services"]
     assert set(services) == {"connect-tls13", "connect-tls12"}
     for arm in ARMS:
-        service = services[f"connect-{arm['name']}"]
+        service = services[f"connect-{arm.name}"]
         env = service["environment"]
         assert service["image"] == "quay.io/debezium/connect:2.7.3.Final"
         assert service["network_mode"] == "host"  # host iptables rules see the traffic
-        assert env["GROUP_ID"] == f"cdclab-{arm['name']}"
+        assert env["GROUP_ID"] == f"cdclab-{arm.name}"
         assert env["BOOTSTRAP_SERVERS"] == "b-1.msk.example:9092"
         for kind in ("CONFIG", "OFFSET", "STATUS"):
-            assert env[f"{kind}_STORAGE_TOPIC"].startswith(f"cdclab-{arm['name']}-")
+            assert env[f"{kind}_STORAGE_TOPIC"].startswith(f"cdclab-{arm.name}-")
         # REST only on loopback: reached through SSH, never through the security group.
-        assert (env["REST_HOST_NAME"], env["REST_PORT"]) == ("127.0.0.1", str(arm["rest_port"]))
-        assert f"port={arm['metrics_port']}" in env["KAFKA_OPTS"]
+        assert (env["REST_HOST_NAME"], env["REST_PORT"]) == ("127.0.0.1", str(arm.rest_port))
+        assert f"port={arm.metrics_port}" in env["KAFKA_OPTS"]
         assert "host=127.0.0.1" in env["KAFKA_OPTS"]
         assert "ports" not in service
     tls12 = services["connect-tls12"]["environment"]["KAFKA_OPTS"]
@@ -71,6 +71,8 @@ def test_two_arms_are_two_workers_with_their_own_group_topics_and_options():
     volumes = services["connect-tls12"]["volumes"]
     assert "/opt/cdclab/tls12/java.security:/cdclab/java.security:ro" in volumes
     assert not any("password" in str(v).lower() for v in services["connect-tls12"].values())
+    # Connect's internal topics take the cluster's replication factor (-1), not 1.
+    assert env["CONNECT_CONFIG_STORAGE_REPLICATION_FACTOR"] == "-1"
 
 
 def test_without_the_agent_there_is_no_javaagent():
@@ -78,11 +80,6 @@ def test_without_the_agent_there_is_no_javaagent():
     assert "javaagent" not in compose["services"]["connect-tls13"]["environment"]["KAFKA_OPTS"]
 
 
-@pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
-    reason="docker compose plugin not installed (this machine has no Docker engine)",
-)
 def test_docker_compose_accepts_the_file(tmp_path):
     path = tmp_path / "docker-compose.yml"
     path.write_text(_render())

@@ -29,7 +29,7 @@ LAYERS = [
         "tls_handshakes",
         "load",
     },
-    {"lab", "aws", "dumps", "faults", "report"},  # components: the lab, EC2, faults, reports
+    {"lab", "aws", "images", "dumps", "faults", "report"},  # components: lab, EC2, images, …
     {"targets"},  # the seam: where a run happens, where arms stand
     {"experiment", "runbook", "watch", "bench"},  # features
     {"cli"},  # the command line

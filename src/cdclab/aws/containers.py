@@ -18,14 +18,14 @@ HEAL_DIR = f"{REMOTE_DIR}/faults"  # heal scripts and dead-man pid files on the 
 DUMP_START = "Full thread dump"
 
 
-def container_name(arm: str) -> str:
-    return f"{COMPOSE_PROJECT}-connect-{arm}"
+def container_name(arm: str, project: str = COMPOSE_PROJECT) -> str:
+    return f"{project}-connect-{arm}"
 
 
-def thread_dump(ssh: SSHHost, cli: str, arm: str) -> str:
+def thread_dump(ssh: SSHHost, cli: str, arm: str, project: str = COMPOSE_PROJECT) -> str:
     """`jcmd 1 Thread.print -l` inside the arm's container; on an image without jcmd,
     SIGQUIT (the JVM prints the dump on its stdout) and the container log since then."""
-    name = container_name(arm)
+    name = container_name(arm, project)
     done = ssh.run([cli, "exec", name, "jcmd", "1", "Thread.print", "-l"], timeout=60)
     if done.ok and DUMP_START in done.stdout:
         return done.stdout

@@ -30,7 +30,7 @@ def _duration(hours, minutes) -> float | None:
         "name": "experiment kind (a file in experiments/); see --list",
         "hours": "run for H hours: 2, 1.5 or 1h30m (overrides the spec's duration)",
         "minutes": "run for M minutes: 5, 2.5 or 90s (overrides the spec's duration)",
-        "target": "local (default: the namespace lab) or aws",
+        "target": "local (default: the namespace lab), docker (the arms as containers) or aws",
         "spec": "a spec file instead of experiments/NAME.yaml",
         "set": "override a spec value, e.g. --set canary.interval=1s (repeatable)",
         "dry-run": "print the resolved spec and the plan; change nothing",

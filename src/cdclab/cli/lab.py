@@ -33,12 +33,18 @@ def _config(c, subnet: str | None) -> LabConfig | None:
         "subnet": "IPv4 range for the lab hosts (default 198.18.213.0/24, RFC 2544's lab range)",
         "keep-on-failure": "leave a half-built lab in place for debugging instead of removing it",
         "dry-run": "change nothing: show the plan, or what would change on a running lab",
+        "docker": "also start the Docker engine of the docker target in the connect host",
     }
 )
 @user_errors
-def up(c, subnet=None, keep_on_failure=False, dry_run=False):
+def up(c, subnet=None, keep_on_failure=False, dry_run=False, docker=False):
     """Build the lab from nothing (idempotent): namespaces, sshd, MariaDB, Kafka, Connect."""
     from cdclab.lab.up import lab_up
+
+    if docker and dry_run:
+        from cdclab.errors import InvalidInputError
+
+        raise InvalidInputError("--docker: a dry run does not start the engine; drop one")
 
     started = time.monotonic()
     result = lab_up(
@@ -56,6 +62,17 @@ def up(c, subnet=None, keep_on_failure=False, dry_run=False):
         console.print(f"[green]lab is up; nothing changed[/green] ({took:.1f} s)")
     else:
         console.print(f"[green]lab is up[/green]: {result.changed} change(s) in {took:.1f} s")
+    if docker and not isinstance(result, str):
+        _start_docker(result.config)
+
+
+def _start_docker(config: LabConfig) -> None:
+    from cdclab.images.connect import choose_image
+    from cdclab.lab.docker_engine import engine_cli, start_engine
+
+    image, tarball = choose_image(None)
+    start_engine(config, image, tarball, event_handler=ansible_printer())
+    console.print(f"[green]docker engine is up[/green] in the connect host: {engine_cli()} ps")
 
 
 @task(help={"purge": "also remove data (database, Kafka), downloaded jars and caches"})

@@ -150,6 +150,17 @@ class HostTuning(Strict):
 AWS_FAULT_KINDS = ("drop", "reject")
 
 
+class DockerSettings(Strict):
+    """The `docker:` section: how the docker target runs its arms' containers."""
+
+    image: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][\w./-]*(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$",
+        description="the Connect image; default: the one `invoke docker.image` built, else the "
+        "original investigation's (quay.io/debezium/connect, pinned in versions.yml)",
+    )
+
+
 class ExternalSpec(Strict):
     """The user's own source database and Kafka (the AWS target: Aurora/MySQL and MSK)."""
 
@@ -238,7 +249,7 @@ class ArmSpec(Strict):
 class ExperimentSpec(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
     description: str = ""
-    target: Literal["local", "aws"] = "local"
+    target: Literal["local", "docker", "aws"] = "local"
     duration: Duration = 600.0
     canary: CanarySpec = Field(default_factory=CanarySpec)
     detector: DetectorSpec = Field(default_factory=DetectorSpec)
@@ -251,6 +262,7 @@ class ExperimentSpec(Strict):
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     load: LoadSpec | None = Field(default=None, description="background write load")
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    docker: DockerSettings = Field(default_factory=DockerSettings)
     hosts: dict[Literal["db", "connect"], HostTuning] = Field(
         default_factory=dict, description="per lab host: sysctls for the run"
     )
@@ -293,6 +305,19 @@ class ExperimentSpec(Strict):
                         f"applies {' and '.join(AWS_FAULT_KINDS)} faults on the instance "
                         "(host: connect, peer: db) only; the other kinds run on the local lab"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _docker_faults_are_network_faults(self) -> ExperimentSpec:
+        if self.target != "docker":
+            return self
+        for index, fault in enumerate(self.all_faults()):
+            if (fault.process or "").startswith("worker"):
+                raise ValueError(
+                    f"faults[{index}].process: {fault.process}: on the docker target the "
+                    "workers are containers, which kill and pause faults do not reach yet; "
+                    "use a network fault (drop, reject, ...) or target local"
+                )
         return self
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdclab.lab.docker_engine import alive, pidfile_pid, remove_engine
 from cdclab.paths import cache_dir, state_dir, worker_pidfile
 
 PREFIX = "cdclab-"
@@ -75,25 +76,15 @@ def namespace_pids(namespace: str) -> list[int]:
     return [int(p) for p in out.split() if p.isdigit()]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stop_pids(pids: list[int], grace_seconds: float = 30.0) -> list[int]:
     """SIGTERM, wait up to grace_seconds, then SIGKILL. Returns the pids that were killed."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.2)
-    killed = [p for p in pids if _alive(p)]
+    killed = [p for p in pids if alive(p)]
     for pid in killed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -115,20 +106,12 @@ def _remove_root_iptables_rules(report: TeardownReport) -> None:
                 report.errors.append(f"could not remove iptables rule {rule!r}: {done.stderr}")
 
 
-def _pidfile_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
 def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]:
     """Stop the Connect workers of these arms (pid files); the arms that had one running."""
     stopped = []
     for name in arm_names:
-        pid = _pidfile_pid(Path(worker_pidfile(name)))
-        if pid and _alive(pid):
+        pid = pidfile_pid(Path(worker_pidfile(name)))
+        if pid and alive(pid):
             stop_pids([pid], grace_seconds)
             stopped.append(name)
     return stopped
@@ -147,7 +130,7 @@ def _stop_services_in_order(report: TeardownReport, grace_seconds: float) -> Non
         root / "db" / "run" / "mariadbd.supervised.pid",
     ]
     for stage in (ordered[:-2], ordered[-2:-1], ordered[-1:]):
-        pids = [pid for pid in map(_pidfile_pid, stage) if pid and _alive(pid)]
+        pids = [pid for pid in map(pidfile_pid, stage) if pid and alive(pid)]
         if pids:
             stop_pids(pids, grace_seconds)
             report.note(
@@ -157,6 +140,12 @@ def _stop_services_in_order(report: TeardownReport, grace_seconds: float) -> Non
 
 def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownReport:
     report = TeardownReport()
+    # Containers first: they are the docker target's workers. The engine of the state
+    # directory that drove the lab too, if another one did (its mounts outlive its processes).
+    for state in dict.fromkeys([state_dir(), lab_owner() or state_dir()]):
+        removed, errors = remove_engine(state)
+        report.removed += [f"docker engine: {item}" for item in removed]
+        report.errors += errors
     _stop_services_in_order(report, grace_seconds)
     for namespace in lab_namespaces():
         pids = namespace_pids(namespace)

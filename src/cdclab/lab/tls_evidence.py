@@ -15,6 +15,7 @@ from cdclab.lab.access import mariadb_client_argv, ssh_to
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import CDC_USER
 from cdclab.paths import worker_pidfile
+from cdclab.ssh import SSHHost
 
 SESSIONS_SQL = """
 SELECT p.ID, p.HOST, p.COMMAND,
@@ -71,7 +72,11 @@ def parse_ss_ports(text: str) -> dict[int, int]:
     return ports
 
 
-def collect_tls_evidence(config: LabConfig) -> dict[str, ArmTls]:
+def collect_tls_evidence(
+    config: LabConfig, worker_pids: dict[int, str] | None = None
+) -> dict[str, ArmTls]:
+    """Per arm; the arms' JVMs are the lab's workers (their pid files) unless `worker_pids`
+    (pid as this machine sees it -> arm) names others, e.g. containers' JVMs."""
     with ssh_to(config.db) as db:
         sql = SESSIONS_SQL.format(user=CDC_USER)
         result = db.run([*mariadb_client_argv(), sql])
@@ -79,23 +84,29 @@ def collect_tls_evidence(config: LabConfig) -> dict[str, ArmTls]:
     with ssh_to(config.connect) as connect:
         ss = connect.run(["ss", "-tnpH", "dst", f"{config.db.address}:{config.db_port}"])
         port_to_pid = parse_ss_ports(ss.stdout)
-        pid_to_arm = {}
-        for arm in config.arms:
-            pid = connect.run(["cat", worker_pidfile(arm.name)]).stdout.strip()
-            if pid.isdigit():
-                pid_to_arm[int(pid)] = arm.name
+        pid_to_arm = worker_pids if worker_pids is not None else _lab_worker_pids(config, connect)
     evidence: dict[str, ArmTls] = {}
-    for arm in config.arms:
+    names = dict.fromkeys(pid_to_arm.values()) if worker_pids else [a.name for a in config.arms]
+    for name in names:
         mine = [
             TlsSession(connection_id=c, client_port=p, purpose=k, version=v, cipher=ci)
             for (c, p, k, v, ci) in sessions
-            if pid_to_arm.get(port_to_pid.get(p, -1)) == arm.name
+            if pid_to_arm.get(port_to_pid.get(p, -1)) == name
         ]
         binlog = next((s for s in mine if s.purpose == "binlog"), None)
         chosen = binlog or (mine[0] if mine else None)
-        evidence[arm.name] = ArmTls(
+        evidence[name] = ArmTls(
             version=chosen.version if chosen else None,
             cipher=chosen.cipher if chosen else None,
             sessions=mine,
         )
     return evidence
+
+
+def _lab_worker_pids(config: LabConfig, connect: SSHHost) -> dict[int, str]:
+    pids = {}
+    for arm in config.arms:
+        pid = connect.run(["cat", worker_pidfile(arm.name)]).stdout.strip()
+        if pid.isdigit():
+            pids[int(pid)] = arm.name
+    return pids

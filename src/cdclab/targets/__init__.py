@@ -1,7 +1,8 @@
 """Where experiments run and where deployments stand: the one seam for "which place?".
 
 - `target_for(spec, run_id)`: the `Target` (targets/base.py) an experiment run uses:
-  the local lab (targets/local.py) or an EC2 host (targets/aws.py);
+  the local lab (targets/local.py), containers on the lab's Docker engine
+  (targets/docker.py) or an EC2 host (targets/aws.py);
 - `places.place_for(kind, run_id=…, connect_url=…)`: the `Place` the runbook, logs, dumps,
   fault.clear and the watchdog act on.
 
@@ -26,6 +27,10 @@ def target_for(
         from cdclab.targets.aws import AwsTarget
 
         return AwsTarget(spec, run_id, artifact_dir=None, event_handler=event_handler)
+    if spec.target == "docker":
+        from cdclab.targets.docker import DockerTarget
+
+        return DockerTarget(spec, run_id, artifact_dir=None, event_handler=event_handler)
     from cdclab.targets.local import LocalTarget
 
     return LocalTarget(spec, run_id, artifact_dir=None, event_handler=event_handler)

@@ -16,7 +16,6 @@ Where things run, and what that does to the numbers:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import shlex
@@ -34,7 +33,6 @@ from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
-from cdclab.core.jvm import worker_jvm_options
 from cdclab.core.spec import LoadSpec
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.faults.actions import FaultAction
@@ -47,6 +45,12 @@ from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws_plan import describe_aws_plan
 from cdclab.targets.base import BaseTarget, spec_arms
+from cdclab.targets.compose import (
+    CONTAINER_SECRETS_FILE,
+    close_forwards,
+    compose_arms,
+    forward_arms,
+)
 from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import (
     RunArm,
@@ -55,30 +59,6 @@ from cdclab.targets.run_connectors import (
 )
 from cdclab.templating import render_connector_config
 from cdclab.versions import load_versions
-
-# Inside each container (the connect_compose role mounts the arm's file there).
-CONTAINER_SECRETS_FILE = "/cdclab/secrets.properties"
-# Where the compose template mounts an arm's java.security file and the metrics agent.
-COMPOSE_SECURITY_FILE = "/cdclab/java.security"
-COMPOSE_AGENT_JAR = "/cdclab/jolokia.jar"
-
-
-def compose_arms(arms: list[dict[str, Any]], *, metrics: bool) -> list[dict[str, Any]]:
-    """The compose role's arms, each with its JVM options as the container sees its files
-    (the java.security file and the agent jar are mounted under /cdclab)."""
-    return [
-        {
-            **arm,
-            "jvm_options": worker_jvm_options(
-                arm.get("jvm_opts", ""),
-                security_file=COMPOSE_SECURITY_FILE if arm.get("security_properties") else None,
-                agent_jar=COMPOSE_AGENT_JAR if metrics else None,
-                agent_host="127.0.0.1",  # REST and metrics listen on the instance's loopback
-                agent_port=arm["metrics_port"],
-            ),
-        }
-        for arm in arms
-    ]
 
 
 def canary_table_ddl(database: str, table: str) -> str:
@@ -178,19 +158,7 @@ class AwsTarget(BaseTarget):
             "cdclab_kafka_bootstrap": self.external.kafka_bootstrap,
             "cdclab_db_password_file": str(password_file),
             "cdclab_metrics": self.spec.metrics.enabled,
-            "cdclab_arms": compose_arms(
-                [
-                    {
-                        "name": w.name,
-                        "rest_port": w.rest_port,
-                        "metrics_port": w.metrics_port,
-                        "jvm_opts": w.jvm_opts,
-                        "security_properties": w.security_properties,
-                    }
-                    for w in self.workers
-                ],
-                metrics=self.spec.metrics.enabled,
-            ),
+            "cdclab_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
         }
 
     def deploy(self) -> None:
@@ -301,16 +269,7 @@ class AwsTarget(BaseTarget):
         return address
 
     def _open_forwards(self) -> None:
-        updated = []
-        for arm in self.arms:
-            worker = self._worker(arm.name)
-            rest = LocalForward(self.ssh(), "127.0.0.1", worker.rest_port)
-            metrics = LocalForward(self.ssh(), "127.0.0.1", worker.metrics_port)
-            self._forwards += [rest, metrics]
-            updated.append(
-                dataclasses.replace(arm, rest_url=rest.url, metrics_url=f"{metrics.url}/jolokia/")
-            )
-        self.arms = updated
+        self.arms = forward_arms(self.ssh(), self.arms, self.workers, self._forwards)
 
     def _check_canary_table(self) -> None:
         """Fail before deploying anything if canaries cannot be written."""
@@ -337,11 +296,7 @@ class AwsTarget(BaseTarget):
 
     def close(self) -> list[str]:
         """Close the forwards and the session; remove the instance unless kept or reused."""
-        for forward in self._forwards:
-            forward.close()
-        self._forwards = []
-        if self._ssh is not None:
-            self._ssh.close()
+        close_forwards(self._forwards, self._ssh)
         if not self._provisioned:
             return []
         if self.settings.keep:

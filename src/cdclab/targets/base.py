@@ -31,12 +31,12 @@ FIRST_REST_PORT = 8083
 FIRST_SERVER_ID = 5401
 
 
-def spec_arms(spec: ExperimentSpec) -> list[Arm]:
+def spec_arms(spec: ExperimentSpec, first_rest_port: int = FIRST_REST_PORT) -> list[Arm]:
     """One worker per spec arm, REST ports from 8083 in order (metrics at REST + 700)."""
     return [
         Arm(
             name=name,
-            rest_port=FIRST_REST_PORT + index,
+            rest_port=first_rest_port + index,
             server_id=FIRST_SERVER_ID + index,
             jvm_opts=arm.jvm_opts,
             security_properties=arm.security_properties,

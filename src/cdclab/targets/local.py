@@ -100,22 +100,26 @@ class LocalTarget(BaseTarget):
         lines = [
             "hosts: " + ", ".join(f"{h.name} {h.address} ({h.namespace})" for h in config.hosts),
             f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}",
+            *self.describe_arms(),
         ]
-        for name, arm in self._arm_specs.items():
-            lab_arm = config.arm(name)
-            lines.append(f"arm {name}: worker {config.rest_url(lab_arm)}, " + arm.describe())
         if spec.load:
             lines.append(spec.load.describe(f"{config.database}.{config.load_table}"))
         for host, tuning in spec.hosts.items():
             for key, value in tuning.sysctls.items():
                 lines.append(f"host {host}: sysctl {key} = {value} for the run (restored after)")
         if spec.metrics.enabled:
-            urls = ", ".join(config.metrics_url(config.arm(n)) for n in self._arm_specs)
+            urls = ", ".join(arm.metrics_url for arm in self.arms)
             lines.append(
                 "metrics: Debezium's streaming MBean of every arm read at each canary "
                 f"(Jolokia on {urls})"
             )
         return lines + describe_faults(self.fault_actions(self.run_id))
+
+    def describe_arms(self) -> list[str]:
+        return [
+            f"arm {arm.name}: worker {arm.rest_url}, " + self._arm_specs[arm.name].describe()
+            for arm in self.arms
+        ]
 
     def check_prerequisites(self) -> None:
         check_lab_prerequisites()

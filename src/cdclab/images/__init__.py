@@ -1,0 +1,1 @@
+"""Container images cdclab builds itself (no registry needed)."""

@@ -1,0 +1,157 @@
+"""The docker target on a real Docker engine: the arms as containers of the image built here
+(`invoke docker.image`), from the compose role the EC2 host uses, inside the lab's connect host.
+
+A both-way DROP stops delivery to both containers while REST says RUNNING; the lab's faults,
+dumps, TLS evidence and log collection reach the containers; the worker runs as uid 1001 and
+no password shows in `docker inspect` or in the results; `lab.down` leaves nothing of Docker
+behind. This module runs last (tests/conftest.py): its last test takes the lab down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cdclab.core.journal import parse_iso
+from cdclab.images.connect import built_tarball
+from tests.conftest import run_invoke
+from tests.integration.test_experiment import _checks, _results_dir, lab_env
+from tests.integration.test_faults import _faults, _rules
+from tests.integration.test_lab import TEST_STATE
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab and its engine need root"),
+]
+ENGINE = TEST_STATE / "docker"
+DOCKER = str(ENGINE / "docker")
+CONTAINERS = {arm: f"cdclab-docker-connect-{arm}" for arm in ("tls13", "tls12")}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    environment = lab_env(tmp_path_factory.mktemp("docker-results"))
+    if built_tarball() is None:  # .ci/run builds it during setup; a developer may not have
+        built = run_invoke("docker.image", env=environment, timeout=1800)
+        assert built.rc == 0, built.stdout + built.stderr
+    return environment
+
+
+@pytest.fixture(scope="module")
+def drop_run(env) -> Path:
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        "docker",
+        "--minutes",
+        "3",
+        "--set",
+        "faults=[{kind: drop, at: 40s, for: 60s}]",
+        "--set",
+        "dumps={triggers: [fault, episode_start], every: 20s, min_interval: 20s}",
+        env=env,
+        timeout=1200,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    return _results_dir(ran.stdout)
+
+
+def _docker(*args: str) -> str:
+    done = subprocess.run([DOCKER, *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_a_drop_silences_both_containers_while_rest_says_running(drop_run):
+    records = {r["event"]: r for r in _faults(drop_run)}
+    start = parse_iso(records["fault-applied"]["at"])
+    end = parse_iso(records["fault-healed"]["at"])
+    checks = _checks(drop_run)
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+    for arm in CONTAINERS:
+        mine = [c for c in checks if c["arm"] == arm]
+        before = [c for c in mine if parse_iso(c["written_at"]) < start - 5]
+        during = [c for c in mine if start <= parse_iso(c["written_at"]) < end]
+        after = [c for c in mine if parse_iso(c["written_at"]) > end + 30]
+        assert before and all(c["outcome"] == "delivered" for c in before), arm
+        assert all(c["seen_at"] is None or parse_iso(c["seen_at"]) >= end for c in during)
+        assert sum(c["outcome"] != "delivered" for c in during) >= 3, arm
+        assert after and all(c["outcome"] == "delivered" for c in after), arm
+    summary = json.loads((drop_run / "summary.json").read_text())
+    assert all(arm["episodes"] for arm in summary["arms"])
+    assert not _rules()  # healed, and nothing left in the connect host's netfilter
+
+
+def test_each_container_negotiated_its_arms_tls_and_runs_as_uid_1001(drop_run):
+    manifest = json.loads((drop_run / "manifest.json").read_text())
+    assert manifest["target"] == "docker"
+    assert manifest["tls"]["tls13"]["version"] == "TLSv1.3"
+    assert manifest["tls"]["tls12"]["version"] == "TLSv1.2"
+    assert manifest["versions"]["image"].startswith("cdclab/debezium-connect:")
+    for name in CONTAINERS.values():
+        assert _docker("inspect", "--format", "{{.Config.User}}", name) == "1001:1001"
+        assert _docker("exec", name, "id", "-u") == "1001"
+        pid = _docker("inspect", "--format", "{{.State.Pid}}", name)
+        status = Path(f"/proc/{pid}/status").read_text()  # the JVM itself, seen from here
+        assert "\nUid:\t1001\t" in status
+    # The entrypoint turned the compose file's environment into the worker's properties.
+    props = _docker(
+        "exec", CONTAINERS["tls13"], "cat", "/kafka/config/connect-distributed.properties"
+    )
+    for line in (
+        "group.id=cdclab-docker-tls13",
+        "listeners=http://127.0.0.1:8183",
+        "key.converter.schemas.enable=false",
+        "config.storage.replication.factor=-1",
+        "config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider",
+    ):
+        assert line in props.splitlines(), line
+    # The password file is the container user's alone.
+    for arm in CONTAINERS:
+        secrets = ENGINE / "compose" / arm / "secrets.properties"
+        info = secrets.stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (1001, 0o400)
+
+
+def test_no_password_in_docker_inspect_or_in_the_results(drop_run):
+    passwords = [p.read_text().strip() for p in (TEST_STATE / "secrets").iterdir()]
+    inspected = _docker("inspect", *CONTAINERS.values())
+    assert "javaagent" in inspected  # the inspection holds the environment and args
+    for password in passwords:
+        assert password not in inspected
+        for path in drop_run.rglob("*"):
+            if path.is_file():
+                assert password.encode() not in path.read_bytes(), path
+
+
+def test_dumps_and_logs_come_from_the_containers(drop_run, env):
+    analyses = run_invoke("dump.analyze", "--json", str(drop_run / "dumps"), env=env).json()
+    assert len(analyses) >= 2
+    klasses = {t["klass"] for a in analyses for t in a["threads"]}
+    assert klasses - {"unknown"}, klasses  # the binlog reader's thread was found and classified
+    for arm in CONTAINERS:
+        log = (drop_run / "logs" / "cdclab-connect" / arm / "connect.out").read_text()
+        assert f"cdclab-run-{drop_run.name.rsplit('-', 1)[1]}-{arm}" in log
+
+
+def test_lab_down_leaves_nothing_of_docker_behind(drop_run, env):
+    ran = run_invoke("lab.down", env=env, timeout=600)
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    assert "docker engine: dockerd" in ran.stdout + ran.stderr  # progress goes to stderr
+    assert not ENGINE.exists()
+    mounts = Path("/proc/self/mounts").read_text()
+    assert str(ENGINE) not in mounts
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert str(ENGINE).encode() not in cmdline, cmdline
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+    assert "DOCKER" not in rules
+    assert not Path("/run/netns/cdclab-connect").exists()
