@@ -165,11 +165,13 @@ class CanaryWatcher:
     def ensure_topics(self, timeout: float = 15.0) -> None:
         """Create missing topics so the watcher can start before the first event exists.
 
-        Connect's topic creation then finds them; replication factor 1 as in the lab.
+        Connect's topic creation then finds them. Replication factor -1: the cluster's
+        default, as the connector's own topics (a factor of 1 on a cluster with
+        min.insync.replicas >= 2 would stall delivery quietly).
         """
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         futures = admin.create_topics(
-            [NewTopic(t, num_partitions=1, replication_factor=1) for t in self.arm_of_topic],
+            [NewTopic(t, num_partitions=1, replication_factor=-1) for t in self.arm_of_topic],
             request_timeout=timeout,
         )
         for topic, future in futures.items():

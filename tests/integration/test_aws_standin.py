@@ -1,12 +1,14 @@
 """The SSH half of the AWS target, against a lab namespace standing in for the instance.
 
-moto's instances have no network and this machine has no Docker engine, so: the lab's
-connect namespace plays the EC2 host, reached through an inventory written by the same
-code as a provisioned run's; the lab's Connect workers play the arms' containers; and a
-docker stand-in (below; a mock, because no Docker engine can run here) answers the docker
-commands cdclab sends (`exec … jcmd`, `logs --since`) from those workers. Everything else
-is the AWS target's real path: the deploy playbook over SSH, port forwards to REST, the
-fault executor with the instance's dead-man switch, thread dumps and log collection.
+moto's instances have no network, so the lab's connect namespace plays the EC2 host,
+reached through an inventory written by the same code as a provisioned run's. The deploy
+playbook runs for real there: a Docker engine (the docker_engine role's daemon mode: the
+host is Debian without systemd), the image built here imported, and the arms' containers
+started by compose. The other tests drive the lab's Connect workers as the arms, with a
+docker stand-in (below) answering `exec … jcmd` and `logs --since` from those workers —
+still to be replaced by the real containers. Everything else is the AWS target's real path:
+port forwards to REST, the fault executor with the instance's dead-man switch, thread dumps
+and log collection.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from cdclab.connect_rest import ConnectRest
 from cdclab.core.journal import Journal
 from cdclab.core.spec import load_spec
 from cdclab.faults.executor import FaultExecutor
+from cdclab.images.connect import built_image, built_tarball
 from cdclab.lab.access import running_config
+from cdclab.lab.docker_engine import remove_engine
 from cdclab.lab.smoke import lab_canary
 from cdclab.paths import state_dir
 from cdclab.ssh_tunnel import LocalForward
@@ -83,6 +87,7 @@ def standin(tmp_path_factory):
     spec = load_spec(
         "tls-compare",
         assignments=[
+            "external.db_flavour=mariadb",  # the lab's MariaDB stands in for Aurora
             f"external.db_host={config.db.address}",
             "external.db_password_from=env:CDCLAB_STANDIN_DB_PW",
             f"external.db_ca_file={state_dir() / 'db' / 'tls' / 'ca.pem'}",
@@ -110,6 +115,9 @@ def standin(tmp_path_factory):
         config=config, target=target, base=base, env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)}
     )
     os.environ.pop("CDCLAB_STANDIN_DB_PW", None)
+    # The instance's engine, containers and data (the deploy test's).
+    _removed, errors = remove_engine(base / "instance-engine")
+    assert not errors, errors
 
 
 def _remote(standin, command: str) -> str:
@@ -118,22 +126,34 @@ def _remote(standin, command: str) -> str:
     return done.stdout
 
 
-def test_the_deploy_playbook_writes_the_arms_project_over_ssh(standin):
+def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
     target = standin.target
     password_file = standin.base / "db-password"
     password_file.write_text(PASSWORD)
     password_file.chmod(0o600)
-    # What AwsTarget.deploy does, minus Docker: the env: reference's variable (a name no
-    # secret-looking pattern would catch) must stay out of ansible-runner's artifacts.
+    engine = standin.base / "instance-engine" / "docker"  # base/docker is the stand-in script
+    cli = str(engine / "docker")
+    if built_tarball() is None:
+        built = run_invoke("docker.image", env=standin.env, timeout=1800)
+        assert built.rc == 0, built.stdout + built.stderr
+    # What AwsTarget.deploy does, on a Debian host without systemd: the docker_engine role's
+    # daemon mode with the machine's own docker.io and compose plugin, the image built here
+    # imported from its tarball; the env: reference's variable (a name no secret-looking
+    # pattern would catch) must stay out of ansible-runner's artifacts.
     run_playbook(
         "aws_deploy.yml",
         inventory=target.inventory,
         hide_env=target.secret_env_names,
         extravars={
             **target.deploy_extravars(password_file),
-            # No Docker engine on the stand-in: install and `compose up` are skipped.
-            "cdclab_install_docker": False,
-            "cdclab_start_containers": False,
+            "docker_engine_install": "none",
+            "docker_engine_service": "daemon",
+            "docker_engine_root": str(engine),
+            "docker_engine_mount_cgroups": True,
+            "cdclab_container_cli": cli,
+            "cdclab_image": built_image(),
+            "cdclab_image_tarball": str(built_tarball()),
+            "cdclab_compose_project": "cdclab-standin",  # the lab's workers use cdclab-<arm>
         },
         artifact_dir=target.artifact_dir,
     )
@@ -142,9 +162,9 @@ def test_the_deploy_playbook_writes_the_arms_project_over_ssh(standin):
     services = compose["services"]
     assert set(services) == {"connect-tls13", "connect-tls12"}
     tls12 = services["connect-tls12"]
-    assert tls12["image"] == "quay.io/debezium/connect:2.7.3.Final"
+    assert tls12["image"] == built_image()
     assert tls12["network_mode"] == "host"
-    assert tls12["environment"]["GROUP_ID"] == "cdclab-tls12"
+    assert tls12["environment"]["GROUP_ID"] == "cdclab-standin-tls12"
     assert tls12["environment"]["REST_HOST_NAME"] == "127.0.0.1"
     assert "-Djdk.tls.client.protocols=TLSv1.2" in tls12["environment"]["KAFKA_OPTS"]
     assert "port=8784" in tls12["environment"]["KAFKA_OPTS"]
@@ -161,6 +181,31 @@ def test_the_deploy_playbook_writes_the_arms_project_over_ssh(standin):
         ["grep", "-rl", PASSWORD, str(target.artifact_dir)], capture_output=True, text=True
     )
     assert leaked.stdout == "", f"the password is in Ansible's artifacts: {leaked.stdout}"
+    # The containers run, as uid 1001, and each worker answers on the instance's loopback.
+    for arm, port in (("tls13", 8083), ("tls12", 8084)):
+        name = f"cdclab-standin-connect-{arm}"
+        assert _remote(standin, f"{cli} inspect --format '{{{{.State.Running}}}}' {name}") == (
+            "true\n"
+        )
+        assert _remote(standin, f"{cli} exec {name} id -u") == "1001\n"
+        forward = LocalForward(target.ssh(), "127.0.0.1", port)
+        with closing(forward):
+            assert _answers(forward.url, within_s=180), f"{name}: no REST on 127.0.0.1:{port}"
+    _remote(standin, f"{cli} compose -f {remote}/docker-compose.yml down")
+    assert _remote(standin, f"{cli} ps -q") == ""
+
+
+def _answers(url: str, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            status, _ = ConnectRest(url, attempts=1).request("GET", "/connectors")
+            if status == 200:
+                return True
+        except ConnectionError:
+            pass
+        time.sleep(2)
+    return False
 
 
 def test_rest_through_a_port_forward_on_the_instance_session(standin):

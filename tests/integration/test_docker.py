@@ -1,10 +1,12 @@
 """The docker target on a real Docker engine: the arms as containers of the image built here
 (`invoke docker.image`), from the compose role the EC2 host uses, inside the lab's connect host.
 
-A both-way DROP stops delivery to both containers while REST says RUNNING; the lab's faults,
-dumps, TLS evidence and log collection reach the containers; the worker runs as uid 1001 and
-no password shows in `docker inspect` or in the results; `lab.down` leaves nothing of Docker
-behind. This module runs last (tests/conftest.py): its last test takes the lab down.
+One run: a both-way DROP stops delivery to both containers while REST says RUNNING, then a
+kill fault stops one arm's container, which its heal starts again and which delivers again;
+the lab's faults, dumps, TLS evidence and log collection reach the containers; the worker
+runs as uid 1001 and no password shows in `docker inspect` or in the results; `lab.down`
+leaves nothing of Docker behind. This module runs last (tests/conftest.py): its last test
+takes the lab down.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ def drop_run(env) -> Path:
         "--target",
         "docker",
         "--minutes",
-        "3",
+        "4",
         "--set",
-        "faults=[{kind: drop, at: 40s, for: 60s}]",
+        "faults=[{kind: drop, at: 30s, for: 45s}, "
+        "{kind: kill, at: 120s, for: 15s, process: 'worker:tls12'}]",
         "--set",
         "dumps={triggers: [fault, episode_start], every: 20s, min_interval: 20s}",
         env=env,
@@ -66,11 +69,16 @@ def _docker(*args: str) -> str:
     return done.stdout.strip()
 
 
+def _fault_times(run: Path, fault_id: str) -> tuple[float, float]:
+    records = {r["event"]: r for r in _faults(run) if r.get("fault_id") == fault_id}
+    assert records["fault-healed"]["healed_by"] == "schedule"
+    return parse_iso(records["fault-applied"]["at"]), parse_iso(records["fault-healed"]["at"])
+
+
 def test_a_drop_silences_both_containers_while_rest_says_running(drop_run):
-    records = {r["event"]: r for r in _faults(drop_run)}
-    start = parse_iso(records["fault-applied"]["at"])
-    end = parse_iso(records["fault-healed"]["at"])
-    checks = _checks(drop_run)
+    start, end = _fault_times(drop_run, "f01")
+    killed, _ = _fault_times(drop_run, "f02")
+    checks = [c for c in _checks(drop_run) if parse_iso(c["written_at"]) < killed]
     assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
     for arm in CONTAINERS:
         mine = [c for c in checks if c["arm"] == arm]
@@ -84,6 +92,21 @@ def test_a_drop_silences_both_containers_while_rest_says_running(drop_run):
     summary = json.loads((drop_run / "summary.json").read_text())
     assert all(arm["episodes"] for arm in summary["arms"])
     assert not _rules()  # healed, and nothing left in the connect host's netfilter
+
+
+def test_a_killed_container_is_started_by_its_heal_and_delivers_again(drop_run):
+    killed, healed = _fault_times(drop_run, "f02")
+    checks = _checks(drop_run)
+    tls12 = [c for c in checks if c["arm"] == "tls12"]
+    down = [c for c in tls12 if killed + 2 <= parse_iso(c["written_at"]) < healed]
+    assert down and all(c["connector_state"] != "RUNNING" for c in down)  # REST was gone
+    after = [c for c in tls12 if parse_iso(c["written_at"]) > healed + 45]
+    assert len(after) >= 6 and all(c["outcome"] == "delivered" for c in after)
+    # The same container, started again after the kill (not a new one made by compose).
+    state = json.loads(_docker("inspect", "--format", "{{json .State}}", CONTAINERS["tls12"]))
+    assert state["Running"] and parse_iso(state["StartedAt"][:23] + "Z") >= killed
+    tls13 = [c for c in checks if c["arm"] == "tls13" and parse_iso(c["written_at"]) > killed]
+    assert tls13 and all(c["outcome"] == "delivered" for c in tls13)  # the other arm ran on
 
 
 def test_each_container_negotiated_its_arms_tls_and_runs_as_uid_1001(drop_run):

@@ -28,6 +28,18 @@ def _target(*assignments: str) -> AwsTarget:
     return AwsTarget(spec, "0badcafe", artifact_dir=None)
 
 
+def test_the_connector_class_follows_the_sources_flavour_mysql_by_default():
+    # Aurora MySQL is read by Debezium's MySQL connector; the MariaDB one is for MariaDB.
+    (mysql,) = {e["config"]["connector.class"] for e in _target().connector_entries()}
+    assert mysql == "io.debezium.connector.mysql.MySqlConnector"
+    entries = _target("external.db_flavour=mariadb").connector_entries()
+    assert {e["config"]["connector.class"] for e in entries} == {
+        "io.debezium.connector.mariadb.MariaDbConnector"
+    }
+    with pytest.raises(InvalidInputError, match="db_flavour"):
+        _target("external.db_flavour=postgres")
+
+
 def test_connectors_name_the_users_database_and_the_containers_secret_file():
     target = _target()
     entries = {e["name"]: e for e in target.connector_entries()}
@@ -57,6 +69,12 @@ def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkey
         ("tls12", 8084, 8784),
     ]
     assert "-Djdk.tls.client.protocols=TLSv1.2" in extravars["cdclab_arms"][1]["jvm_options"]
+    # The original investigation's image, pinned, unless docker.image names another.
+    assert extravars["cdclab_image"] == "quay.io/debezium/connect:2.7.3.Final"
+    mine = _target("docker.image=registry.example/connect:2.7-cdclab")
+    assert mine.deploy_extravars(tmp_path / "pw")["cdclab_image"] == (
+        "registry.example/connect:2.7-cdclab"
+    )
 
 
 def test_faults_target_the_resolved_database_with_a_systemd_deadman():
@@ -117,3 +135,17 @@ def test_a_dump_is_cut_from_a_container_log_after_sigquit():
     assert '"blc-db:3306"' in dump and "Kafka Connect started" not in dump
     assert extract_dump("no dump here") is None
     assert container_name("tls13") == "cdclab-connect-tls13"
+
+
+def test_the_image_built_here_is_copied_to_the_instance_when_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCLAB_CACHE_DIR", str(tmp_path))
+    from cdclab.images.connect import built_image, image_dir
+
+    with pytest.raises(InvalidInputError, match=r"invoke docker\.image"):
+        _target(f"docker.image={built_image()}")  # named, but not built
+    image_dir().mkdir(parents=True)
+    (image_dir() / "image.tar").write_bytes(b"tar")
+    extravars = _target(f"docker.image={built_image()}").deploy_extravars(tmp_path / "pw")
+    assert extravars["cdclab_image"] == built_image()
+    assert extravars["cdclab_image_tarball"] == str(image_dir() / "image.tar")
+    assert _target().deploy_extravars(tmp_path / "pw")["cdclab_image_tarball"] == ""

@@ -37,15 +37,6 @@ def _nothing_created(env):
         (["--set", "canary.interval=fast"], "canary.interval"),
         (["--minutes", "5 parsecs"], "--minutes"),
         (["--minutes", "3", "--hours", "1"], "--hours or --minutes"),
-        (
-            [
-                "--target",
-                "docker",
-                "--set",
-                "faults=[{kind: kill, at: 9s, for: 5s, process: workers}]",
-            ],
-            "faults[0].process: workers",
-        ),
         (["--target", "docker", "--set", "docker.image=Not An Image"], "docker.image"),
         (["--target", "podman"], "target"),
     ],

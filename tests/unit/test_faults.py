@@ -14,7 +14,7 @@ from cdclab.faults.actions import (
     heal_iptables_by_tag,
     sweep_script,
 )
-from cdclab.faults.plan import plan_faults
+from cdclab.faults.plan import WorkerContainers, plan_faults
 from cdclab.lab.config import LabConfig
 
 CONNECT = Endpoint("connect", "198.18.213.20")
@@ -175,3 +175,36 @@ def test_a_deadman_is_disarmed_by_what_arming_it_printed():
     )
     assert cancel_deadman_command("4242") == "kill 4242 2>/dev/null; true"
     assert "systemctl stop 'cdclab-deadman-*.timer'" in sweep_script("/s")
+
+
+def test_kill_and_pause_of_container_workers_use_the_engine_and_its_heals():
+    spec = load_spec(
+        "tls-compare",
+        assignments=[
+            "faults=[{kind: kill, at: 10s, for: 5s, process: 'worker:tls12'},"
+            " {kind: pause, at: 30s, for: 5s, process: workers}]"
+        ],
+    )
+    workers = WorkerContainers("/lab/docker/docker", {"tls13": "c-tls13", "tls12": "c-tls12"})
+    kill, pause = plan_faults(spec, LabConfig().addresses, "r1", workers=workers)
+    assert (kill.pidfiles, kill.containers, kill.host.name) == ([], ["c-tls12"], "connect")
+    assert kill.apply_script() == "/lab/docker/docker kill --signal KILL c-tls12"
+    assert kill.heal_script() == "/lab/docker/docker start c-tls12 >/dev/null"
+    assert pause.containers == ["c-tls13", "c-tls12"]
+    assert "/lab/docker/docker pause c-tls13" in pause.apply_script()
+    assert "/lab/docker/docker unpause c-tls12 2>/dev/null || true" in pause.heal_script()
+    # The broker is still the lab's process, by its pid file.
+    broker = load_spec(
+        "tls-compare",
+        assignments=["faults=[{kind: pause, at: 10s, for: 5s, process: broker}]"],
+    )
+    (action,) = plan_faults(broker, LabConfig().addresses, "r1", workers=workers)
+    assert action.containers == [] and action.pidfiles[0].endswith("kafka.pid")
+
+
+def test_the_sweep_resumes_and_starts_the_workers_containers():
+    script = sweep_script("/heal", [], ["c-tls12"], "/lab/docker/docker")
+    assert "paused) echo 'paused container: c-tls12'" in script
+    assert "/lab/docker/docker unpause c-tls12" in script
+    assert "exited|created) echo 'stopped container: c-tls12'" in script
+    assert script.rstrip().endswith("exit 0")

@@ -50,6 +50,14 @@ def test_connector_carries_the_field_report_settings():
     assert config["schema.history.internal.kafka.topic"] == "lab_tls13.schema-history"
 
 
+def test_connector_topics_take_the_clusters_replication_factor_unless_overridden():
+    # -1: the broker's default.replication.factor, so a cluster with min.insync.replicas >= 2
+    # gets topics it can acknowledge writes to.
+    assert _connector()["topic.creation.default.replication.factor"] == "-1"
+    overridden = _connector(overrides={"topic.creation.default.replication.factor": 3})
+    assert overridden["topic.creation.default.replication.factor"] == "3"
+
+
 def test_connector_values_are_strings_as_connect_returns_them():
     # lab.up compares the registered config with this one to decide "changed".
     assert all(isinstance(v, str) for v in _connector().values())

@@ -39,6 +39,10 @@ class FaultAction:
     scheduled_at: float  # offset from the clock's start, seconds
     duration: float
     pidfiles: list[str] = field(default_factory=list)  # kill/pause targets
+    # Kill/pause targets that are containers (the docker target's workers), and the docker
+    # command that reaches their engine on the host.
+    containers: list[str] = field(default_factory=list)
+    container_cli: str = "docker"
     # How the dead-man switch waits: a detached shell (lab namespaces share the machine's
     # init, so a systemd unit would run outside the namespace), or on a whole host such as
     # an EC2 instance a transient systemd timer (listed by systemctl, outlives the session),
@@ -102,9 +106,15 @@ class FaultAction:
                 ]
             )
         signal = "KILL" if kind == "kill" else "STOP"
+        verb = "kill --signal KILL" if kind == "kill" else "pause"
         return "\n".join(
-            f'pid=$(cat {shlex.quote(p)}) && kill -{signal} "$pid"' for p in self.pidfiles
+            [f'pid=$(cat {shlex.quote(p)}) && kill -{signal} "$pid"' for p in self.pidfiles]
+            + [f"{self._cli} {verb} {shlex.quote(c)}" for c in self.containers]
         )
+
+    @property
+    def _cli(self) -> str:
+        return shlex.quote(self.container_cli)
 
     def heal_script(self) -> str:
         kind = self.spec.kind
@@ -113,14 +123,19 @@ class FaultAction:
         if kind in ("delay", "loss", "jitter"):
             return f"tc qdisc del dev {NETEM_DEVICE} root 2>/dev/null || true"
         if kind == "kill":
-            # Restart what is not running, with the start script lab.up wrote.
+            # Restart what is not running: the start script lab.up wrote; `docker start`
+            # (a no-op on a running container).
             return "\n".join(
-                f"start-stop-daemon --status --pidfile {shlex.quote(p)} || "
-                f"sh {shlex.quote(p + '.start')}"
-                for p in self.pidfiles
+                [
+                    f"start-stop-daemon --status --pidfile {shlex.quote(p)} || "
+                    f"sh {shlex.quote(p + '.start')}"
+                    for p in self.pidfiles
+                ]
+                + [f"{self._cli} start {shlex.quote(c)} >/dev/null" for c in self.containers]
             )
         return "\n".join(
-            f'pid=$(cat {shlex.quote(p)}) && kill -CONT "$pid" || true' for p in self.pidfiles
+            [f'pid=$(cat {shlex.quote(p)}) && kill -CONT "$pid" || true' for p in self.pidfiles]
+            + [f"{self._cli} unpause {shlex.quote(c)} 2>/dev/null || true" for c in self.containers]
         )
 
     def deadman_command(self, heal_file: str, grace: float) -> str:
@@ -189,9 +204,28 @@ def sweep_deadman_script(heal_dir: str) -> str:
     )
 
 
-def sweep_script(heal_dir: str, pidfiles: Sequence[str] = ()) -> str:
+def sweep_containers_script(cli: str, containers: Sequence[str]) -> str:
+    """Unpause the paused and start the stopped of these containers (a kill or pause fault
+    left by a killed run)."""
+    quoted = shlex.quote(cli)
+    return "\n".join(
+        f"case $({quoted} inspect --format '{{{{.State.Status}}}}' {shlex.quote(c)} "
+        f"2>/dev/null) in paused) echo 'paused container: {c}'; {quoted} unpause "
+        f"{shlex.quote(c)} >/dev/null ;; exited|created) echo 'stopped container: {c}'; "
+        f"{quoted} start {shlex.quote(c)} >/dev/null ;; esac"
+        for c in containers
+    )
+
+
+def sweep_script(
+    heal_dir: str,
+    pidfiles: Sequence[str] = (),
+    containers: Sequence[str] = (),
+    container_cli: str = "docker",
+) -> str:
     """Remove every cdclab fault on a host: rules, netem qdiscs, pending dead-man timers,
-    and resume the processes named by pidfiles (a pause left by a killed run).
+    and resume the processes named by pidfiles and the containers named (a pause or kill
+    left by a killed run).
 
     Prints what it removed, one line each, for the warning that names them. Exits 0 only
     when it ran to its end and no tagged rule is left: sweep_host checks that.
@@ -211,6 +245,7 @@ def sweep_script(heal_dir: str, pidfiles: Sequence[str] = ()) -> str:
             f"'{SWEEP_MARK}-*' | grep -q .; then echo 'dead-man timers (systemd)'; "
             f"systemctl stop '{SWEEP_MARK}-*.timer'; fi",
             *resume,
+            sweep_containers_script(container_cli, containers),
             "if iptables -w -S | grep -qF -- 'cdclab:'; then "
             "echo 'tagged iptables rules are still there after the sweep' >&2; exit 1; fi",
             "exit 0",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from typing import Literal
 
 from cdclab.core.durations import format_duration
@@ -19,6 +20,18 @@ from cdclab.lab.access import ssh_to
 from cdclab.lab.config import LabConfig
 from cdclab.paths import fault_heal_dir, state_dir, worker_pidfile
 from cdclab.ssh import SSHHost
+
+
+@dataclass(frozen=True)
+class WorkerContainers:
+    """The workers as containers: the docker command on the host and arm -> container."""
+
+    cli: str
+    names: dict[str, str]
+
+    def named(self, process: str, arms: list[str]) -> list[str]:
+        chosen = arms if process == "workers" else [process.split(":", 1)[1]]
+        return [self.names[arm] for arm in chosen]
 
 
 def process_pidfiles(process: str, arms: list[str]) -> tuple[str, list[str]]:
@@ -41,18 +54,22 @@ def plan_faults(
     run_id: str,
     *,
     deadman: Literal["detached", "systemd"] = "detached",
+    workers: WorkerContainers | None = None,
 ) -> list[FaultAction]:
-    """Concrete actions on the target's hosts (host name → address: connect, db)."""
+    """Concrete actions on the target's hosts (host name → address: connect, db); with
+    `workers`, kill and pause faults on workers act on those containers."""
     hosts = {name: Endpoint(name, address) for name, address in addresses.items()}
     arms = list(spec.resolved_arms())
     actions = []
     for fault in spec.all_faults():
         for start, length in fault.occurrences():
             index = len(actions) + 1
-            host, pidfiles, peer = fault.host, [], hosts[fault.peer]
+            host, pidfiles, peer, names = fault.host, [], hosts[fault.peer], []
             if fault.process:
                 host, pidfiles = process_pidfiles(fault.process, arms)
                 peer = None
+                if workers and fault.process.startswith("worker"):
+                    pidfiles, names = [], workers.named(fault.process, arms)
             actions.append(
                 FaultAction(
                     fault_id=f"f{index:02d}",
@@ -63,6 +80,8 @@ def plan_faults(
                     scheduled_at=start,
                     duration=length,
                     pidfiles=pidfiles,
+                    containers=names,
+                    container_cli=workers.cli if workers else "docker",
                     deadman=deadman,
                 )
             )
@@ -73,12 +92,16 @@ def all_pidfiles(arms: list[str]) -> list[str]:
     return [p for proc in ("broker", "db", "workers") for p in process_pidfiles(proc, arms)[1]]
 
 
-def sweep_host(ssh: SSHHost, heal_dir: str, pidfiles: list[str]) -> list[str]:
+def sweep_host(
+    ssh: SSHHost, heal_dir: str, pidfiles: list[str], workers: WorkerContainers | None = None
+) -> list[str]:
     """Remove every cdclab fault on one host; return what was there (for the warning).
 
     A paused process left by a crashed run is resumed too (SIGCONT is harmless otherwise).
     """
-    done = ssh.run(sweep_script(heal_dir, pidfiles))
+    containers = list(workers.names.values()) if workers else []
+    cli = workers.cli if workers else "docker"
+    done = ssh.run(sweep_script(heal_dir, pidfiles, containers, cli))
     if not done.ok:
         raise CdclabError(
             f"the fault sweep on {ssh.address} did not finish (exit {done.rc}): "
@@ -88,14 +111,17 @@ def sweep_host(ssh: SSHHost, heal_dir: str, pidfiles: list[str]) -> list[str]:
     return [line for line in done.stdout.splitlines() if line.strip()]
 
 
-def lab_sweep(config: LabConfig, *, include_root: bool = False) -> dict[str, list[str]]:
+def lab_sweep(
+    config: LabConfig, *, include_root: bool = False, workers: WorkerContainers | None = None
+) -> dict[str, list[str]]:
     """Sweep every lab host (host -> what was removed); with include_root, the root
-    namespace's tagged rules too."""
+    namespace's tagged rules too; with workers, those containers on the connect host."""
     pidfiles = all_pidfiles([a.name for a in config.arms])
     removed: dict[str, list[str]] = {}
     for host in config.hosts:
         with ssh_to(host) as ssh:
-            removed[host.name] = sweep_host(ssh, str(fault_heal_dir()), pidfiles)
+            on_host = workers if host.name == "connect" else None
+            removed[host.name] = sweep_host(ssh, str(fault_heal_dir()), pidfiles, on_host)
     if include_root:
         listed = subprocess.run(
             ["iptables", "-w", "-S"], capture_output=True, text=True, check=False

@@ -1,10 +1,11 @@
-"""The lab's Docker engine: dockerd inside the connect host's network namespace.
+"""The lab's Docker engine: dockerd on the connect host, inside its network namespace.
 
 Containers with `network_mode: host` then share that host's network, so the lab's iptables
-faults reach them as on an EC2 host. dockerd joins only the namespace's network: `ip netns
-exec` (and so an SSH session into a lab host) remounts /sys, hiding the cgroup hierarchy
-dockerd needs, so the controller starts it with `nsenter --net` alone. It makes no bridge and
-no iptables rules of its own (--bridge=none --iptables=false).
+faults reach them as on an EC2 host. The docker_engine role starts it over SSH like any
+host's daemon; a lab host's session (`ip netns exec`) has /sys remounted for the namespace,
+so the role mounts the cgroup hierarchies dockerd needs in that session's mount namespace
+first (docker_engine_mount_cgroups). It makes no bridge and no iptables rules of its own
+(--bridge=none --iptables=false); its mounts live in the connect host's mount namespace.
 """
 
 from __future__ import annotations
@@ -36,16 +37,11 @@ def engine_cli(root: Path | None = None) -> str:
     return str((root or engine_root()) / "docker")
 
 
-def engine_launcher(config: LabConfig) -> list[str]:
-    return ["nsenter", f"--net=/run/netns/{config.connect.namespace}"]
-
-
 def engine_extravars(config: LabConfig, image: str, tarball: Path | None) -> dict[str, Any]:
     """docker_up.yml's engine and image variables (the compose ones are the target's)."""
     return {
         **lab_extravars(config),
         "cdclab_docker_root": str(engine_root()),
-        "cdclab_docker_launcher": engine_launcher(config),
         "cdclab_image": image,
         "cdclab_image_tarball": str(tarball or ""),
         "cdclab_compose_arms": [],

@@ -37,6 +37,7 @@ from cdclab.core.spec import LoadSpec
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
+from cdclab.images.connect import choose_image
 from cdclab.load import LoadWriter
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
@@ -100,6 +101,14 @@ class AwsTarget(BaseTarget):
         self._session = None
         self._started_at = time.time()
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
+        self.compose_project = containers.COMPOSE_PROJECT  # container names, worker groups
+        # The original investigation's image, pulled by the instance, unless docker.image
+        # names another; the one `invoke docker.image` built is imported from its tarball.
+        self.image, self.tarball = (
+            choose_image(spec.docker.image)
+            if spec.docker.image
+            else (load_versions().debezium_image, None)
+        )
 
     # -- before anything exists ---------------------------------------------------------
     def describe_plan(self) -> list[str]:
@@ -153,6 +162,10 @@ class AwsTarget(BaseTarget):
     def deploy_extravars(self, password_file: Path) -> dict[str, Any]:
         return {
             "cdclab_versions": load_versions().model_dump(),
+            "cdclab_image": self.image,
+            "cdclab_image_tarball": str(self.tarball or ""),
+            "cdclab_container_cli": self.settings.container_cli,
+            "cdclab_compose_project": self.compose_project,
             "cdclab_cache_dir": str(cache_dir()),
             "cdclab_compose_dir": self.remote_dir,
             "cdclab_kafka_bootstrap": self.external.kafka_bootstrap,
@@ -197,7 +210,10 @@ class AwsTarget(BaseTarget):
             },
         )
         write_place_file(
-            run_state_dir(self.aws_run_id), self.settings.container_cli, self.fault_heal_dir
+            run_state_dir(self.aws_run_id),
+            self.settings.container_cli,
+            self.fault_heal_dir,
+            self.compose_project,
         )
 
     @property
@@ -207,8 +223,8 @@ class AwsTarget(BaseTarget):
         return [r.split(":", 1)[1] for r in references if r and r.startswith("env:")]
 
     def connector_entries(self) -> list[dict[str, Any]]:
-        """{name, rest_url (on the instance), config} per arm, from the lab's template."""
-        versions = load_versions()
+        """{name, rest_url (on the instance), config} per arm, from the lab's template;
+        the connector class by the source's flavour (MySqlConnector for Aurora MySQL)."""
         ext = self.external
         entries = []
         for arm in self.arms:
@@ -219,7 +235,7 @@ class AwsTarget(BaseTarget):
                     "rest_url": f"http://127.0.0.1:{self._worker(arm.name).rest_port}",
                     "config": render_connector_config(
                         name=arm.connector,
-                        connector_class=versions.debezium_connector_class,
+                        connector_class=ext.connector_class,
                         db_host=ext.db_host or "",
                         db_port=ext.db_port,
                         db_user=ext.db_user,
@@ -350,7 +366,9 @@ class AwsTarget(BaseTarget):
         return JolokiaMetrics(arm.metrics_url, timeout=2.0).streaming(arm.topic_prefix)
 
     def thread_dump(self, arm_name: str) -> str:
-        return containers.thread_dump(self.ssh(), self.settings.container_cli, arm_name)
+        return containers.thread_dump(
+            self.ssh(), self.settings.container_cli, arm_name, self.compose_project
+        )
 
     # -- host tuning: none on aws (the spec refuses hosts: for it) ------------------------
     def apply_sysctls(self) -> list[dict[str, str]]:
@@ -385,9 +403,11 @@ class AwsTarget(BaseTarget):
 
     # -- facts for the manifest ---------------------------------------------------------
     def versions(self) -> dict[str, Any]:
-        pinned = load_versions()
-        facts: dict[str, Any] = {"debezium_image": pinned.debezium_image}
-        name = containers.container_name(self.arms[0].name)
+        facts: dict[str, Any] = {
+            "debezium_image": self.image,
+            "connector_class": self.external.connector_class,
+        }
+        name = containers.container_name(self.arms[0].name, self.compose_project)
         java = self.ssh().run([self.settings.container_cli, "exec", name, "java", "-version"])
         facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None
         writer = self.writer()
@@ -424,6 +444,7 @@ class AwsTarget(BaseTarget):
             inventory=self.inventory,
             extravars={
                 "cdclab_container_cli": self.settings.container_cli,
+                "cdclab_container_prefix": f"{self.compose_project}-connect-",
                 "cdclab_compose_dir": self.remote_dir,
                 "cdclab_since": int(self._started_at) - 5,
                 "cdclab_arm_names": [a.name for a in self.arms],

@@ -34,9 +34,10 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
             lines.append(
                 f"  create {r.kind} {r.name}: {details}" + (f" (tags: {tags})" if tags else "")
             )
+    image = spec.docker.image or load_versions().debezium_image
     lines += [
         "deploy over SSH (Ansible): Docker Engine + compose plugin, then one container per arm "
-        f"from {load_versions().debezium_image} (host network; REST and Jolokia on 127.0.0.1, "
+        f"from {image} (host network; REST and Jolokia on 127.0.0.1, "
         "reached through SSH, never opened in the security group)",
         f"source: {ext.db_host}:{ext.db_port} as {ext.db_user}, password from "
         f"{ext.db_password_from} (read at run time, never written down); "

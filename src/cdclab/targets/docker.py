@@ -17,6 +17,8 @@ from typing import Any
 
 from cdclab.ansible import run_playbook
 from cdclab.aws import containers
+from cdclab.faults.actions import FaultAction
+from cdclab.faults.plan import WorkerContainers, lab_sweep, plan_faults
 from cdclab.images.connect import choose_image
 from cdclab.lab import config as lab_config
 from cdclab.lab.access import mariadb_client_argv, ssh_to
@@ -46,6 +48,17 @@ from cdclab.versions import load_versions
 FIRST_CONTAINER_PORT = 8183
 # The compose project: container names, worker groups and Connect topics of the containers.
 PROJECT = "cdclab-docker"
+
+
+def deployed_workers() -> WorkerContainers | None:
+    """The docker target's containers on the lab's engine (one compose directory per arm),
+    for sweeps outside a run (`invoke fault.clear`); None when there are none."""
+    compose = engine_root() / "compose"
+    if not compose.is_dir():
+        return None
+    arms = sorted(p.name for p in compose.iterdir() if p.is_dir())
+    names = {arm: containers.container_name(arm, PROJECT) for arm in arms}
+    return WorkerContainers(engine_cli(), names) if names else None
 
 
 class DockerTarget(LocalTarget):
@@ -168,6 +181,19 @@ class DockerTarget(LocalTarget):
         close_forwards(self._forwards, self._ssh)
         self._ssh = None
         return []
+
+    # -- faults: the lab's, with the workers as containers ----------------------------
+    @property
+    def worker_containers(self) -> WorkerContainers:
+        names = {w.name: containers.container_name(w.name, PROJECT) for w in self.workers}
+        return WorkerContainers(engine_cli(), names)
+
+    def fault_actions(self, run_id: str) -> list[FaultAction]:
+        return plan_faults(self.spec, self.config.addresses, run_id, workers=self.worker_containers)
+
+    def sweep_faults(self) -> list[str]:
+        swept = lab_sweep(self.config, workers=self.worker_containers)
+        return [f"{host}: {line}" for host, lines in swept.items() for line in lines]
 
     # -- what the clock uses ------------------------------------------------------------
     def thread_dump(self, arm_name: str) -> str:

@@ -180,9 +180,11 @@ class LabPlace:
     def sweep_faults(self, *, include_root: bool = False) -> dict[str, list[str]]:
         from cdclab.faults.plan import lab_sweep
         from cdclab.prereqs import check_root
+        from cdclab.targets.docker import deployed_workers
 
         check_root()  # the lab's namespaces and the root namespace's iptables
-        return lab_sweep(self.config, include_root=include_root)
+        # The docker target's containers too, when the lab's engine runs them.
+        return lab_sweep(self.config, include_root=include_root, workers=deployed_workers())
 
     def watched(self, options: dict[str, str | None], stack: contextlib.ExitStack) -> Watched:
         from cdclab.lab.access import writer_account
@@ -219,6 +221,10 @@ class AwsRunPlace:
     def container_cli(self) -> str:
         return self._recorded.get("container_cli", "docker")
 
+    @property
+    def compose_project(self) -> str:
+        return self._recorded.get("compose_project", "cdclab")
+
     def _ssh(self):
         from cdclab.aws.inventory import ssh_from_inventory
 
@@ -252,7 +258,7 @@ class AwsRunPlace:
         with self._ssh() as ssh:
             done = ssh.run(
                 f"{self.container_cli} logs --since {int(since_s)}s "
-                f"{shlex.quote(container_name(arm))} 2>&1",
+                f"{shlex.quote(container_name(arm, self.compose_project))} 2>&1",
                 timeout=120,
             )
         if not done.ok:
@@ -263,7 +269,7 @@ class AwsRunPlace:
         from cdclab.aws.containers import thread_dump
 
         with self._ssh() as ssh:
-            return thread_dump(ssh, self.container_cli, arm)
+            return thread_dump(ssh, self.container_cli, arm, self.compose_project)
 
     def sweep_faults(self, *, include_root: bool = False) -> dict[str, list[str]]:
         from cdclab.aws.containers import HEAL_DIR
@@ -359,9 +365,15 @@ def journal_label(connector: str) -> str:
     return label if label[:1].isalpha() else f"c{label}"[:24]
 
 
-def write_place_file(state: Path, container_cli: str, heal_dir: str) -> Path:
+def write_place_file(
+    state: Path, container_cli: str, heal_dir: str, compose_project: str = "cdclab"
+) -> Path:
     """What later tasks need to reach an AWS run's containers and faults."""
     path = state / PLACE_FILE
-    recorded = {"container_cli": container_cli, "heal_dir": heal_dir}
+    recorded = {
+        "container_cli": container_cli,
+        "heal_dir": heal_dir,
+        "compose_project": compose_project,
+    }
     path.write_text(json.dumps(recorded, indent=2) + "\n")
     return path
