@@ -9,6 +9,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = PROJECT_ROOT / "roles"
 PLAYBOOKS_DIR = PROJECT_ROOT / "playbooks"
 INVENTORIES_DIR = PROJECT_ROOT / "inventories"
+LOCAL_INVENTORY = INVENTORIES_DIR / "local"  # the lab's hosts (and the controller)
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 VERSIONS_FILE = PROJECT_ROOT / "versions.yml"
 

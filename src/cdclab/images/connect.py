@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.errors import CdclabError, InvalidInputError
-from cdclab.paths import INVENTORIES_DIR, cache_dir, state_dir
+from cdclab.paths import LOCAL_INVENTORY, cache_dir, state_dir
 from cdclab.versions import load_versions
 
 IMAGE_NAME = "cdclab/debezium-connect"
@@ -42,7 +42,7 @@ def build_image(event_handler: EventHandler | None = None) -> Path:
         )
     run_playbook(
         "docker_image.yml",
-        inventory=INVENTORIES_DIR / "local",
+        inventory=LOCAL_INVENTORY,
         extravars={
             "cdclab_state_dir": str(state_dir()),  # the inventory's key path names it
             "cdclab_versions": load_versions().model_dump(),

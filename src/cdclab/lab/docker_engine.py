@@ -22,9 +22,7 @@ from typing import Any
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
-from cdclab.paths import INVENTORIES_DIR, state_dir
-
-LOCAL_INVENTORY = INVENTORIES_DIR / "local"
+from cdclab.paths import LOCAL_INVENTORY, state_dir
 
 
 def engine_root(state: Path | None = None) -> Path:
@@ -37,10 +35,10 @@ def engine_cli(root: Path | None = None) -> str:
     return str((root or engine_root()) / "docker")
 
 
-def engine_extravars(config: LabConfig, image: str, tarball: Path | None) -> dict[str, Any]:
-    """docker_up.yml's engine and image variables (the compose ones are the target's)."""
+def engine_extravars(image: str, tarball: Path | None) -> dict[str, Any]:
+    """docker_up.yml's engine and image variables, beside the lab's (the compose ones are
+    the target's)."""
     return {
-        **lab_extravars(config),
         "cdclab_docker_root": str(engine_root()),
         "cdclab_image": image,
         "cdclab_image_tarball": str(tarball or ""),
@@ -58,7 +56,7 @@ def start_engine(
     run_playbook(
         "docker_up.yml",
         inventory=LOCAL_INVENTORY,
-        extravars=engine_extravars(config, image, tarball),
+        extravars={**lab_extravars(config), **engine_extravars(image, tarball)},
         event_handler=event_handler,
     )
 

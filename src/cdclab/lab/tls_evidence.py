@@ -86,7 +86,11 @@ def collect_tls_evidence(
         port_to_pid = parse_ss_ports(ss.stdout)
         pid_to_arm = worker_pids if worker_pids is not None else _lab_worker_pids(config, connect)
     evidence: dict[str, ArmTls] = {}
-    names = dict.fromkeys(pid_to_arm.values()) if worker_pids else [a.name for a in config.arms]
+    names = (
+        dict.fromkeys(pid_to_arm.values())
+        if worker_pids is not None
+        else [a.name for a in config.arms]
+    )
     for name in names:
         mine = [
             TlsSession(connection_id=c, client_port=p, purpose=k, version=v, cipher=ci)

@@ -11,12 +11,10 @@ from cdclab.lab import config as lab_config
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
 from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, stop_workers, teardown
-from cdclab.paths import INVENTORIES_DIR, state_dir
+from cdclab.paths import LOCAL_INVENTORY, state_dir
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.progress import console
 from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, ensure_secret
-
-LOCAL_INVENTORY = INVENTORIES_DIR / "local"
 
 
 @dataclass

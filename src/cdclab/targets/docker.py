@@ -127,7 +127,7 @@ class DockerTarget(LocalTarget):
         jolokia = load_versions().jolokia
         agent = state_dir() / "dist" / "agents" / f"jolokia-{jolokia}" / "lib"
         return {
-            **engine_extravars(self.config, self.image, self.tarball),
+            **engine_extravars(self.image, self.tarball),
             "cdclab_compose_dir": str(engine_root() / "compose"),
             "cdclab_compose_project": PROJECT,
             "cdclab_compose_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
