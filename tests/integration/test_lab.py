@@ -10,10 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from cdclab.connect_rest import ConnectRest
+from cdclab.lab.config import load_saved
+from cdclab.lab.docker_engine import alive
+from cdclab.lab.extravars import lab_extravars
+from cdclab.lab.proof import prove
 from cdclab.lab.teardown import lab_links, lab_namespaces, teardown
 from tests.conftest import run_invoke
 
@@ -90,9 +96,13 @@ def test_a_dead_worker_is_restarted_by_lab_up_even_after_a_dry_run(lab_from_noth
     # A dry run must not leave check mode behind for the next run (ansible-runner env files).
     assert run_invoke("lab.up", "--dry-run", env=ENV).rc == 0
     pidfile = TEST_STATE / "connect" / "tls12" / "run" / "connect.pid"
-    os.kill(int(pidfile.read_text()), 9)
+    pid = int(pidfile.read_text())
+    os.kill(pid, 9)
+    assert _wait_for(lambda: not alive(pid), timeout=10)  # SIGKILL is not instantaneous
     up = run_invoke("lab.up", env=ENV)
     assert up.rc == 0, up.stderr
+    said = " ".join(up.stderr.split())  # the console wraps long lines
+    assert "running the playbooks: process not running: connect/tls12/run/connect.pid" in said
     assert "Start connect-tls12" in up.stderr
     status = run_invoke("lab.status", "--json", env=ENV)
     assert status.rc == 0, status.stdout
@@ -140,10 +150,76 @@ def test_each_worker_serves_debezium_streaming_metrics(lab_from_nothing):
         assert 0 <= metrics["ms_since_last_event"] < 60_000
 
 
-def test_second_lab_up_changes_nothing(lab_from_nothing):
+def test_lab_up_on_a_healthy_lab_proves_it_and_runs_no_playbook(lab_from_nothing):
     again = run_invoke("lab.up", env=ENV)
     assert again.rc == 0, again.stderr
+    assert "proven healthy" in again.stderr
+    assert "\u25b6" not in again.stderr  # no play started
+
+
+def test_lab_up_full_runs_the_playbooks_and_changes_nothing(lab_from_nothing):
+    again = run_invoke("lab.up", "--full", env=ENV)
+    assert again.rc == 0, again.stderr
     assert "nothing changed" in again.stderr
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_the_proof_names_what_differs_from_what_lab_up_left(lab_from_nothing):
+    """Each way a running lab can differ from lab.up's is caught, then undone by hand."""
+    config = load_saved()
+    extravars = lab_extravars(config)
+    assert prove(config, extravars).healthy
+
+    edited = TEST_STATE / "kafka" / "log4j.properties"
+    original = edited.read_bytes()
+    edited.write_bytes(original + b"# edited by hand\n")
+    try:
+        assert prove(config, extravars).reason == "file(s) changed: kafka/log4j.properties"
+    finally:
+        edited.write_bytes(original)
+
+    other = config.model_copy(update={"canary_table": "other_canary"})
+    assert prove(other, lab_extravars(other)).reason == "inputs changed"
+
+    arm = config.arms[0]
+    rest = ConnectRest(config.rest_url(arm))
+    rest.request("PUT", f"/connectors/{arm.connector_name}/pause")
+    try:
+        assert _wait_for(lambda: rest.connector_state(arm.connector_name).connector == "PAUSED")
+        reason = prove(config, extravars).reason
+        # the task follows its connector a moment later: either state of it is the truth
+        assert reason.startswith(f"connector {arm.connector_name} is PAUSED, task "), reason
+    finally:
+        rest.request("PUT", f"/connectors/{arm.connector_name}/resume")
+
+    # Every process alive and RUNNING, yet the binlog path blocked: only the canary sees it.
+    port = str(config.db_port)
+    rules = [
+        ["INPUT", "-p", "tcp", "--sport", port, "-j", "DROP"],  # the binlog's data
+        ["OUTPUT", "-p", "tcp", "--dport", port, "-j", "DROP"],
+    ]
+    tag = ["-m", "comment", "--comment", "cdclab:test-proof"]
+    netns = ["ip", "netns", "exec", config.connect.namespace, "iptables", "-w"]
+    for rule in rules:
+        subprocess.run([*netns, "-I", *rule, *tag], check=True)
+    try:
+        assert _wait_for(
+            lambda: rest.connector_state(arm.connector_name).task == "RUNNING", timeout=30
+        )
+        reason = prove(config, extravars).reason
+        assert reason.startswith("canary not delivered within 10 s on: "), reason
+    finally:
+        for rule in rules:
+            subprocess.run([*netns, "-D", *rule, *tag], check=True)
+    assert _wait_for(lambda: prove(config, extravars).healthy, timeout=120)
 
 
 def test_secrets_stay_out_of_ansible_artifacts_and_argv(lab_from_nothing):

@@ -36,11 +36,18 @@ def _lab_rows(lab: dict[str, Any] | None) -> list[str]:
     if not lab:
         return []
     rows = []
-    for key, label in (("cold_up_s", "cold lab.up"), ("warm_up_s", "warm lab.up")):
+    for key, label in (
+        ("cold_up_s", "cold lab.up"),
+        ("warm_up_s", "warm lab.up"),
+        ("first_canary_s", "`invoke experiment` to first canary, lab up"),
+    ):
         s, target = lab[key], TARGETS[key]
+        before = lab.get(f"{key.removesuffix('_s')}_before_s")
+        was = f"; before: {before['median']} s" if before else ""
         rows.append(
-            f"| {label} (median of {s['runs']}, min–max) | {s['median']} s "
-            f"({s['min']}–{s['max']}) | < {target:g} s | {_mark(s['median'], target)} |"
+            f"| {label} (median of {s['runs']}, min–max{'; previous behaviour' if was else ''})"
+            f" | {s['median']} s ({s['min']}–{s['max']}){was} | < {target:g} s | "
+            f"{_mark(s['median'], target)} |"
         )
     s = lab["down_s"]
     rows.append(f"| lab.down (median) | {s['median']} s ({s['min']}–{s['max']}) | | |")

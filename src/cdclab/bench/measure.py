@@ -34,6 +34,7 @@ class Measured:
     stdout: str
     stderr: str
     peak_rss_mb: float  # VmHWM of the process itself
+    started_at: float = 0.0  # epoch seconds at spawn
     samples: list[CpuSample] = field(default_factory=list)
 
     def cpu_percent_between(self, start: float, end: float) -> float | None:
@@ -101,6 +102,7 @@ def run_measured(args: list[str], env: dict[str, str] | None = None, timeout=360
         stdout=stdout,
         stderr=stderr,
         peak_rss_mb=round(peak[0], 1),
+        started_at=started,
         samples=samples,
     )
 

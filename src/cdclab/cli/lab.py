@@ -34,10 +34,11 @@ def _config(c, subnet: str | None) -> LabConfig | None:
         "keep-on-failure": "leave a half-built lab in place for debugging instead of removing it",
         "dry-run": "change nothing: show the plan, or what would change on a running lab",
         "docker": "also start the Docker engine of the docker target in the connect host",
+        "full": "run every playbook even when the running lab is proven healthy",
     }
 )
 @user_errors
-def up(c, subnet=None, keep_on_failure=False, dry_run=False, docker=False):
+def up(c, subnet=None, keep_on_failure=False, dry_run=False, docker=False, full=False):
     """Build the lab from nothing (idempotent): namespaces, sshd, MariaDB, Kafka, Connect."""
     from cdclab.lab.up import lab_up
 
@@ -52,10 +53,17 @@ def up(c, subnet=None, keep_on_failure=False, dry_run=False, docker=False):
         keep_on_failure=keep_on_failure,
         dry_run=dry_run,
         event_handler=ansible_printer(),
+        full=full,
     )
     took = time.monotonic() - started
     if isinstance(result, str):
         out.print("no lab is up; lab.up would build:\n" + result)
+    elif result.playbook is None:
+        console.print(
+            f"[green]lab is up and proven healthy[/green] ({took:.1f} s): every process alive, "
+            "every connector RUNNING with lab.up's config, a canary on every arm's topic, "
+            "nothing lab.up writes has changed. `--full` runs the playbooks anyway."
+        )
     elif dry_run:
         console.print(f"dry run: {result.changed} change(s) would be made ({took:.1f} s)")
     elif result.changed == 0:

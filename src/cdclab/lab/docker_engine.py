@@ -70,13 +70,12 @@ def pidfile_pid(path: Path) -> int | None:
 
 
 def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, waiting for a parent to reap it)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:  # someone else's: alive
-        return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _mounts_under(root: Path) -> list[str]:

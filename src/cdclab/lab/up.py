@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from cdclab.errors import CdclabError
 from cdclab.lab import config as lab_config
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
+from cdclab.lab.proof import Proof, forget, prove, record
 from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, stop_workers, teardown
 from cdclab.paths import LOCAL_INVENTORY, state_dir
 from cdclab.prereqs import check_lab_prerequisites
@@ -19,12 +21,15 @@ from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, ensure_secret
 
 @dataclass
 class UpResult:
-    playbook: PlaybookResult
+    """The playbooks' result, or None when the running lab was proven healthy (proof)."""
+
+    playbook: PlaybookResult | None
     config: LabConfig
+    proof: Proof | None = None
 
     @property
     def changed(self) -> int:
-        return self.playbook.total_changed
+        return self.playbook.total_changed if self.playbook else 0
 
 
 def check_matches_running_lab(requested: LabConfig) -> None:
@@ -77,18 +82,21 @@ def lab_up(
     dry_run: bool = False,
     event_handler: EventHandler | None = None,
     artifact_dir: Path | None = None,
+    full: bool = False,
 ) -> UpResult | str:
-    """Build or reconcile the lab. With dry_run: Ansible check mode on a running lab, or
-    the plan (a string) when there is no lab yet; nothing is changed either way."""
+    """Build or reconcile the lab. A running lab proven healthy (cdclab.lab.proof) is left
+    as it is unless full; with dry_run: Ansible check mode on a running lab, or the plan (a
+    string) when there is no lab yet; nothing is changed either way."""
     check_lab_prerequisites()
     config = config or lab_config.load_saved() or LabConfig()
     check_matches_running_lab(config)
+    extravars = lab_extravars(config)
 
     def playbook() -> PlaybookResult:
         return run_playbook(
             "lab_up.yml",
             inventory=LOCAL_INVENTORY,
-            extravars=lab_extravars(config),
+            extravars=extravars,
             event_handler=event_handler,
             artifact_dir=artifact_dir,
             check=dry_run,
@@ -100,6 +108,15 @@ def lab_up(
         return UpResult(playbook=playbook(), config=config)
     ensure_secret(DB_CDC_PASSWORD)
     ensure_secret(DB_WRITER_PASSWORD)
+    # CDCLAB_LAB_PROOF=off: the behaviour before the proof existed (bench's baseline).
+    full = full or os.environ.get("CDCLAB_LAB_PROOF") == "off"
+    proof = None if full else prove(config, extravars)
+    if proof and proof.healthy:
+        claim_lab(state_dir())
+        return UpResult(playbook=None, config=config, proof=proof)
+    if proof:
+        console.print(f"  running the playbooks: {proof.reason}")
+    forget()
     retired = stop_workers(arms_to_retire(lab_config.load_saved(), config))
     if retired:
         console.print(f"  stopped the worker(s) of {', '.join(retired)}: not in this lab shape")
@@ -120,4 +137,5 @@ def lab_up(
             f"{exc}\nlab.up failed, so the half-built lab was taken down again "
             f"(left behind: {leftovers}). Data and downloaded jars were kept for the next try."
         ) from exc
-    return UpResult(playbook=result, config=config)
+    record(extravars)
+    return UpResult(playbook=result, config=config, proof=proof)

@@ -1,0 +1,182 @@
+"""A running lab proven healthy, so `lab.up` can skip the playbooks: seconds, not a minute.
+
+Proven, not assumed. The last successful `lab.up` records a digest of everything the
+playbooks were given (the lab's shape, versions, connector configs, the playbooks and roles
+themselves) and of every file they wrote. A later `lab.up` skips Ansible only when the
+digest is the same, those files are unchanged, every lab process is alive, every connector
+and task is RUNNING with the config lab.up registers, and a canary row reaches every arm's
+topic. Anything else, and the playbooks run as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdclab.lab.config import LabConfig
+from cdclab.lab.docker_engine import alive, pidfile_pid
+from cdclab.lab.teardown import lab_links, lab_namespaces
+from cdclab.paths import PROJECT_ROOT, state_dir
+
+# What the lab's playbooks read besides their extra vars.
+PLAYBOOK_SOURCES = ("ansible.cfg", "playbooks", "roles", "inventories")
+# What they write (relative to the state directory): configs, start scripts, TLS
+# material, keys, secrets. Logs, data and pid files change by themselves; they are not here.
+WRITTEN = (
+    "db/my.cnf",
+    "db/tls/*.pem",
+    "kafka/*.properties",
+    "connect/*/*.properties",
+    "connect/*/jvm_opts",
+    "connect/*/java.security",
+    "*/run/*.pid.start",
+    "connect/*/run/*.pid.start",
+    "run/sshd-*.conf",
+    "ssh/*",
+    "secrets/*",
+)
+# The processes the lab runs: lab_process's pid files (each has a .start script) and sshd's.
+PIDFILES = ("*/run/*.pid.start", "connect/*/run/*.pid.start", "run/sshd-*.pid")
+CANARY_TIMEOUT_S = 10.0
+
+
+def record_path() -> Path:
+    return state_dir() / "run" / "lab-proof.json"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """Whether the running lab is the one lab.up would build, and if not, the first reason."""
+
+    healthy: bool
+    reason: str
+    seconds: float
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def inputs_digest(extravars: dict[str, Any]) -> str:
+    """One digest of the playbooks' extra vars and of the playbooks and roles."""
+    digest = hashlib.sha256(json.dumps(extravars, sort_keys=True, default=str).encode())
+    for name in PLAYBOOK_SOURCES:
+        top = PROJECT_ROOT / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+                digest.update(_sha256(path).encode())
+    return digest.hexdigest()
+
+
+def _glob(patterns: tuple[str, ...]) -> list[Path]:
+    root = state_dir()
+    return sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+
+
+def written_files() -> dict[str, str]:
+    root = state_dir()
+    return {str(p.relative_to(root)): _sha256(p) for p in _glob(WRITTEN)}
+
+
+def lab_pidfiles() -> list[str]:
+    root = state_dir()
+    return [str(p.relative_to(root)).removesuffix(".start") for p in _glob(PIDFILES)]
+
+
+def record(extravars: dict[str, Any]) -> None:
+    """After a successful lab.up: what the next one compares against."""
+    path = record_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = {
+        "inputs": inputs_digest(extravars),
+        "files": written_files(),
+        "pidfiles": lab_pidfiles(),
+        "recorded_at": time.time(),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(content, indent=1))
+    tmp.replace(path)
+
+
+def forget() -> None:
+    """Before the playbooks run: a lab.up that fails or is interrupted proves nothing."""
+    record_path().unlink(missing_ok=True)
+
+
+def _load() -> dict[str, Any] | None:
+    try:
+        return json.loads(record_path().read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _shape_problem(config: LabConfig) -> str | None:
+    missing = {h.namespace for h in config.hosts} - set(lab_namespaces())
+    if missing:
+        return f"namespace(s) missing: {', '.join(sorted(missing))}"
+    if "cdclab-br0" not in lab_links():
+        return "bridge cdclab-br0 missing"
+    return None
+
+
+def _process_problem(pidfiles: list[str]) -> str | None:
+    for name in pidfiles:
+        pid = pidfile_pid(state_dir() / name)
+        if not (pid and alive(pid)):
+            return f"process not running: {name}"
+    return None
+
+
+def _connector_problem(config: LabConfig, connectors: list[dict[str, Any]]) -> str | None:
+    from cdclab.connect_rest import ConnectRest
+
+    for entry in connectors:
+        rest = ConnectRest(entry["rest_url"])
+        state = rest.connector_state(entry["name"])
+        if (state.connector, state.task) != ("RUNNING", "RUNNING"):
+            return f"connector {entry['name']} is {state.connector}, task {state.task}"
+        status, registered = rest.request("GET", f"/connectors/{entry['name']}/config")
+        if status != 200 or registered != entry["config"]:
+            return f"connector {entry['name']}: registered config differs from lab.up's"
+    return None
+
+
+def _canary_problem() -> str | None:
+    from cdclab.errors import CdclabError
+    from cdclab.lab.smoke import lab_canary
+
+    try:
+        result = lab_canary(timeout_s=CANARY_TIMEOUT_S)
+    except CdclabError as exc:
+        return f"canary: {exc}"
+    missing = [a.arm for a in result.arms if a.outcome != "delivered"]
+    if missing:
+        return f"canary not delivered within {CANARY_TIMEOUT_S:.0f} s on: {', '.join(missing)}"
+    return None
+
+
+def prove(config: LabConfig, extravars: dict[str, Any]) -> Proof:
+    """Cheapest checks first; the first that fails is the reason."""
+    started = time.monotonic()
+
+    def checks():
+        recorded = _load()
+        yield None if recorded else "no record of a successful lab.up"
+        yield _shape_problem(config)
+        yield None if recorded["inputs"] == inputs_digest(extravars) else "inputs changed"
+        files, now = recorded["files"], written_files()
+        changed = sorted(n for n in files.keys() | now.keys() if files.get(n) != now.get(n))
+        yield f"file(s) changed: {', '.join(changed[:5])}" if changed else None
+        yield _process_problem(recorded["pidfiles"])
+        yield _connector_problem(config, extravars["cdclab_connectors"])
+        yield _canary_problem()
+
+    for problem in checks():
+        if problem:
+            return Proof(False, problem, time.monotonic() - started)
+    return Proof(True, "healthy", time.monotonic() - started)

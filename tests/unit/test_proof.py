@@ -1,0 +1,83 @@
+"""The lab's proof of health: what it digests, what it compares (no lab needed here; the
+real lab's cases are in tests/integration/test_lab.py)."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cdclab.lab import proof
+from cdclab.lab.config import LabConfig
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=10,
+)
+extravars = st.dictionaries(st.text(min_size=1, max_size=8), values, min_size=1, max_size=5)
+
+
+@given(extravars)
+def test_the_digest_ignores_key_order_and_sees_every_value(given_vars):
+    reordered = dict(reversed(list(given_vars.items())))
+    assert proof.inputs_digest(given_vars) == proof.inputs_digest(reordered)
+    key = next(iter(given_vars))
+    changed = {**given_vars, key: [given_vars[key], "changed"]}
+    assert proof.inputs_digest(changed) != proof.inputs_digest(given_vars)
+
+
+def test_the_digest_covers_the_playbooks_and_roles(tmp_path, monkeypatch):
+    role = tmp_path / "roles" / "r" / "tasks"
+    role.mkdir(parents=True)
+    (role / "main.yml").write_text("- name: one\n")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    monkeypatch.setattr(proof, "PROJECT_ROOT", tmp_path)
+    before = proof.inputs_digest({"a": 1})
+    (role / "main.yml").write_text("- name: two\n")
+    assert proof.inputs_digest({"a": 1}) != before
+    (role / "main.yml").write_text("- name: one\n")
+    assert proof.inputs_digest({"a": 1}) == before
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nforks = 1\n")
+    assert proof.inputs_digest({"a": 1}) != before
+
+
+def test_recorded_files_and_pidfiles_are_what_lab_up_writes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path))
+    for name, text in {
+        "kafka/server.properties": "x",
+        "kafka/run/kafka.pid": "1",
+        "kafka/run/kafka.pid.start": "#!/bin/sh",
+        "kafka/log/server.log": "grows by itself",
+        "connect/a/worker.properties": "y",
+        "connect/a/run/connect.pid.start": "#!/bin/sh",
+        "run/sshd-db.pid": "2",
+        "run/sshd-db.conf": "Port 22",
+        "run/faults/heal-x.sh": "a fault's, not lab.up's",
+    }.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert set(proof.written_files()) == {
+        "kafka/server.properties",
+        "kafka/run/kafka.pid.start",
+        "connect/a/worker.properties",
+        "connect/a/run/connect.pid.start",
+        "run/sshd-db.conf",
+    }
+    assert proof.lab_pidfiles() == [
+        "connect/a/run/connect.pid",
+        "kafka/run/kafka.pid",
+        "run/sshd-db.pid",
+    ]
+    proof.record({"a": 1})
+    recorded = json.loads(proof.record_path().read_text())
+    assert recorded["files"] == proof.written_files()
+    proof.forget()
+    assert not proof.record_path().exists()
+
+
+def test_without_a_record_nothing_is_proven(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path))
+    result = proof.prove(LabConfig(), {"cdclab_connectors": []})
+    assert (result.healthy, result.reason) == (False, "no record of a successful lab.up")
