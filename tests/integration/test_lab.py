@@ -16,11 +16,18 @@ from pathlib import Path
 import pytest
 
 from cdclab.connect_rest import ConnectRest
+from cdclab.errors import CdclabError
 from cdclab.lab.config import load_saved
 from cdclab.lab.docker_engine import alive
-from cdclab.lab.extravars import lab_extravars
+from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.proof import prove
 from cdclab.lab.teardown import lab_links, lab_namespaces, teardown
+from cdclab.targets.run_connectors import (
+    RunArm,
+    delete_run_connectors,
+    register_run_connectors,
+    run_server_id,
+)
 from tests.conftest import run_invoke
 
 pytestmark = [
@@ -233,6 +240,40 @@ def test_secrets_stay_out_of_ansible_artifacts_and_argv(lab_from_nothing):
     assert not leaked
     argv = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     assert not any(s in argv for s in secrets)
+
+
+def test_a_run_connector_is_registered_running_and_a_bad_one_refused_by_name(lab_from_nothing):
+    config = load_saved()
+    lab_arm = config.arms[0]
+    arm = RunArm(
+        name=lab_arm.name,
+        description="",
+        jvm_opts="",
+        rest_url=config.rest_url(lab_arm),
+        metrics_url="",
+        connector="cdclab-run-0000feed-" + lab_arm.name,
+        standing_connector=lab_arm.connector_name,
+        topic="run_0000feed.cdclab.canary",
+        server_id=run_server_id("0000feed", 0),
+    )
+    entry = connector_entry(
+        config,
+        lab_arm.model_copy(update={"server_id": arm.server_id}),
+        name=arm.connector,
+        topic_prefix=arm.topic_prefix,
+    )
+    rest = ConnectRest(arm.rest_url)
+    try:
+        register_run_connectors([arm], {arm.name: entry["config"]}, timeout_s=120)
+        state = rest.connector_state(arm.connector)
+        assert (state.connector, state.task) == ("RUNNING", "RUNNING")
+        bad = {**entry["config"], "connector.class": "io.debezium.NoSuchConnector"}
+        with pytest.raises(CdclabError, match=arm.connector):
+            register_run_connectors([arm], {arm.name: bad}, timeout_s=30)
+    finally:
+        assert delete_run_connectors([arm]) == []
+    # a DELETE is acknowledged before the worker has stopped the connector
+    assert _wait_for(lambda: rest.connector_state(arm.connector).connector == "ABSENT", 30)
 
 
 def test_lab_down_leaves_nothing_and_is_safe_twice(lab_from_nothing):

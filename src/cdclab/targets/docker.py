@@ -40,7 +40,11 @@ from cdclab.targets.compose import (
     forward_arms,
 )
 from cdclab.targets.local import LocalTarget
-from cdclab.targets.run_connectors import delete_run_connectors, sweep_run_connectors
+from cdclab.targets.run_connectors import (
+    delete_run_connectors,
+    register_run_connectors,
+    sweep_run_connectors,
+)
 from cdclab.templating import render_connector_config
 from cdclab.versions import load_versions
 
@@ -120,7 +124,9 @@ class DockerTarget(LocalTarget):
         self.arms = forward_arms(self._ssh, self.arms, self.workers, self._forwards)
         warnings = sweep_run_connectors(self.arms)
         self._registered = list(self.arms)
-        self._playbook("register.yml", {"cdclab_connectors": self.connector_entries()})
+        entries = zip(self.arms, self.connector_entries(), strict=True)
+        configs = {arm.name: entry["config"] for arm, entry in entries}
+        register_run_connectors(self.arms, configs)
         return warnings
 
     def deploy_extravars(self) -> dict[str, Any]:

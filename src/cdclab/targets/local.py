@@ -37,6 +37,7 @@ from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
+    register_run_connectors,
     sweep_run_connectors,
 )
 from cdclab.versions import load_versions
@@ -149,25 +150,18 @@ class LocalTarget(BaseTarget):
             status, _ = rest.request("PUT", f"/connectors/{arm.standing_connector}/pause")
             if status in (200, 202):
                 self._paused.append(arm)
-        entries = []
+        configs = {}
         for arm in self.arms:
             spec_arm = self._arm_specs[arm.name]
             lab_arm = self.config.arm(arm.name).model_copy(
                 update={"server_id": arm.server_id, "connector": spec_arm.connector}
             )
-            entries.append(
-                connector_entry(
-                    self.config, lab_arm, name=arm.connector, topic_prefix=arm.topic_prefix
-                )
+            entry = connector_entry(
+                self.config, lab_arm, name=arm.connector, topic_prefix=arm.topic_prefix
             )
+            configs[arm.name] = entry["config"]
         self._registered = list(self.arms)
-        run_playbook(
-            "register.yml",
-            inventory=LOCAL_INVENTORY,
-            extravars={**lab_extravars(self.config), "cdclab_connectors": entries},
-            event_handler=self.event_handler,
-            artifact_dir=self.artifact_dir,
-        )
+        register_run_connectors(self.arms, configs)
         return warnings
 
     def cleanup(self) -> list[str]:

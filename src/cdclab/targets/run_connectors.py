@@ -3,10 +3,13 @@ binlog server ids, sweeping a crashed run's leftovers, deleting them at the end.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cdclab.connect_rest import ConnectRest
+from cdclab.errors import CdclabError
 
 RUN_CONNECTOR_PREFIX = "cdclab-run-"
 
@@ -68,3 +71,50 @@ def delete_run_connectors(arms: Iterable[RunArm]) -> list[str]:
         except ConnectionError as exc:
             errors.append(f"could not delete connector {arm.connector}: {exc}")
     return errors
+
+
+# Registration answers a worker that is starting or rebalancing may give: wait, then retry.
+_NOT_YET = (404, 409, 500, 503, 504)
+
+
+def _put_config(rest: ConnectRest, name: str, config: dict[str, Any], deadline: float) -> None:
+    while True:
+        try:
+            status, body = rest.request("PUT", f"/connectors/{name}/config", config)
+        except ConnectionError as exc:
+            status, body = -1, str(exc)
+        if status in (200, 201):
+            return
+        message = body.get("message", "") if isinstance(body, dict) else str(body)
+        retry = status in _NOT_YET and (status != 500 or "timed out" in message)
+        if not retry or time.monotonic() > deadline:
+            raise CdclabError(f"connector {name}: the worker refused it (HTTP {status}): {message}")
+        time.sleep(0.5)
+
+
+def register_run_connectors(
+    arms: Iterable[RunArm], configs: dict[str, dict[str, Any]], timeout_s: float = 180.0
+) -> None:
+    """PUT each arm's connector config, then wait until every connector and its task run.
+
+    The contract of the debezium_connector role (which registers the lab's own connectors),
+    from here: a run's registration is on every run's path to its first canary, and each of
+    the role's REST calls costs a module run over SSH (~1.4 s, five per connector)."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(arms)
+    for arm in pending:
+        _put_config(ConnectRest(arm.rest_url), arm.connector, configs[arm.name], deadline)
+    while pending:
+        for arm in list(pending):
+            state = ConnectRest(arm.rest_url).connector_state(arm.connector)
+            if "FAILED" in (state.connector, state.task):
+                raise CdclabError(
+                    f"connector {arm.connector} is {state.connector}, task {state.task}: "
+                    f"{(state.trace or '')[:1500]}"
+                )
+            if (state.connector, state.task) == ("RUNNING", "RUNNING"):
+                pending.remove(arm)
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(a.connector for a in pending)
+            raise CdclabError(f"connector(s) {names} not RUNNING after {timeout_s:.0f} s")
+        time.sleep(0.2 if pending else 0)
