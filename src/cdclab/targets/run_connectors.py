@@ -73,8 +73,8 @@ def delete_run_connectors(arms: Iterable[RunArm]) -> list[str]:
     return errors
 
 
-# Registration answers a worker that is starting or rebalancing may give: wait, then retry.
-_NOT_YET = (404, 409, 500, 503, 504)
+# What a worker that is starting or rebalancing answers a registration: wait, then retry.
+_NOT_YET = (-1, 404, 409, 500, 503, 504)  # -1: no answer (not listening yet)
 
 
 def _put_config(rest: ConnectRest, name: str, config: dict[str, Any], deadline: float) -> None:
@@ -88,7 +88,8 @@ def _put_config(rest: ConnectRest, name: str, config: dict[str, Any], deadline: 
         message = body.get("message", "") if isinstance(body, dict) else str(body)
         retry = status in _NOT_YET and (status != 500 or "timed out" in message)
         if not retry or time.monotonic() > deadline:
-            raise CdclabError(f"connector {name}: the worker refused it (HTTP {status}): {message}")
+            answer = "no answer" if status == -1 else f"refused (HTTP {status})"
+            raise CdclabError(f"connector {name}: the worker's REST API: {answer}: {message}")
         time.sleep(0.5)
 
 
