@@ -34,8 +34,8 @@ class Measured:
     stdout: str
     stderr: str
     peak_rss_mb: float  # VmHWM of the process itself
-    started_at: float = 0.0  # epoch seconds at spawn
     samples: list[CpuSample] = field(default_factory=list)
+    started_at: float = 0.0  # epoch seconds at spawn
 
     def cpu_percent_between(self, start: float, end: float) -> float | None:
         inside = [s for s in self.samples if start <= s.at <= end]

@@ -75,6 +75,25 @@ def describe_plan(config: LabConfig) -> str:
     return "\n".join(lines)
 
 
+def _build_or_take_down(playbook, keep_on_failure: bool) -> PlaybookResult:
+    """Run the playbooks; if they fail, take the half-built lab down unless asked not to."""
+    try:
+        return playbook()
+    except (PlaybookFailed, KeyboardInterrupt) as exc:
+        if keep_on_failure:
+            raise CdclabError(
+                f"{exc}\nThe half-built lab was kept (--keep-on-failure): "
+                "namespaces cdclab-*, bridge cdclab-br0 and their processes. "
+                "Remove them with `invoke lab.down`."
+            ) from exc
+        report = teardown()
+        leftovers = "; ".join(report.errors) or "nothing"
+        raise CdclabError(
+            f"{exc}\nlab.up failed, so the half-built lab was taken down again "
+            f"(left behind: {leftovers}). Data and downloaded jars were kept for the next try."
+        ) from exc
+
+
 def lab_up(
     config: LabConfig | None = None,
     *,
@@ -122,20 +141,6 @@ def lab_up(
         console.print(f"  stopped the worker(s) of {', '.join(retired)}: not in this lab shape")
     lab_config.save(config)
     claim_lab(state_dir())
-    try:
-        result = playbook()
-    except (PlaybookFailed, KeyboardInterrupt) as exc:
-        if keep_on_failure:
-            raise CdclabError(
-                f"{exc}\nThe half-built lab was kept (--keep-on-failure): "
-                "namespaces cdclab-*, bridge cdclab-br0 and their processes. "
-                "Remove them with `invoke lab.down`."
-            ) from exc
-        report = teardown()
-        leftovers = "; ".join(report.errors) or "nothing"
-        raise CdclabError(
-            f"{exc}\nlab.up failed, so the half-built lab was taken down again "
-            f"(left behind: {leftovers}). Data and downloaded jars were kept for the next try."
-        ) from exc
+    result = _build_or_take_down(playbook, keep_on_failure)
     record(extravars)
     return UpResult(playbook=result, config=config, proof=proof)
