@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdclab.report.stats import discordant_pairs_needed, mcnemar_exact, percentiles, wilson
 
@@ -65,3 +67,33 @@ def test_percentiles():
     assert result["p50"] == pytest.approx(50.5)
     assert result["max"] == 100
     assert math.isnan(percentiles([])["p50"])
+
+
+# scipy is the oracle: the report computes these without importing scipy.stats (a second
+# of start-up on every `invoke report`); they must stay what scipy's binomtest says.
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=20_000).flatmap(
+        lambda n: st.tuples(st.integers(0, n), st.just(n))
+    )
+)
+def test_wilson_is_scipys(kn):
+    from scipy.stats import binomtest
+
+    k, n = kn
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    ours = wilson(k, n)
+    assert (ours.low, ours.high) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 3_000), st.integers(0, 3_000))
+def test_exact_mcnemar_is_scipys_binomial_test(only_a, only_b):
+    from scipy.stats import binomtest
+
+    ours = mcnemar_exact(0, only_a, only_b, 0).p_value
+    if only_a + only_b == 0:
+        assert ours == 1.0
+        return
+    theirs = binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-300)

@@ -63,12 +63,14 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def run_measured(args: list[str], env: dict[str, str] | None = None, timeout=3600) -> Measured:
+def run_measured(
+    args: list[str], env: dict[str, str] | None = None, timeout=3600, cwd: Path = PROJECT_ROOT
+) -> Measured:
     argv = [INVOKE, *args]
     started = time.time()
     child = subprocess.Popen(
         argv,
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -18,11 +18,20 @@ from cdclab.progress import console, out
         "report-hours": "hours of synthetic 1 s checks for the report benchmark (default 2)",
         "smoke": "only the report benchmark on 0.05 h: keeps the command working in CI",
         "parts": "comma-separated subset of lab,runs,report (default: all)",
+        "baseline": "a git revision: the report benchmark also runs that revision's "
+        "`invoke report` on the same journal, beside this checkout's",
     }
 )
 @user_errors
 def bench(
-    c, runs=3, minutes=3.0, faults=10, report_hours=2.0, smoke=False, parts="lab,runs,report"
+    c,
+    runs=3,
+    minutes=3.0,
+    faults=10,
+    report_hours=2.0,
+    smoke=False,
+    parts="lab,runs,report",
+    baseline=None,
 ):
     """Measure lab start, check cadence and CPU, detection latency, fault precision and report
     cost; write results/bench-<UTC time>/bench.json and bench.md."""
@@ -37,6 +46,8 @@ def bench(
         from cdclab.errors import InvalidInputError
 
         raise InvalidInputError(f"--parts: {sorted(unknown)}; use lab, runs and/or report")
+    if baseline:
+        suite.commit_of(baseline)  # a bad revision fails before anything runs
     command = (
         "invoke bench --smoke"
         if smoke
@@ -44,10 +55,10 @@ def bench(
             f"invoke bench --runs {runs} --minutes {minutes} --faults {faults} "
             f"--report-hours {report_hours} --parts {','.join(sorted(chosen))}"
         )
-    )
+    ) + (f" --baseline {baseline}" if baseline else "")
     results = {"started_at": stamp, "command": command, "machine": suite.machine()}
     if smoke:
-        results["report"] = suite.bench_report(0.05)
+        results["report"] = suite.bench_report(0.05, baseline)
     else:
         if chosen & {"lab", "runs"}:
             check_lab_prerequisites()
@@ -59,7 +70,7 @@ def bench(
             results.update(suite.bench_runs(float(minutes), int(faults)))
         if "report" in chosen:
             console.print("report on a synthetic journal …")
-            results["report"] = suite.bench_report(float(report_hours))
+            results["report"] = suite.bench_report(float(report_hours), baseline)
     directory = results_dir() / f"bench-{stamp}"
     suite.write_results(directory, results)
     out.print(f"bench: {directory / 'bench.json'}")

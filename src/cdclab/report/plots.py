@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
+
+# Figures without pyplot: files only, no display, and half a second less of imports.
+from matplotlib.figure import Figure
 
 from cdclab.core.journal import parse_iso
 from cdclab.report.summary import Check, Summary
@@ -24,6 +23,12 @@ OUTCOME_STYLE = {
 
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def _days(epochs: list[float]) -> np.ndarray:
+    """Epoch seconds as matplotlib dates (days since 1970, its default epoch), vectorised:
+    converting each canary through datetime was most of a long run's plotting time."""
+    return np.asarray(epochs, dtype=float) / 86400.0
 
 
 def fault_windows(summary: Summary) -> list[tuple[float, float, str]]:
@@ -47,9 +52,8 @@ def fault_windows(summary: Summary) -> list[tuple[float, float, str]]:
 
 def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
     arms = [a.arm for a in summary.arms]
-    fig, axes = plt.subplots(
-        len(arms), 1, figsize=(11, 2.2 + 1.8 * len(arms)), sharex=True, squeeze=False
-    )
+    fig = Figure(figsize=(11, 2.2 + 1.8 * len(arms)))
+    axes = fig.subplots(len(arms), 1, sharex=True, squeeze=False)
     seen = [c.latency_ms for c in checks if c.latency_ms]
     top = max(seen) * 3 if seen else 1000.0
     for ax, arm in zip(axes[:, 0], arms, strict=True):
@@ -74,7 +78,6 @@ def timeline(summary: Summary, checks: list[Check], path: Path) -> Path:
             unique.values(), unique.keys(), loc="lower center", ncol=min(4, len(unique)), fontsize=8
         )
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -84,7 +87,7 @@ def _canaries(ax, rows: list[Check], top: float) -> None:
         pts = [c for c in rows if c.outcome == outcome and c.latency_ms]
         if pts:
             ax.scatter(
-                [_dt(c.written_at) for c in pts],
+                _days([c.written_at for c in pts]),
                 [c.latency_ms for c in pts],
                 label=outcome,
                 zorder=3,
@@ -93,7 +96,7 @@ def _canaries(ax, rows: list[Check], top: float) -> None:
     missing = [c for c in rows if c.outcome == "missing"]
     if missing:
         ax.scatter(
-            [_dt(c.written_at) for c in missing],
+            _days([c.written_at for c in missing]),
             [top] * len(missing),
             color="#c62828",
             marker="x",
@@ -127,7 +130,7 @@ def _since_last_event(ax, rows: list[Check], stall_after_s: float) -> None:
         return
     twin = ax.twinx()
     twin.plot(
-        [_dt(c.written_at) for c in sampled],
+        _days([c.written_at for c in sampled]),
         [max(c.metric("ms_since_last_event"), 0) / 1000 for c in sampled],
         color="#1f5fa8",
         lw=1,
@@ -140,7 +143,8 @@ def _since_last_event(ax, rows: list[Check], stall_after_s: float) -> None:
 
 
 def latency_distribution(summary: Summary, checks: list[Check], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     for arm in (a.arm for a in summary.arms):
         values = np.sort([c.latency_ms for c in checks if c.arm == arm and c.latency_ms])
         if len(values):
@@ -165,5 +169,4 @@ def latency_distribution(summary: Summary, checks: list[Check], path: Path) -> P
     ax.set_title("Latency distribution (ECDF) per arm")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
