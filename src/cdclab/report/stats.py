@@ -28,13 +28,16 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Proportion:
     """k successes of n, with the Wilson score interval (good at small n and rates near 0)."""
     if n == 0:
         return Proportion(0, 0, math.nan, math.nan)
-    # The closed form scipy's binomtest(k, n).proportion_ci(method="wilson") computes (the
-    # unit tests hold them equal); scipy.stats costs a second of import on every report.
+    # scipy's binomtest(k, n).proportion_ci(method="wilson"), in its own arithmetic (the unit
+    # tests hold them equal); scipy.stats costs a second of import on every report.
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p, z2n = k / n, z * z / n
-    centre = (p + z2n / 2) / (1 + z2n)
-    half = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n)
-    return Proportion(k, n, max(0.0, centre - half), min(1.0, centre + half))
+    p = k / n
+    denom = 2 * (n + z**2)
+    centre = (2 * n * p + z**2) / denom
+    delta = z / denom * math.sqrt(4 * n * p * (1 - p) + z**2)
+    low = 0.0 if k == 0 else centre - delta
+    high = 1.0 if k == n else centre + delta
+    return Proportion(k, n, low, high)
 
 
 @dataclass(frozen=True)
