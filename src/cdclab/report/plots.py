@@ -15,9 +15,11 @@ from matplotlib.figure import Figure
 from cdclab.core.journal import parse_iso
 from cdclab.report.summary import Check, Summary
 
+# Markers on a line with no line (one stamped marker), not scatter (a path per point):
+# the same picture in a fraction of the time for hours of 1 s canaries.
 OUTCOME_STYLE = {
-    "delivered": {"color": "#2a7d2e", "marker": "o", "s": 8},
-    "late": {"color": "#e08a00", "marker": "o", "s": 14},
+    "delivered": {"color": "#2a7d2e", "marker": "o", "markersize": 2.8},
+    "late": {"color": "#e08a00", "marker": "o", "markersize": 3.7},
 }
 
 
@@ -86,21 +88,24 @@ def _canaries(ax, rows: list[Check], top: float) -> None:
     for outcome, style in OUTCOME_STYLE.items():
         pts = [c for c in rows if c.outcome == outcome and c.latency_ms]
         if pts:
-            ax.scatter(
+            ax.plot(
                 _days([c.written_at for c in pts]),
                 [c.latency_ms for c in pts],
+                linestyle="none",
+                markeredgewidth=0,
                 label=outcome,
                 zorder=3,
                 **style,
             )
     missing = [c for c in rows if c.outcome == "missing"]
     if missing:
-        ax.scatter(
+        ax.plot(
             _days([c.written_at for c in missing]),
             [top] * len(missing),
+            linestyle="none",
             color="#c62828",
             marker="x",
-            s=30,
+            markersize=5.5,
             label="missing",
             zorder=4,
         )
