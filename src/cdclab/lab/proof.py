@@ -19,6 +19,7 @@ from typing import Any
 
 from cdclab.lab.config import LabConfig
 from cdclab.lab.docker_engine import alive, pidfile_pid
+from cdclab.lab.extravars import BRIDGE
 from cdclab.lab.teardown import lab_links, lab_namespaces
 from cdclab.paths import PROJECT_ROOT, state_dir
 
@@ -119,8 +120,8 @@ def _shape_problem(config: LabConfig) -> str | None:
     missing = {h.namespace for h in config.hosts} - set(lab_namespaces())
     if missing:
         return f"namespace(s) missing: {', '.join(sorted(missing))}"
-    if "cdclab-br0" not in lab_links():
-        return "bridge cdclab-br0 missing"
+    if BRIDGE not in lab_links():
+        return f"bridge {BRIDGE} missing"
     return None
 
 
@@ -132,7 +133,7 @@ def _process_problem(pidfiles: list[str]) -> str | None:
     return None
 
 
-def _connector_problem(config: LabConfig, connectors: list[dict[str, Any]]) -> str | None:
+def _connector_problem(connectors: list[dict[str, Any]]) -> str | None:
     from cdclab.connect_rest import ConnectRest
 
     for entry in connectors:
@@ -173,7 +174,7 @@ def prove(config: LabConfig, extravars: dict[str, Any]) -> Proof:
         changed = sorted(n for n in files.keys() | now.keys() if files.get(n) != now.get(n))
         yield f"file(s) changed: {', '.join(changed[:5])}" if changed else None
         yield _process_problem(recorded["pidfiles"])
-        yield _connector_problem(config, extravars["cdclab_connectors"])
+        yield _connector_problem(extravars["cdclab_connectors"])
         yield _canary_problem()
 
     for problem in checks():

@@ -115,7 +115,9 @@ def register_run_connectors(
                 )
             if (state.connector, state.task) == ("RUNNING", "RUNNING"):
                 pending.remove(arm)
-        if pending and time.monotonic() > deadline:
+        if not pending:
+            return
+        if time.monotonic() > deadline:
             names = ", ".join(a.connector for a in pending)
             raise CdclabError(f"connector(s) {names} not RUNNING after {timeout_s:.0f} s")
-        time.sleep(0.2 if pending else 0)
+        time.sleep(0.2)
