@@ -21,6 +21,34 @@ NETEM_ROOT = "1:"
 SWEEP_MARK = "cdclab-deadman"
 DEADMAN_PID_SUFFIX = ".deadman.pid"
 DEADMAN_GRACE_S = 15.0  # the dead-man switch fires at for + grace
+KILLED_SUFFIX = ".killed"  # beside a pid file: the pid a kill fault sent SIGKILL
+KILL_WAIT_TENTHS = 150  # how long a heal waits for a killed process to be gone (15 s)
+# Alive is not "has a /proc entry": a zombie nobody has reaped yet is dead.
+ALIVE_FUNCTION = (
+    'alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null '
+    '&& ! grep -qs "^State:[[:space:]]*Z" "/proc/$1/status"; }'
+)
+
+
+def restart_when_gone(pidfile: str) -> str:
+    """Start the process of pidfile again once the one a kill fault hit has exited.
+
+    SIGKILL is not instant death: a JVM with a large heap takes a moment to exit, and while
+    it does, start-stop-daemon finds the pid file's process and refuses to start another
+    (a 1 s kill fault left the worker dead for good). Idempotent: a second heal finds no
+    note of a victim and a live process, and does nothing.
+    """
+    pid, note = shlex.quote(pidfile), shlex.quote(pidfile + KILLED_SUFFIX)
+    start = shlex.quote(pidfile + ".start")
+    wait = f'alive "$victim" && [ $n -lt {KILL_WAIT_TENTHS} ]'
+    return "\n".join(
+        [
+            f"victim=$(cat {note} 2>/dev/null); n=0",
+            f"while {wait}; do sleep 0.1; n=$((n+1)); done",
+            f'alive "$(cat {pid} 2>/dev/null)" || {{ rm -f {pid}; sh {start}; }}',
+            f"rm -f {note}",
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -107,8 +135,16 @@ class FaultAction:
             )
         signal = "KILL" if kind == "kill" else "STOP"
         verb = "kill --signal KILL" if kind == "kill" else "pause"
+        # A kill notes its victim, so the heal can wait for that very process to be gone.
+        note = [
+            f'echo "$pid" > {shlex.quote(p + KILLED_SUFFIX)} && ' if kind == "kill" else ""
+            for p in self.pidfiles
+        ]
         return "\n".join(
-            [f'pid=$(cat {shlex.quote(p)}) && kill -{signal} "$pid"' for p in self.pidfiles]
+            [
+                f'pid=$(cat {shlex.quote(p)}) && {n}kill -{signal} "$pid"'
+                for p, n in zip(self.pidfiles, note, strict=True)
+            ]
             + [f"{self._cli} {verb} {shlex.quote(c)}" for c in self.containers]
         )
 
@@ -126,11 +162,8 @@ class FaultAction:
             # Restart what is not running: the start script lab.up wrote; `docker start`
             # (a no-op on a running container).
             return "\n".join(
-                [
-                    f"start-stop-daemon --status --pidfile {shlex.quote(p)} || "
-                    f"sh {shlex.quote(p + '.start')}"
-                    for p in self.pidfiles
-                ]
+                ([ALIVE_FUNCTION] if self.pidfiles else [])
+                + [restart_when_gone(p) for p in self.pidfiles]
                 + [f"{self._cli} start {shlex.quote(c)} >/dev/null" for c in self.containers]
             )
         return "\n".join(
