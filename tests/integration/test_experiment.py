@@ -73,7 +73,8 @@ def test_bad_spec_values_are_refused_before_anything_is_created(env, results_roo
 def test_dry_run_prints_the_plan_and_creates_nothing(env, results_root):
     ran = run_invoke("experiment", "tls-compare", "--minutes", "3", "--dry-run", env=env)
     assert ran.rc == 0, ran.stderr
-    assert "36 canaries per arm" in ran.stdout
+    assert "180 canaries per arm" in ran.stdout
+    assert "deadline learned from the first 20 canaries per arm" in ran.stdout
     assert not list(results_root.iterdir())
 
 

@@ -58,9 +58,9 @@ def test_a_flag_without_its_value_is_refused(env):
 @pytest.mark.parametrize(
     ("args", "shown"),
     [
-        (["--minutes", "5m"], "60 canaries per arm"),
-        (["--minutes", "90s"], "18 canaries per arm"),
-        (["--hours", "0.5"], "360 canaries per arm"),
+        (["--minutes", "5m"], "300 canaries per arm"),
+        (["--minutes", "90s"], "90 canaries per arm"),
+        (["--hours", "0.5"], "1800 canaries per arm"),
         (["--minutes", "2", "--set", "detector.misses=010"], "misses: 10"),
         (["--minutes", "2", "--set", "canary={interval: 1s, deadline: 2500ms}"], "deadline: 2.5s"),
     ],

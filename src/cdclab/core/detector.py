@@ -28,6 +28,7 @@ class Episode:
     detected_at: float  # when the misses-th failed canary passed its deadline
     end: float | None = None  # first arrival after the last failed canary was written
     canaries: list[str] = field(default_factory=list)
+    witness: str | None = None  # Debezium's own metric at the detection (core.witness)
 
     @property
     def duration_s(self) -> float | None:

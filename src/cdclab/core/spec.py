@@ -18,6 +18,7 @@ from pydantic import (
 
 from cdclab import yaml12
 from cdclab.core.aws_settings import AwsSettings
+from cdclab.core.deadline import LearnSettings
 from cdclab.core.durations import format_duration
 from cdclab.core.faults import CampaignSpec, FaultSpec
 from cdclab.core.secret_refs import check_reference
@@ -37,9 +38,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LearnSpec(Strict):
+    """How the deadline is learned when the spec sets none (cdclab.core.deadline)."""
+
+    warmup: int = Field(
+        default=20, ge=5, le=1000, description="canaries delivered per arm to learn from"
+    )
+    factor: float = Field(default=4.0, ge=1.5, le=100, description="deadline = factor × p99")
+    floor: Duration = Field(
+        default=5.0, description="never below (a 2 s GC pause of a worker is no outage)"
+    )
+    ceiling: Duration = Field(
+        default=30.0, description="never above; also the deadline until it is learned"
+    )
+
+    @model_validator(mode="after")
+    def _floor_below_ceiling(self) -> LearnSpec:
+        if self.floor > self.ceiling:
+            raise ValueError(
+                f"floor ({format_duration(self.floor)}) must not exceed the ceiling "
+                f"({format_duration(self.ceiling)})"
+            )
+        return self
+
+
 class CanarySpec(Strict):
-    interval: Duration = Field(default=5.0, description="time between canary rows")
-    deadline: Duration = Field(default=30.0, description="delivered later than this is 'late'")
+    interval: Duration = Field(default=1.0, description="time between canary rows")
+    deadline: Duration | None = Field(
+        default=None,
+        description="delivered later than this is 'late'; default: learned from the warm-up",
+    )
+    learn: LearnSpec = Field(default_factory=LearnSpec)
 
     @field_validator("interval")
     @classmethod
@@ -50,12 +79,32 @@ class CanarySpec(Strict):
 
     @model_validator(mode="after")
     def _deadline_after_interval(self) -> CanarySpec:
-        if self.deadline < self.interval:
-            raise ValueError(
-                f"deadline ({format_duration(self.deadline)}) must be at least the interval "
-                f"({format_duration(self.interval)})"
-            )
+        for name, value in (("deadline", self.deadline), ("learn.ceiling", self.learn.ceiling)):
+            if value is not None and value < self.interval:
+                raise ValueError(
+                    f"{name} ({format_duration(value)}) must be at least the interval "
+                    f"({format_duration(self.interval)})"
+                )
         return self
+
+    @property
+    def first_deadline(self) -> float:
+        """The deadline from the first canary on: the spec's, or the ceiling until learned."""
+        return self.learn.ceiling if self.deadline is None else self.deadline
+
+    def learn_settings(self) -> LearnSettings:
+        learn = self.learn
+        return LearnSettings(learn.warmup, learn.factor, learn.floor, learn.ceiling, self.interval)
+
+    def describe_deadline(self) -> str:
+        if self.deadline is not None:
+            return f"deadline {format_duration(self.deadline)}"
+        learn = self.learn
+        return (
+            f"deadline learned from the first {learn.warmup} canaries per arm "
+            f"({learn.factor:g} × p99, at least {format_duration(learn.floor)}, at most "
+            f"{format_duration(learn.ceiling)}; {format_duration(learn.ceiling)} until then)"
+        )
 
 
 class DetectorSpec(Strict):

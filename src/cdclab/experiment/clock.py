@@ -17,6 +17,7 @@ import pymysql
 
 from cdclab.canary import CanaryWatcher, CanaryWriter
 from cdclab.connect_rest import UNREACHABLE, ConnectorState, ConnectRest
+from cdclab.core.deadline import DeadlineLearner, LearnedDeadline
 from cdclab.core.detector import Episode
 from cdclab.core.journal import Journal, utc_iso
 from cdclab.core.spec import ExperimentSpec
@@ -58,6 +59,7 @@ class ClockHooks:
     faults_active: Callable[[], bool] = lambda: False
     on_episode: Callable[[str, Episode], None] | None = None  # ("open" | "close", …)
     progress: Callable[[ExperimentClock, float], None] | None = None
+    on_deadline: Callable[[LearnedDeadline], None] | None = None  # learned from the warm-up
 
 
 class ExperimentClock:
@@ -72,7 +74,7 @@ class ExperimentClock:
         self.rest_for, self.thread_dump = hooks.rest_for, hooks.thread_dump
         self.metrics_for, self.on_start = hooks.metrics_for, hooks.on_start
         self.faults_active, self.on_episode = hooks.faults_active, hooks.on_episode
-        self.progress = hooks.progress
+        self.progress, self.on_deadline = hooks.progress, hooks.on_deadline
         self.stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(arms) + 2), thread_name_prefix="cdclab-clock"
@@ -80,14 +82,23 @@ class ExperimentClock:
         self._last_state: dict[str, tuple[str, str]] = {}
         self._last_dump: dict[str, float] = {}
         self.started_at = 0.0
+        names = [a.name for a in arms]
+        self.learner = (
+            DeadlineLearner(names, spec.canary.learn_settings())
+            if spec.canary.deadline is None
+            else None
+        )
+        self._during_faults: set[str] = set()  # warm-up canaries a fault may have slowed
         self.tracker = CanaryTracker(
-            [a.name for a in arms],
-            deadline_s=spec.canary.deadline,
+            names,
+            deadline_s=spec.canary.first_deadline,
             misses=spec.detector.misses,
             checks=io.checks,
             on_episode_open=self._episode_opened,
             on_episode_close=self._episode_closed,
             on_solo_failure=self._solo_failure,
+            on_delivered=self._delivered,
+            interval_s=spec.canary.interval,
         )
 
     # -- events -------------------------------------------------------------------------
@@ -101,6 +112,7 @@ class ExperimentClock:
             start=utc_iso(episode.start),
             detected_at=utc_iso(episode.detected_at),
             canaries=list(episode.canaries),
+            witness=episode.witness,
         )
         if "episode_start" in self.spec.dumps.triggers:
             self._dump(episode.arm, "episode_start")
@@ -149,6 +161,24 @@ class ExperimentClock:
             )
         except Exception as exc:  # a failed dump must never stop the run
             self._event("dump_error", arm=arm, trigger=trigger, error=str(exc))
+
+    # -- the learned deadline -----------------------------------------------------------
+    def _delivered(self, arm: str, canary_id: str, latency_ms: float) -> None:
+        if self.learner is not None and canary_id not in self._during_faults:
+            self.learner.add(arm, latency_ms)
+
+    def _learn(self, now: float) -> None:
+        if self.learner is None or not self.learner.ready(
+            now - self.started_at, fault_on=self.faults_active()
+        ):
+            return
+        learned = self.learner.result()
+        self.learner = None
+        self._during_faults.clear()
+        self.tracker.set_deadline(learned.deadline_s)
+        self._event("deadline_learned", **learned.as_record())
+        if self.on_deadline is not None:
+            self.on_deadline(learned)
 
     # -- REST ---------------------------------------------------------------------------
     def _poll_states(
@@ -202,7 +232,23 @@ class ExperimentClock:
         timeout = max(0.0, min(0.2, wake - time.time()))
         for sighting in self.watcher.poll(timeout=timeout):
             self.tracker.sighted(sighting)
-        self.tracker.tick(time.time())
+        now = time.time()
+        self._learn(now)
+        self.tracker.tick(now)
+
+    def _write(self, seq: int) -> bool:
+        """One canary, with every arm's state read just before it; False: not written."""
+        states, metrics = self._poll_states()
+        try:
+            canary = self.writer.write(self.run_id, seq)
+        except pymysql.MySQLError as exc:
+            # The database, not CDC: never counted as a failure.
+            self._event("write_error", seq=seq, error=str(exc))
+            return False
+        if self.learner is not None and self.faults_active():
+            self._during_faults.add(canary.canary_id)
+        self.tracker.written(canary, states, metrics)
+        return True
 
     def run(self) -> ClockResult:
         interval = self.spec.canary.interval
@@ -215,7 +261,8 @@ class ExperimentClock:
         self._event(
             "clock_start",
             interval_s=interval,
-            deadline_s=self.spec.canary.deadline,
+            deadline_s=self.tracker.deadline_s,
+            deadline_rule="spec" if self.learner is None else "learning (the ceiling until then)",
             duration_s=self.spec.duration,
         )
         if self.on_start is not None:
@@ -231,14 +278,10 @@ class ExperimentClock:
                         skipped = int((now - due) // interval)
                         self._event("schedule_slip", skipped_slots=skipped, seq=seq)
                         seq += skipped
-                    states, metrics = self._poll_states()
-                    try:
-                        canary = self.writer.write(self.run_id, seq)
-                        self.tracker.written(canary, states, metrics)
+                    if self._write(seq):
                         written += 1
-                    except pymysql.MySQLError as exc:
-                        write_errors += 1  # the database, not CDC: never counted as a failure
-                        self._event("write_error", seq=seq, error=str(exc))
+                    else:
+                        write_errors += 1
                     seq += 1
                 self._consume(until=min(start + seq * interval, end))
                 if dump_during_faults and self.faults_active():

@@ -23,6 +23,8 @@ def _table(clock, end: float) -> Table:
     title = (
         f"{clock.spec.name} · run {clock.run_id} · {format_duration(int(elapsed))} elapsed"
         f" · {format_duration(int(remaining))} left"
+        f" · deadline {format_duration(clock.tracker.deadline_s)}"
+        f"{' (learning)' if clock.learner is not None else ''}"
     )
     table = Table(title=title)
     for column in ("arm", "canaries", "delivered", "late", "missing", "p50 ms", "episode"):

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from cdclab.core.deadline import LearnedDeadline
 from cdclab.core.journal import utc_iso
 from cdclab.core.spec import ExperimentSpec
 from cdclab.paths import results_dir
@@ -56,6 +57,17 @@ class RunDirectory:
         except OSError:
             pass  # a convenience only
         return run
+
+    def record_deadline(self, learned: LearnedDeadline) -> None:
+        """The learned deadline into spec.yaml: the report, and a rerun of this spec, use it."""
+        path = self.path / "spec.yaml"
+        data = yaml.safe_load(path.read_text()) or {}
+        data.setdefault("canary", {})["deadline"] = learned.deadline_s
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            f"# canary.deadline {learned.rule}\n" + yaml.safe_dump(data, sort_keys=False)
+        )
+        os.replace(tmp, path)  # atomic: a kill never leaves half a spec
 
     @property
     def manifest_path(self) -> Path:

@@ -70,7 +70,7 @@ def describe_plan(spec: ExperimentSpec) -> str:
         f"duration {format_duration(spec.duration)}; a canary every "
         f"{format_duration(spec.canary.interval)} → {spec.expected_canaries} canaries per arm, "
         f"{spec.expected_canaries * len(arms)} checks in all",
-        f"deadline {format_duration(spec.canary.deadline)} (later = late, never = missing); "
+        f"{spec.canary.describe_deadline()} (later = late, never = missing); "
         f"silent failure after {spec.detector.misses} overdue canaries in a row while RUNNING",
         *target_for(spec, DRY_RUN_ID).describe_plan(),
         f"thread dumps on: {', '.join(spec.dumps.triggers) or 'nothing'} "
@@ -176,6 +176,7 @@ def _clock(run: Run) -> None:
             metrics_for=target.metrics if spec.metrics.enabled else None,
             on_start=executor.start if executor else None,
             faults_active=(lambda: bool(executor.active)) if executor else (lambda: False),
+            on_deadline=run.directory.record_deadline,
         )
         clock = ExperimentClock(spec, target.arms, run.directory.run_id, io, hooks)
         load = _start_load(run)

@@ -20,6 +20,7 @@ from cdclab.connect_rest import ConnectorState
 from cdclab.core.detector import Change, Episode, SilentFailureDetector
 from cdclab.core.journal import Journal, utc_iso
 from cdclab.core.outcomes import Outcome, epoch_ms, is_overdue, latency_ms, outcome_of
+from cdclab.core.witness import witness
 from cdclab.metrics import StreamingMetrics
 
 # A canary missing for this long is forgotten (a late arrival after it is not journalled),
@@ -68,7 +69,9 @@ class CanaryTracker:
         on_episode_open: Callable[[Episode], None] = lambda e: None,
         on_episode_close: Callable[[Episode], None] = lambda e: None,
         on_solo_failure: Callable[[SoloFailure], None] = lambda s: None,
+        on_delivered: Callable[[str, str, float], None] = lambda arm, canary_id, ms: None,
         late_window_s: float = LATE_WINDOW_S,
+        interval_s: float = 5.0,
     ):
         self.arms = arms
         self.deadline_s = deadline_s
@@ -81,6 +84,9 @@ class CanaryTracker:
         self._on_open = on_episode_open
         self._on_close = on_episode_close
         self._on_solo = on_solo_failure
+        self._on_delivered = on_delivered  # (arm, canary_id, latency ms): on time only
+        self.interval_s = interval_s
+        self._latest_metrics: dict[str, StreamingMetrics] = {}  # read before the last write
 
     # -- inputs -------------------------------------------------------------------------
     def written(
@@ -94,6 +100,7 @@ class CanaryTracker:
         self._pending[canary.canary_id] = _Pending(
             canary, epoch_ms(canary.written_at), states, metrics or {}
         )
+        self._latest_metrics.update(metrics or {})
         for arm in self.arms:
             self.counts[arm].written += 1
 
@@ -133,6 +140,10 @@ class CanaryTracker:
         """Canaries missing on some arm that may still arrive late (bounded by the window)."""
         return len(self._overdue)
 
+    def set_deadline(self, deadline_s: float) -> None:
+        """A learned deadline: it applies to every canary not yet settled."""
+        self.deadline_s = deadline_s
+
     @property
     def next_deadline(self) -> float | None:
         return min((p.deadline_at(self.deadline_s) for p in self._pending.values()), default=None)
@@ -165,12 +176,16 @@ class CanaryTracker:
 
     def _arrived(self, entry: _Pending, arm: str, seen_ms: int) -> None:
         entry.seen[arm] = seen_ms
-        self._journal(entry, arm, seen_ms)
+        if self._journal(entry, arm, seen_ms) == "delivered":
+            self._on_delivered(arm, entry.canary.canary_id, seen_ms - entry.written_ms)
         change = self.detectors[arm].delivered(entry.written_ms / 1000, seen_ms / 1000)
         self._report(change)
 
     def _report(self, change: Change) -> None:
         if change.opened is not None:
+            latest = self._latest_metrics.get(change.opened.arm)
+            record = latest.as_record() if latest is not None else None
+            change.opened.witness = witness(record, self.interval_s)
             self._on_open(change.opened)
         if change.closed is not None:
             self._on_close(change.closed)

@@ -6,6 +6,7 @@ faults.jsonl and dumps/ add to it when present.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from cdclab.core.detector import Episode, SilentFailureDetector
 from cdclab.core.journal import JournalError, numbered_records, parse_iso, read_journal
 from cdclab.core.outcomes import FAILED, iso_ms, latency_ms, outcome_of
 from cdclab.core.spec import CanarySpec, DetectorSpec, MetricsSpec
+from cdclab.core.witness import witness
 from cdclab.errors import InvalidInputError, from_validation
 from cdclab.report.stats import (
     ALPHA,
@@ -78,6 +80,7 @@ class EpisodeSummary(BaseModel):
     end: float | None
     duration_s: float | None
     canaries_affected: int
+    witness: str | None = None  # Debezium's own metric at the detection (core.witness)
 
 
 class ArmSummary(BaseModel):
@@ -229,6 +232,23 @@ def replay_episodes(checks: list[Check], deadline_s: float, misses: int) -> list
         ),
         key=lambda e: e.start,
     )
+
+
+def with_witnesses(
+    episodes: list[EpisodeSummary], checks: list[Check], interval_s: float
+) -> list[EpisodeSummary]:
+    """Each episode's second witness, as the engine saw it: the metrics read before the
+    arm's last canary written at or before the detection."""
+    written: dict[str, list[Check]] = {}
+    for check in checks:
+        written.setdefault(check.arm, []).append(check)
+    for rows in written.values():
+        rows.sort(key=lambda c: c.written_at)
+    for episode in episodes:
+        rows = written.get(episode.arm, [])
+        index = bisect.bisect_right([c.written_at for c in rows], episode.detected_at)
+        episode.witness = witness(rows[index - 1].metrics if index else None, interval_s)
+    return episodes
 
 
 def _rate(k: int, n: int) -> Rate:
@@ -552,28 +572,42 @@ class _RunSettings:
     detector: DetectorSpec
     metrics: MetricsSpec
 
+    learned_rule: str | None = None  # the run's deadline_learned event
+
+    @property
+    def deadline_s(self) -> float:
+        return self.canary.first_deadline
+
     @property
     def deadline_source(self) -> str:
-        return "spec.yaml" if (self.spec.get("canary") or {}).get("deadline") else "default"
+        if self.learned_rule:
+            return self.learned_rule
+        if not self.spec:
+            return "default"  # a journal without its spec: the provisional deadline
+        if self.canary.deadline is None:
+            return "the ceiling: the run ended before its deadline was learned"
+        return "spec.yaml"
 
     @property
     def stall_after_s(self) -> float:
-        return self.metrics.stall_after or self.canary.deadline
+        return self.metrics.stall_after or self.deadline_s
 
     @property
     def arm_order(self) -> list[str]:
         return list(self.spec.get("arms") or {})
 
 
-def _run_settings(directory: Path) -> _RunSettings:
+def _run_settings(directory: Path, events: list[dict[str, Any]]) -> _RunSettings:
     path = directory / "spec.yaml"
     spec = (yaml12.load(path.read_text()) or {}) if path.exists() else {}
+    learned = [e.get("rule") for e in events if e.get("event") == "deadline_learned"]
     try:
         return _RunSettings(
             spec,
             CanarySpec.model_validate(spec.get("canary") or {}),
             DetectorSpec.model_validate(spec.get("detector") or {}),
             MetricsSpec.model_validate(spec.get("metrics") or {}),
+            learned[-1] if learned else None,
         )
     except ValidationError as exc:
         raise from_validation(exc, str(path)) from exc
@@ -647,14 +681,16 @@ def summarize_with_checks(
 ) -> tuple[Summary, list[Check]]:
     """summarize(), and the checks it read (the plots draw them: read checks.jsonl once)."""
     warnings: list[str] = []
-    settings = _run_settings(directory)
-    manifest = _read_manifest(directory)
-    deadline_s, misses = settings.canary.deadline, settings.detector.misses
-    checks = _read_checks(directory, deadline_s, allow_empty, warnings)
     events = list(read_journal(directory / "events.jsonl", warnings))
+    settings = _run_settings(directory, events)
+    manifest = _read_manifest(directory)
+    deadline_s, misses = settings.deadline_s, settings.detector.misses
+    checks = _read_checks(directory, deadline_s, allow_empty, warnings)
     # Always replayed from checks.jsonl: identical to what the engine decided live, and
     # complete even where a closed episode later absorbed a canary still pending at close.
-    episodes = replay_episodes(checks, deadline_s, misses)
+    episodes = with_witnesses(
+        replay_episodes(checks, deadline_s, misses), checks, settings.canary.interval
+    )
     by_arm = _arms_in_order(checks, settings.arm_order)
     arms = [
         _arm_summary(arm, list(rows.values()), episodes, settings.stall_after_s)

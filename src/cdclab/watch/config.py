@@ -66,11 +66,19 @@ class WatchedConnector(_Strict):
         return value
 
 
+class WatchCanarySpec(CanarySpec):
+    """A watch runs for weeks against a production database: a canary every 5 s and a
+    fixed 30 s deadline, unless its config says otherwise (no warm-up to learn from)."""
+
+    interval: Duration = Field(default=5.0, description="time between canary rows")
+    deadline: Duration | None = Field(default=30.0, description="delivered later is 'late'")
+
+
 class WatchConfig(_Strict):
     name: str = Field(default="watch", pattern=r"^[a-z][a-z0-9-]{0,39}$")
     connectors: list[WatchedConnector] = Field(min_length=1)
     kafka_bootstrap: str
-    canary: CanarySpec = Field(default_factory=CanarySpec)
+    canary: WatchCanarySpec = Field(default_factory=WatchCanarySpec)
     detector: DetectorSpec = Field(default_factory=DetectorSpec)
     webhook: WebhookAction | None = None
     cloudwatch: CloudWatchAction | None = None

@@ -179,7 +179,7 @@ class Watchdog:
             session=self.session_id,
             connectors=[c.connector for c in self.config.connectors],
             interval_s=self.config.canary.interval,
-            deadline_s=self.config.canary.deadline,
+            deadline_s=self.config.canary.first_deadline,
             misses=self.config.detector.misses,
         )
         status = "failed"
