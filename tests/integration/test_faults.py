@@ -262,3 +262,62 @@ def test_dumps_during_a_long_drop_catch_the_reader_reconnecting(env):
     assert "reconnecting" in classes, classes
     assert "reconnecting" in (run / "report.md").read_text()
     assert not _rules()
+
+
+def _events(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+
+
+def test_at_the_defaults_a_drop_is_named_in_seconds_and_a_pause_or_restart_is_not(env):
+    """The shipped defaults, under a 1 MB/s write load: the deadline is learned from the
+    warm-up; a 2 s stop-the-world pause of one worker and a kill + restart of the other open
+    no episode; a both-way DROP is named within two intervals plus the deadline, and
+    Debezium's own metric agrees."""
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--minutes",
+        "3",
+        "--set",
+        "load={rows_per_second: 250, row_bytes: 4096}",
+        "--set",
+        "faults=[{kind: pause, at: 30s, for: 2s, process: 'worker:tls13'}, "
+        "{kind: kill, at: 50s, for: 1s, process: 'worker:tls12'}, "
+        "{kind: drop, at: 110s, for: 25s}]",
+        env=env,
+        timeout=900,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    run = _results_dir(ran.stdout)
+    events = _events(run)
+    (learned,) = [e for e in events if e["event"] == "deadline_learned"]
+    deadline = learned["deadline_s"]
+    assert learned["learned"] and 5.0 <= deadline <= 30.0
+    assert learned["samples"] == {"tls13": 20, "tls12": 20}
+    spec_text = (run / "spec.yaml").read_text()
+    assert spec_text.startswith("# canary.deadline learned: 4 × p99 of the warm-up")
+    assert f"deadline: {deadline}" in spec_text
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["deadline_s"] == deadline and summary["deadline_source"] == learned["rule"]
+
+    faults = {(r["fault_id"], r["event"]): r for r in _faults(run)}
+    kill_healed = parse_iso(faults[("f02", "fault-healed")]["at"])
+    drop_at = parse_iso(faults[("f03", "fault-applied")]["at"])
+    # No false episode: the pause and the worker's restart opened none.
+    opened = [e for e in events if e["event"] == "silent_failure_open"]
+    assert all(parse_iso(e["detected_at"]) > drop_at for e in opened), opened
+    checks = _checks(run)
+    # The killed worker came back (its heal started it again) and delivers.
+    back = [
+        c
+        for c in checks
+        if c["arm"] == "tls12" and kill_healed + 30 < parse_iso(c["written_at"]) < drop_at
+    ]
+    assert len(back) >= 20 and all(c["outcome"] == "delivered" for c in back)
+    # The DROP: named on both arms within two intervals and the deadline, with a witness.
+    assert {e["arm"] for e in opened} == {"tls13", "tls12"}
+    for episode in opened:
+        assert parse_iso(episode["detected_at"]) - drop_at <= 2 * 1.0 + deadline + 1.0
+        assert episode["witness"].startswith("Debezium agrees"), episode
+    assert not list(Path(TEST_STATE).rglob("*.pid.killed"))
+    assert not _rules()

@@ -40,6 +40,8 @@ def test_detection_is_measured_from_the_drops_actual_apply_against_the_floor(tmp
     _write(
         tmp_path / "events.jsonl",
         [
+            {"event": "clock_start", "at": utc_iso(T0), "interval_s": 1.0, "deadline_s": 30.0},
+            {"event": "deadline_learned", "deadline_s": 5.0, "rule": "learned: …"},
             {"event": "silent_failure_open", "arm": "tls13", "detected_at": utc_iso(T0 + 27.1)},
             {"event": "silent_failure_open", "arm": "tls13", "detected_at": utc_iso(T0 + 67.0)},
         ],
@@ -49,8 +51,10 @@ def test_detection_is_measured_from_the_drops_actual_apply_against_the_floor(tmp
         tmp_path / "checks.jsonl",
         [{"arm": "tls13", "seq": k, "written_at": utc_iso(T0 + k)} for k in range(80)],
     )
-    found = detection(tmp_path, interval=1.0, deadline=5.0)
+    found = detection(tmp_path, "defaults")
     arm = found["per_arm"]["tls13"]
+    # The learned deadline, not the provisional one of clock_start, is the floor's.
+    assert found["deadline_s"] == 5.0 and found["deadline_rule"] == "learned: …"
     assert found["floor_s"] == 6.0 and arm["episodes"] == 2
     assert arm["detect_s"]["max"] == 7.0 and arm["excess_over_floor_s"] == 1.0
     # own floors 0.9 + 1 + 5 and 1.0 + 1 + 5: cdclab itself added 0.1 s at most
@@ -87,3 +91,53 @@ def test_cadence_drift_cpu_and_the_field_report_ratio(tmp_path):
 
 def test_spread_is_median_min_max():
     assert spread([3.0, 1.0, 2.0, 10.0]) == {"runs": 4, "median": 2.5, "min": 1.0, "max": 10.0}
+
+
+def test_bench_md_holds_detection_beside_the_previous_defaults_and_false_episodes():
+    from cdclab.bench.markdown import render
+
+    def arm(p50, worst):
+        return {
+            "episodes": 10,
+            "detect_s": {"p50": p50, "max": worst},
+            "excess_over_floor_s": 0.5,
+            "excess_over_own_floor_s": 0.05,
+        }
+
+    results = {
+        "started_at": "x",
+        "command": "invoke bench",
+        "machine": {"cpus": 4, "memory_gb": 8, "os": "12", "kernel": "k", "python": "3.11"},
+        "detection": [
+            {
+                "label": "defaults",
+                "interval_s": 1.0,
+                "deadline_s": 5.0,
+                "per_arm": {"a": arm(6.5, 7.2)},
+            },
+            {
+                "label": "before",
+                "interval_s": 5.0,
+                "deadline_s": 30.0,
+                "per_arm": {"a": arm(38, 41)},
+            },
+        ],
+        "false_episodes": {
+            "minutes": 30,
+            "load_bytes_per_s": 1024000,
+            "disturbances": "a pause",
+            "deadline_s": 5.0,
+            "latency_ms": {"p50": 400, "p99": 800},
+            "false_episodes": 1,
+        },
+    }
+    text = render(results)
+    assert (
+        "| detection, defaults (1 s canaries, deadline 5 s), arm a, 10 drops: p50 / max | "
+        "6.5 / 7.2 s | ≤ 10 / 15 s | meets |" in text
+    )
+    assert (
+        "| detection, before (5 s canaries, deadline 30 s), arm a, 10 drops: p50 / max | "
+        "38 / 41 s | ≤ 10 / 15 s | **misses** |" in text
+    )
+    assert "| 1 | 0 | **misses** |" in text

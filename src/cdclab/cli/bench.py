@@ -17,7 +17,8 @@ from cdclab.progress import console, out
         "faults": "short drops in the fault-precision campaign (default 10)",
         "report-hours": "hours of synthetic 1 s checks for the report benchmark (default 2)",
         "smoke": "only the report benchmark on 0.05 h: keeps the command working in CI",
-        "parts": "comma-separated subset of lab,runs,report (default: all)",
+        "parts": "comma-separated subset of lab,runs,false,report (default: all)",
+        "false-minutes": "length of the fault-free run that counts false episodes (default 30)",
         "baseline": "a git revision: the report benchmark also runs that revision's "
         "`invoke report` on the same journal, beside this checkout's",
     }
@@ -30,8 +31,9 @@ def bench(
     faults=10,
     report_hours=2.0,
     smoke=False,
-    parts="lab,runs,report",
+    parts="lab,runs,false,report",
     baseline=None,
+    false_minutes=30.0,
 ):
     """Measure lab start, check cadence and CPU, detection latency, fault precision and report
     cost; write results/bench-<UTC time>/bench.json and bench.md."""
@@ -41,11 +43,11 @@ def bench(
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     chosen = {p.strip() for p in parts.split(",") if p.strip()}
-    unknown = chosen - {"lab", "runs", "report"}
+    unknown = chosen - {"lab", "runs", "false", "report"}
     if unknown:
         from cdclab.errors import InvalidInputError
 
-        raise InvalidInputError(f"--parts: {sorted(unknown)}; use lab, runs and/or report")
+        raise InvalidInputError(f"--parts: {sorted(unknown)}; use lab, runs, false and/or report")
     if baseline:
         suite.commit_of(baseline)  # a bad revision fails before anything runs
     command = (
@@ -53,21 +55,27 @@ def bench(
         if smoke
         else (
             f"invoke bench --runs {runs} --minutes {minutes} --faults {faults} "
-            f"--report-hours {report_hours} --parts {','.join(sorted(chosen))}"
+            f"--report-hours {report_hours} --false-minutes {false_minutes} "
+            f"--parts {','.join(sorted(chosen))}"
         )
     ) + (f" --baseline {baseline}" if baseline else "")
     results = {"started_at": stamp, "command": command, "machine": suite.machine()}
     if smoke:
         results["report"] = suite.bench_report(0.05, baseline)
     else:
-        if chosen & {"lab", "runs"}:
+        if chosen & {"lab", "runs", "false"}:
             check_lab_prerequisites()
         if "lab" in chosen:
             console.print("lab start (down, cold up, warm up) …")
             results["lab_start"] = suite.bench_lab_start(int(runs))
         if "runs" in chosen:
-            console.print("experiment runs at 1 s and 5 s with drop campaigns …")
+            console.print("drop campaigns at the defaults and at the previous 5 s / 30 s …")
             results.update(suite.bench_runs(float(minutes), int(faults)))
+        if "false" in chosen:
+            console.print(
+                f"{float(false_minutes):g} min without network faults, counting episodes …"
+            )
+            results["false_episodes"] = suite.bench_false_episodes(float(false_minutes))
         if "report" in chosen:
             console.print("report on a synthetic journal …")
             results["report"] = suite.bench_report(float(report_hours), baseline)
