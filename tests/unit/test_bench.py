@@ -141,3 +141,31 @@ def test_bench_md_holds_detection_beside_the_previous_defaults_and_false_episode
         "38 / 41 s | ≤ 10 / 15 s | **misses** |" in text
     )
     assert "| 1 | 0 | **misses** |" in text
+
+
+def test_bench_md_judges_the_orchestrator_over_eight_arms():
+    from cdclab.bench.markdown import render
+
+    def count(arms, cpu, rss):
+        return {
+            "arms": arms,
+            "cpu_percent_of_one_core": cpu,
+            "peak_rss_mb": rss,
+            "drift_ms": {"p50": 10, "p99": 30},
+        }
+
+    results = {
+        "started_at": "x",
+        "command": "invoke bench",
+        "machine": {"cpus": 4, "memory_gb": 8, "os": "12", "kernel": "k", "python": "3.11"},
+        "arms": {"minutes": 3, "per_count": [count(2, 0.8, 197.0), count(8, 6.1, 230.0)]},
+    }
+    text = render(results)
+    assert (
+        "over 2 arms (3 min): CPU of one core, peak RSS; write drift p99 | "
+        "0.8 %, 197.0 MB; 30 ms | < 5 %, < 250 MB | meets |"
+    ) in text
+    assert (
+        "over 8 arms (3 min)" in text
+        and "| 6.1 %, 230.0 MB; 30 ms | < 5 %, < 250 MB | **misses** |" in text
+    )

@@ -27,6 +27,7 @@ def render(results: dict[str, Any]) -> str:
         *(row for c in results.get("cadence", []) for row in _cadence_rows(c)),
         *(row for d in results.get("detection", []) for row in _detection_rows(d)),
         *_false_rows(results.get("false_episodes")),
+        *_arms_rows(results.get("arms")),
         *_fault_rows(results.get("fault_precision")),
         *_report_rows(results.get("report")),
     ]
@@ -86,6 +87,22 @@ def _detection_rows(d: dict[str, Any]) -> list[str]:
             f"| detection, {label}, arm {arm}: excess over each drop's own floor | +{own} s |"
             f" ≤ +{TARGETS['detection_excess_s']:g} s | "
             f"{_mark(own, TARGETS['detection_excess_s'])} |"
+        )
+    return rows
+
+
+def _arms_rows(a: dict[str, Any] | None) -> list[str]:
+    if not a:
+        return []
+    rows = []
+    for f in a["per_count"]:
+        cpu, rss = f["cpu_percent_of_one_core"], f["peak_rss_mb"]
+        meets = cpu is not None and cpu <= TARGETS["cpu_percent_at_1s"] and rss <= TARGETS["rss_mb"]
+        rows.append(
+            f"| orchestrator at 1 s canaries over {f['arms']} arms ({a['minutes']:g} min): CPU of "
+            f"one core, peak RSS; write drift p99 | {cpu} %, {rss} MB; {f['drift_ms']['p99']} ms"
+            f" | < {TARGETS['cpu_percent_at_1s']:g} %, < {TARGETS['rss_mb']:g} MB | "
+            f"{'meets' if meets else '**misses**'} |"
         )
     return rows
 

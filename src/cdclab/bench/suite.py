@@ -14,7 +14,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ TARGETS = {
     "detection_p50_s": 10.0,
     "detection_max_s": 15.0,
     "false_episodes": 0,
+    "rss_mb": 250.0,
 }
 
 
@@ -268,6 +270,17 @@ def bench_false_episodes(minutes: float) -> dict[str, Any]:
     }
 
 
+def bench_arms(minutes: float, most: int = 8) -> dict[str, Any]:
+    """The orchestrator's own CPU and memory at 1 s canaries, with two arms and with the
+    most one lab holds (one JVM per arm), no faults, the same length."""
+    figures = []
+    for count in (2, most):
+        arms = ", ".join(f"a{k}: {{}}" for k in range(1, count + 1))
+        measured, run = _experiment(minutes, ["dumps.triggers=[]", f"arms={{{arms}}}"])
+        figures.append({"arms": count, **cadence(measured, run, 1.0)})
+    return {"minutes": minutes, "per_count": figures}
+
+
 # -- report cost ----------------------------------------------------------------------------
 def commit_of(revision: str) -> str:
     """The commit a --baseline revision names in this checkout, or a clear error."""
@@ -342,6 +355,42 @@ def bench_report(hours: float, baseline: str | None = None) -> dict[str, Any]:
         }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+PARTS = ("lab", "runs", "false", "arms", "report")
+LAB_PARTS = {"lab", "runs", "false", "arms"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    runs: int  # repetitions of the lab start
+    minutes: float  # at least this long, each experiment
+    faults: int  # drops in the campaign at the defaults
+    report_hours: float
+    false_minutes: float
+
+
+def run_parts(
+    chosen: set[str], o: BenchOptions, baseline: str | None, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """The chosen parts, in the order of PARTS, each under its own key."""
+    results: dict[str, Any] = {}
+    if "lab" in chosen:
+        say("lab start (down, cold up, warm up) …")
+        results["lab_start"] = bench_lab_start(o.runs)
+    if "runs" in chosen:
+        say("drop campaigns at the defaults and at the previous 5 s / 30 s …")
+        results.update(bench_runs(o.minutes, o.faults))
+    if "false" in chosen:
+        say(f"{o.false_minutes:g} min without network faults, counting episodes …")
+        results["false_episodes"] = bench_false_episodes(o.false_minutes)
+    if "arms" in chosen:
+        say("the orchestrator's cost with 2 and 8 arms at 1 s …")
+        results["arms"] = bench_arms(o.minutes)
+    if "report" in chosen:
+        say("report on a synthetic journal …")
+        results["report"] = bench_report(o.report_hours, baseline)
+    return results
 
 
 def machine() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from cdclab.progress import console, out
         "faults": "short drops in the fault-precision campaign (default 10)",
         "report-hours": "hours of synthetic 1 s checks for the report benchmark (default 2)",
         "smoke": "only the report benchmark on 0.05 h: keeps the command working in CI",
-        "parts": "comma-separated subset of lab,runs,false,report (default: all)",
+        "parts": "comma-separated subset of lab,runs,false,arms,report (default: all)",
         "false-minutes": "length of the fault-free run that counts false episodes (default 30)",
         "baseline": "a git revision: the report benchmark also runs that revision's "
         "`invoke report` on the same journal, beside this checkout's",
@@ -31,7 +31,7 @@ def bench(
     faults=10,
     report_hours=2.0,
     smoke=False,
-    parts="lab,runs,false,report",
+    parts="lab,runs,false,arms,report",
     baseline=None,
     false_minutes=30.0,
 ):
@@ -43,11 +43,13 @@ def bench(
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     chosen = {p.strip() for p in parts.split(",") if p.strip()}
-    unknown = chosen - {"lab", "runs", "false", "report"}
+    unknown = chosen - set(suite.PARTS)
     if unknown:
         from cdclab.errors import InvalidInputError
 
-        raise InvalidInputError(f"--parts: {sorted(unknown)}; use lab, runs, false and/or report")
+        raise InvalidInputError(
+            f"--parts: {sorted(unknown)}; use lab, runs, false, arms and/or report"
+        )
     if baseline:
         suite.commit_of(baseline)  # a bad revision fails before anything runs
     command = (
@@ -63,22 +65,12 @@ def bench(
     if smoke:
         results["report"] = suite.bench_report(0.05, baseline)
     else:
-        if chosen & {"lab", "runs", "false"}:
+        if chosen & suite.LAB_PARTS:
             check_lab_prerequisites()
-        if "lab" in chosen:
-            console.print("lab start (down, cold up, warm up) …")
-            results["lab_start"] = suite.bench_lab_start(int(runs))
-        if "runs" in chosen:
-            console.print("drop campaigns at the defaults and at the previous 5 s / 30 s …")
-            results.update(suite.bench_runs(float(minutes), int(faults)))
-        if "false" in chosen:
-            console.print(
-                f"{float(false_minutes):g} min without network faults, counting episodes …"
-            )
-            results["false_episodes"] = suite.bench_false_episodes(float(false_minutes))
-        if "report" in chosen:
-            console.print("report on a synthetic journal …")
-            results["report"] = suite.bench_report(float(report_hours), baseline)
+        options = suite.BenchOptions(
+            int(runs), float(minutes), int(faults), float(report_hours), float(false_minutes)
+        )
+        results.update(suite.run_parts(chosen, options, baseline, say=console.print))
     directory = results_dir() / f"bench-{stamp}"
     suite.write_results(directory, results)
     out.print(f"bench: {directory / 'bench.json'}")
