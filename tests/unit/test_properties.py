@@ -3,6 +3,7 @@ tracker and the detector. Each property is a rule the README states."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from cdclab.canary import Canary, Sighting
 from cdclab.connect_rest import ConnectorState
 from cdclab.core.durations import format_duration, parse_duration
-from cdclab.core.journal import Journal, parse_iso, read_journal
+from cdclab.core.journal import Journal, JournalError, numbered_records, parse_iso, read_journal
 from cdclab.core.outcomes import FAILED, outcome_of
 from cdclab.experiment.tracker import CanaryTracker
 from cdclab.report.summary import load_checks, replay_episodes
@@ -72,6 +73,49 @@ def test_any_prefix_of_a_journal_reads_back_every_complete_line(rows, data):
         again.close()
         reread = list(read_journal(path))
         assert reread == [*back, {"resumed": True}]
+
+
+journal_lines = st.lists(
+    st.one_of(
+        st.dictionaries(st.text("abc", min_size=1, max_size=3), st.integers(), max_size=3).map(
+            json.dumps
+        ),
+        st.just(json.dumps({"_journal": "resumed"})),
+        st.just('{"a": 1}, {"b": 2}'),  # two records on one line
+        st.just('{"a": '),  # a torn write
+        st.just("[1, 2]"),
+        st.just(""),
+    ),
+    max_size=8,
+)
+
+
+def _read_or_error(path: Path) -> tuple[list, list[str]] | str:
+    warnings: list[str] = []
+    try:
+        return list(numbered_records(path, warnings)), warnings
+    except JournalError as exc:
+        return f"error: {exc}"
+
+
+@given(journal_lines, st.booleans())
+@SETTINGS
+def test_a_journal_decoded_whole_reads_exactly_as_line_by_line(lines, torn_end):
+    """The report's fast path (one json.loads for a clean file) never differs from the
+    line reader's rules: same records, same line numbers, same warnings, same errors."""
+    import cdclab.core.journal as journal_module
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "j.jsonl"
+        path.write_text("\n".join(lines) + ("" if torn_end or not lines else "\n"))
+        fast = _read_or_error(path)
+        whole = journal_module.WHOLE_FILE_BYTES
+        journal_module.WHOLE_FILE_BYTES = -1  # every file streamed line by line
+        try:
+            slow = _read_or_error(path)
+        finally:
+            journal_module.WHOLE_FILE_BYTES = whole
+        assert fast == slow
 
 
 # -- tracker and detector -------------------------------------------------------------------
