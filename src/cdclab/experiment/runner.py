@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from cdclab import __version__
+from cdclab.core.deadline import LearnedDeadline
 from cdclab.core.durations import format_duration
 from cdclab.core.journal import Journal, utc_iso
 from cdclab.core.spec import ExperimentSpec
@@ -161,6 +162,11 @@ def _target_facts(target: Target) -> dict[str, Any]:
     }
 
 
+def _deadline_learned(run: Run, learned: LearnedDeadline) -> None:
+    run.directory.record_deadline(learned)
+    console.print(f"deadline {format_duration(learned.deadline_s)}: {learned.rule}")
+
+
 def _clock(run: Run) -> None:
     """The canary clock, with the fault schedule and the write load beside it."""
     spec, target = run.spec, run.target
@@ -176,7 +182,7 @@ def _clock(run: Run) -> None:
             metrics_for=target.metrics if spec.metrics.enabled else None,
             on_start=executor.start if executor else None,
             faults_active=(lambda: bool(executor.active)) if executor else (lambda: False),
-            on_deadline=run.directory.record_deadline,
+            on_deadline=lambda learned: _deadline_learned(run, learned),
         )
         clock = ExperimentClock(spec, target.arms, run.directory.run_id, io, hooks)
         load = _start_load(run)
