@@ -78,7 +78,9 @@ def _fault_times(run: Path, fault_id: str) -> tuple[float, float]:
 def test_a_drop_silences_both_containers_while_rest_says_running(drop_run):
     start, end = _fault_times(drop_run, "f01")
     killed, _ = _fault_times(drop_run, "f02")
-    checks = [c for c in _checks(drop_run) if parse_iso(c["written_at"]) < killed]
+    # Up to the kill fault, less the canaries in flight when it struck (they are the kill's:
+    # with the learned 5 s deadline, one written 0.2 s before it arrives late).
+    checks = [c for c in _checks(drop_run) if parse_iso(c["written_at"]) < killed - 10]
     assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
     for arm in CONTAINERS:
         mine = [c for c in checks if c["arm"] == arm]
