@@ -293,7 +293,9 @@ def test_at_the_defaults_a_drop_is_named_in_seconds_and_a_pause_or_restart_is_no
     (learned,) = [e for e in events if e["event"] == "deadline_learned"]
     deadline = learned["deadline_s"]
     assert learned["learned"] and 5.0 <= deadline <= 30.0
-    assert learned["samples"] == {"tls13": 20, "tls12": 20}
+    # Every arm filled its warm-up (one may pass 20 while the other's last canary arrives).
+    assert set(learned["samples"]) == {"tls13", "tls12"}
+    assert all(n >= 20 for n in learned["samples"].values())
     spec_text = (run / "spec.yaml").read_text()
     assert spec_text.startswith("# canary.deadline learned: 4 × p99 of the warm-up")
     assert f"deadline: {deadline}" in spec_text

@@ -10,7 +10,11 @@ from cdclab.bench.suite import TARGETS
 def _mark(value: float | None, target: float) -> str:
     if value is None:
         return "n/a"
-    return "meets" if value <= target else "**misses**"
+    return _verdict(value <= target)
+
+
+def _verdict(ok: bool) -> str:
+    return "meets" if ok else "**misses**"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -80,7 +84,7 @@ def _detection_rows(d: dict[str, Any]) -> list[str]:
         rows.append(
             f"| detection, {label} ({settings}), arm {arm}, {a['episodes']} drops: p50 / max |"
             f" {p50} / {worst} s | ≤ {TARGETS['detection_p50_s']:g} / "
-            f"{TARGETS['detection_max_s']:g} s | {'meets' if meets else '**misses**'} |"
+            f"{TARGETS['detection_max_s']:g} s | {_verdict(meets)} |"
         )
         own = a["excess_over_own_floor_s"]
         rows.append(
@@ -102,7 +106,7 @@ def _arms_rows(a: dict[str, Any] | None) -> list[str]:
             f"| orchestrator at 1 s canaries over {f['arms']} arms ({a['minutes']:g} min): CPU of "
             f"one core, peak RSS; write drift p99 | {cpu} %, {rss} MB; {f['drift_ms']['p99']} ms"
             f" | < {TARGETS['cpu_percent_at_1s']:g} %, < {TARGETS['rss_mb']:g} MB | "
-            f"{'meets' if meets else '**misses**'} |"
+            f"{_verdict(meets)} |"
         )
     return rows
 
@@ -114,7 +118,7 @@ def _false_rows(f: dict[str, Any] | None) -> list[str]:
         f"| false episodes: {f['minutes']:g} min at the defaults (deadline {f['deadline_s']:g} s),"
         f" {f['load_bytes_per_s'] / 1e6:.1f} MB/s write load, {f['disturbances']}; latency "
         f"p50 / p99 {f['latency_ms']['p50']} / {f['latency_ms']['p99']} ms | "
-        f"{f['false_episodes']} | 0 | {'meets' if f['false_episodes'] == 0 else '**misses**'} |"
+        f"{f['false_episodes']} | 0 | {_verdict(f['false_episodes'] == 0)} |"
     ]
 
 

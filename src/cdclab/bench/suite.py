@@ -134,9 +134,8 @@ def cadence(measured: Measured, run: Path, interval: float) -> dict[str, Any]:
     }
 
 
-def _detection_settings(run: Path) -> tuple[float, float, str]:
+def _detection_settings(events: list[dict[str, Any]]) -> tuple[float, float, str]:
     """The run's interval and deadline, and how the deadline was set (its events)."""
-    events = list(read_journal(run / "events.jsonl"))
     start = next(e for e in events if e["event"] == "clock_start")
     learned = [e for e in events if e["event"] == "deadline_learned"]
     if learned:
@@ -151,14 +150,15 @@ def detection(run: Path, label: str, misses: int = 2) -> dict[str, Any]:
     drop's own: the first canary written after it (phase φ), then misses - 1 more intervals,
     then the deadline. The excess over the drop's own floor is cdclab's overhead.
     """
-    interval, deadline, rule = _detection_settings(run)
+    events = list(read_journal(run / "events.jsonl"))
+    interval, deadline, rule = _detection_settings(events)
     applied = sorted(
         parse_iso(f["at"])
         for f in read_journal(run / "faults.jsonl")
         if f["event"] == "fault-applied"
     )
     writes = sorted({parse_iso(c["written_at"]) for c in read_journal(run / "checks.jsonl")})
-    opened = [e for e in read_journal(run / "events.jsonl") if e["event"] == "silent_failure_open"]
+    opened = [e for e in events if e["event"] == "silent_failure_open"]
     samples: dict[str, list[tuple[float, float]]] = {}
     for episode in opened:
         detected = parse_iso(episode["detected_at"])
@@ -253,7 +253,7 @@ def bench_false_episodes(minutes: float) -> dict[str, Any]:
     _, run = _experiment(length / 60, ["dumps.triggers=[]", load, faults])
     events = list(read_journal(run / "events.jsonl"))
     opened = [e for e in events if e["event"] == "silent_failure_open"]
-    _, deadline, rule = _detection_settings(run)
+    _, deadline, rule = _detection_settings(events)
     latencies = [
         c["latency_ms"] for c in read_journal(run / "checks.jsonl") if c["latency_ms"] is not None
     ]

@@ -12,7 +12,7 @@ and if too few canaries arrive to learn from, the ceiling applies.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from cdclab.core.durations import format_duration
 
@@ -43,13 +43,7 @@ class LearnedDeadline:
     samples: dict[str, int]
 
     def as_record(self) -> dict[str, object]:
-        return {
-            "deadline_s": self.deadline_s,
-            "learned": self.learned,
-            "rule": self.rule,
-            "p99_ms": self.p99_ms,
-            "samples": self.samples,
-        }
+        return asdict(self)
 
 
 def p99(latencies_ms: list[float]) -> float:

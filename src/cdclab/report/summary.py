@@ -249,7 +249,7 @@ def with_witnesses(
         rows.sort(key=lambda c: c.written_at)
     for episode in episodes:
         rows = written.get(episode.arm, [])
-        index = bisect.bisect_right([c.written_at for c in rows], episode.detected_at)
+        index = bisect.bisect_right(rows, episode.detected_at, key=lambda c: c.written_at)
         episode.witness = witness(rows[index - 1].metrics if index else None, interval_s)
     return episodes
 
