@@ -18,8 +18,8 @@ import pytest
 from cdclab.connect_rest import ConnectRest
 from cdclab.errors import CdclabError
 from cdclab.lab.config import load_saved
-from cdclab.lab.docker_engine import alive
 from cdclab.lab.extravars import connector_entry, lab_extravars
+from cdclab.lab.processes import alive
 from cdclab.lab.proof import prove
 from cdclab.lab.teardown import lab_links, lab_namespaces, teardown
 from cdclab.targets.run_connectors import (

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from cdclab.lab.docker_engine import alive
+from cdclab.lab.processes import alive
 
 
 def test_a_running_process_is_alive():

@@ -22,6 +22,7 @@ from typing import Any
 from cdclab.ansible import EventHandler, run_playbook
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import lab_extravars
+from cdclab.lab.processes import alive, pidfile_process
 from cdclab.paths import LOCAL_INVENTORY, state_dir
 
 
@@ -61,23 +62,6 @@ def start_engine(
     )
 
 
-def pidfile_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (dead, waiting for a parent to reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _mounts_under(root: Path) -> list[str]:
     """Mount points below root (overlay layers, shm, netns files), deepest first."""
     points = []
@@ -102,8 +86,8 @@ def remove_engine(
     errors: list[str] = []
     if not root.exists():
         return removed, errors
-    pid = pidfile_pid(root / "dockerd.pid")
-    if pid and alive(pid) and Path(cli).exists():
+    pid = pidfile_process(root / "dockerd.pid")
+    if pid and Path(cli).exists():
         ids = _run([cli, "ps", "-aq"]).stdout.split()
         if ids:
             _run([cli, "rm", "-f", *ids])

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cdclab.lab.config import LabConfig
-from cdclab.lab.docker_engine import alive, pidfile_pid
 from cdclab.lab.extravars import BRIDGE
+from cdclab.lab.processes import pidfile_process
 from cdclab.lab.teardown import lab_links, lab_namespaces
 from cdclab.paths import PROJECT_ROOT, state_dir
 
@@ -127,8 +127,7 @@ def _shape_problem(config: LabConfig) -> str | None:
 
 def _process_problem(pidfiles: list[str]) -> str | None:
     for name in pidfiles:
-        pid = pidfile_pid(state_dir() / name)
-        if not (pid and alive(pid)):
+        if pidfile_process(state_dir() / name) is None:
             return f"process not running: {name}"
     return None
 

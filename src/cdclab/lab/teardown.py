@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdclab.lab.docker_engine import alive, pidfile_pid, remove_engine
+from cdclab.lab.docker_engine import remove_engine
+from cdclab.lab.processes import alive, pidfile_process
 from cdclab.paths import cache_dir, state_dir, worker_pidfile
 
 PREFIX = "cdclab-"
@@ -110,10 +111,11 @@ def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]
     """Stop the Connect workers of these arms (pid files); the arms that had one running."""
     stopped = []
     for name in arm_names:
-        pid = pidfile_pid(Path(worker_pidfile(name)))
-        if pid and alive(pid):
+        pid = pidfile_process(Path(worker_pidfile(name)))
+        if pid:
             stop_pids([pid], grace_seconds)
             stopped.append(name)
+        Path(worker_pidfile(name)).unlink(missing_ok=True)
     return stopped
 
 
@@ -130,12 +132,15 @@ def _stop_services_in_order(report: TeardownReport, grace_seconds: float) -> Non
         root / "db" / "run" / "mariadbd.supervised.pid",
     ]
     for stage in (ordered[:-2], ordered[-2:-1], ordered[-1:]):
-        pids = [pid for pid in map(pidfile_pid, stage) if pid and alive(pid)]
+        pids = [pid for pid in map(pidfile_process, stage) if pid]
         if pids:
             stop_pids(pids, grace_seconds)
             report.note(
                 f"{len(pids)} service(s): " + ", ".join(p.parent.parent.name for p in stage)
             )
+        # Stale once the process is gone: its pid will be another process's one day.
+        for pidfile in stage:
+            pidfile.unlink(missing_ok=True)
 
 
 def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownReport:
