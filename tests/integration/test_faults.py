@@ -326,3 +326,84 @@ def test_at_the_defaults_a_drop_is_named_in_seconds_and_a_pause_or_restart_is_no
         assert episode["witness"].startswith("Debezium agrees"), episode
     assert not list(Path(TEST_STATE).rglob("*.pid.killed"))
     assert not _rules()
+
+
+def _conntrack(namespace: str = "cdclab-connect") -> list[str]:
+    names = ("nf_conntrack_tcp_loose", "nf_conntrack_tcp_timeout_established")
+    return [
+        subprocess.run(
+            ["ip", "netns", "exec", namespace, "cat", f"/proc/sys/net/netfilter/{name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for name in names
+    ]
+
+
+def test_nat_idle_stalls_the_reader_silently_and_only_keep_alive_reconnects(env):
+    """The nat-idle experiment on the lab's shape (so no worker restarts): keep-alive on
+    (tls13, the default) and off (tls12). After the idle window no arm delivers while REST
+    says RUNNING; the keep-alive arm reconnects by itself within its interval, the other
+    stays stalled until the heal. Rules and conntrack settings are back afterwards."""
+    assert run_invoke("lab.up", env=env, timeout=900).rc == 0  # a no-op on a healthy lab
+    before = _conntrack()
+    ran = run_invoke(
+        "experiment",
+        "nat-idle",
+        "--minutes",
+        "3",
+        "--set",
+        "arms={tls13: {}, tls12: {jvm_opts: -Djdk.tls.client.protocols=TLSv1.2, "
+        "connector: {connect.keep.alive: false}}}",
+        "--set",
+        "faults=[{kind: nat-idle, at: 25s, for: 2m, timeout: 15s, idle: 20s}]",
+        env=env,
+        timeout=900,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    run = _results_dir(ran.stdout)
+    events, faults = _events(run), {r["event"]: r for r in _faults(run)}
+    applied, healed = (
+        parse_iso(faults["fault-applied"]["at"]),
+        parse_iso(faults["fault-healed"]["at"]),
+    )
+    (quiet,) = [e for e in events if e["event"] == "canary_quiet"]
+    quiet_start, quiet_end = parse_iso(quiet["start"]), parse_iso(quiet["end"])
+    assert abs(quiet_start - applied) < 1.0 and quiet_end - quiet_start == pytest.approx(
+        20, abs=0.01
+    )
+    checks = _checks(run)
+    assert not [c for c in checks if quiet_start <= parse_iso(c["written_at"]) < quiet_end]
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+
+    def after_idle(arm):
+        return [
+            c
+            for c in checks
+            if c["arm"] == arm and quiet_end <= parse_iso(c["written_at"]) < healed
+        ]
+
+    def delivered_before_heal(arm):
+        return [c for c in after_idle(arm) if c["seen_at"] and parse_iso(c["seen_at"]) < healed]
+
+    # Keep-alive off: nothing written after the idle window arrives while the fault lasts.
+    assert len(after_idle("tls12")) >= 60 and not delivered_before_heal("tls12")
+    # Keep-alive on: it reconnects by itself (one disconnect counted) and delivers again.
+    assert delivered_before_heal("tls13")
+    disconnects = [
+        c["metrics"]["disconnects"]
+        for c in after_idle("tls13")
+        if (c.get("metrics") or {}).get("disconnects") is not None
+    ]
+    assert disconnects and disconnects[-1] >= disconnects[0] + 1
+    # Both were silent failures first, and Debezium's own metric agreed.
+    opened = {e["arm"]: e for e in events if e["event"] == "silent_failure_open"}
+    assert set(opened) == {"tls13", "tls12"}
+    assert all(e["witness"].startswith("Debezium agrees") for e in opened.values())
+    assert all(parse_iso(e["detected_at"]) >= quiet_end for e in opened.values())
+    # Nothing left behind: rules, conntrack settings, the note of them.
+    assert not _rules() and _conntrack() == before
+    assert not list(Path("/run/cdclab-faults").glob("conntrack-*"))
+    report = (run / "report.md").read_text()
+    assert "What this run reproduces" in report and "nat-idle: an emulated NAT gateway" in report

@@ -179,3 +179,21 @@ def test_a_fault_that_lost_nothing_has_no_detection_time(tmp_path):
     short, long = (impact.arms[0] for impact in summarize(tmp_path).fault_impacts)
     assert short.lost == 0 and short.detect_s is None
     assert long.lost == 4 and long.detect_s == 31.0  # canary 10 at T0+50, deadline 30 s
+
+
+def test_after_a_quiet_window_the_readers_idle_time_is_not_a_stall(tmp_path):
+    """Canaries every 5 s, then none for 60 s (a nat-idle fault's idle window): the first
+    canary after it finds every reader idle for ~65 s, which says nothing; a reader that
+    still reads nothing a canary later has stalled."""
+    lines = []
+    for seq in list(range(8)) + list(range(20, 26)):
+        quiet_over = seq >= 20
+        healthy = _check(seq, "ok", "delivered", 65_000 if seq == 20 else 300)
+        stuck_since = 65_000 + (seq - 20) * 5000 if quiet_over else 300
+        stuck = _check(seq, "stuck", "missing" if quiet_over else "delivered", stuck_since)
+        lines += [healthy, stuck]
+    _write(tmp_path / "checks.jsonl", lines)
+    summary = summarize(tmp_path)
+    metrics = {a.arm: a.metrics for a in summary.arms}
+    assert metrics["ok"].stalled == 0
+    assert metrics["stuck"].stalled == 5  # every canary after the first past the window

@@ -7,14 +7,36 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cdclab.core.durations import format_duration
 from cdclab.core.spec_types import Duration
 
-FaultKind = Literal["drop", "reject", "delay", "loss", "jitter", "kill", "pause"]
-NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter")
+FaultKind = Literal["drop", "reject", "delay", "loss", "jitter", "kill", "pause", "nat-idle"]
+NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter", "nat-idle")
 PROCESS_KINDS = ("kill", "pause")
 # broker, db, workers, or one arm's worker (arm names follow the lab's rule).
 PROCESS_PATTERN = r"broker|db|workers|worker:[a-z][a-z0-9_]{0,23}"
 PROCESS_HELP = "'broker', 'db', 'workers' or 'worker:<arm>'"
+NAT_TIMEOUT_S = 30.0  # the lab's default; an AWS NAT gateway's is 350 s
+NAT_IDLE_MARGIN_S = 15.0  # idle this much past the timeout by default
+
+
+# What each kind does, for readers of a report (one sentence each).
+FAULT_NOTES = {
+    "drop": "drop: a black hole (iptables DROP) between host and peer; neither end is told.",
+    "reject": "reject: the host's packets to the peer are answered with a TCP reset.",
+    "delay": "delay: netem adds latency to the host's packets to the peer.",
+    "jitter": "jitter: netem adds varying latency to the host's packets to the peer.",
+    "loss": "loss: netem drops a share of the host's packets to the peer.",
+    "kill": "kill: SIGKILL of the process, started again at the heal.",
+    "pause": "pause: SIGSTOP of the process (a stop-the-world pause), SIGCONT at the heal.",
+    "nat-idle": (
+        "nat-idle: an emulated NAT gateway forgets connections idle past its timeout; their "
+        "packets from the peer are dropped, the host's own answered with a reset, while "
+        "both ends still see them open. No canary is written for the fault's idle period, "
+        "so every connection sits idle past the timeout; then canaries show who still "
+        "delivers. A reconnect gets a new mapping and works."
+    ),
+}
 
 
 def check_process(value: str | None) -> str | None:
@@ -43,6 +65,15 @@ class FaultSpec(BaseModel):
     delay: Duration | None = Field(default=None, description="delay/jitter: added latency")
     jitter: Duration | None = Field(default=None, description="jitter: +/- variation")
     loss: float | None = Field(default=None, gt=0, le=100, description="loss: percent dropped")
+    timeout: Duration | None = Field(
+        default=None,
+        description="nat-idle: the emulated NAT's idle timeout (default 30s; AWS's is 350s)",
+    )
+    idle: Duration | None = Field(
+        default=None,
+        description="nat-idle: no canary for this long from the fault's start, so that "
+        "connections sit idle past the timeout (default: timeout + 15s)",
+    )
     every: Duration | None = None
     repeat: int = Field(default=1, ge=1, le=1000)
 
@@ -70,11 +101,43 @@ class FaultSpec(BaseModel):
             raise ValueError("jitter: give delay and jitter, e.g. delay: 100ms, jitter: 50ms")
         if self.kind == "loss" and not self.loss:
             raise ValueError("loss: give the percentage dropped, e.g. loss: 30")
+        if self.kind == "nat-idle":
+            self._check_nat_idle()
+        elif self.timeout is not None or self.idle is not None:
+            raise ValueError(f"timeout, idle: only a nat-idle fault has them, not {self.kind}")
         if self.repeat > 1 and not self.every:
             raise ValueError("every: a repeated fault needs its period, e.g. every: 3m")
         if self.every and self.every <= self.for_:
             raise ValueError("every: the period must be longer than the fault (for)")
         return self
+
+    def _check_nat_idle(self) -> None:
+        if self.direction != "both":
+            raise ValueError("direction: a nat-idle fault forgets a connection both ways")
+        if self.idle_for <= self.idle_timeout:
+            raise ValueError(
+                f"idle: {format_duration(self.idle_for)} is not past the timeout "
+                f"({format_duration(self.idle_timeout)}): connections would never expire"
+            )
+        if self.for_ <= self.idle_for:
+            raise ValueError(
+                f"for: the fault must outlast its idle period ({format_duration(self.idle_for)})"
+                " to show what the first events after it meet"
+            )
+
+    @property
+    def idle_timeout(self) -> float:
+        return NAT_TIMEOUT_S if self.timeout is None else self.timeout
+
+    @property
+    def idle_for(self) -> float:
+        return self.idle_timeout + NAT_IDLE_MARGIN_S if self.idle is None else self.idle
+
+    def quiet_windows(self) -> list[tuple[float, float]]:
+        """(start, end) offsets in which no canary may be written: a nat-idle fault's idle."""
+        if self.kind != "nat-idle":
+            return []
+        return [(start, start + self.idle_for) for start, _ in self.occurrences()]
 
     def occurrences(self) -> list[tuple[float, float]]:
         """(start offset, duration) of each occurrence."""

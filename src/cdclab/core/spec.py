@@ -401,6 +401,19 @@ class ExperimentSpec(Strict):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _idle_means_idle(self) -> ExperimentSpec:
+        if self.load is not None and self.quiet_windows():
+            raise ValueError(
+                "load: a nat-idle fault needs the database idle while it waits out the "
+                "timeout; remove load (or the nat-idle fault)"
+            )
+        return self
+
+    def quiet_windows(self) -> list[tuple[float, float]]:
+        """(start, end) offsets in which the clock writes no canary, in order."""
+        return sorted(w for fault in self.all_faults() for w in fault.quiet_windows())
+
     def all_faults(self) -> list[FaultSpec]:
         """faults: plus the campaign: shorthand, expanded."""
         return [*self.faults, *(self.campaign.expand() if self.campaign else [])]
@@ -434,7 +447,8 @@ class ExperimentSpec(Strict):
 
     @property
     def expected_canaries(self) -> int:
-        return int(self.duration // self.canary.interval)
+        quiet = sum(end - start for start, end in self.quiet_windows())
+        return int((self.duration - quiet) // self.canary.interval)
 
 
 def available_specs(directory: Path = EXPERIMENTS_DIR) -> dict[str, Path]:

@@ -6,6 +6,7 @@ pool so a slow worker cannot shift the schedule, and thread dumps run in the bac
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,29 @@ class ClockHooks:
     on_deadline: Callable[[LearnedDeadline], None] | None = None  # learned from the warm-up
 
 
+@dataclass(frozen=True)
+class Slot:
+    seq: int  # the slot to write now, or the next one to wait for
+    write: bool
+    skipped: int = 0  # slots the clock fell behind on
+    quiet: tuple[float, float] | None = None  # the quiet window skipped
+
+
+def due_slot(seq: int, late: float, interval: float, quiet: list[tuple[float, float]]) -> Slot:
+    """What to do once slot seq is due (late seconds ago).
+
+    A clock that fell behind skips the slots it missed (never a burst); a slot in a quiet
+    window (offsets [start, end)) is not written, and the clock waits for the first slot at
+    or after the window's end.
+    """
+    skipped = int(late // interval) if late > interval else 0
+    seq += skipped
+    for start, end in quiet:
+        if start <= seq * interval < end:
+            return Slot(math.ceil(end / interval - 1e-9), False, skipped, (start, end))
+    return Slot(seq, True, skipped)
+
+
 class ExperimentClock:
     def __init__(
         self, spec: ExperimentSpec, arms: list[RunArm], run_id: str, io: ClockIO, hooks: ClockHooks
@@ -89,6 +113,7 @@ class ExperimentClock:
             else None
         )
         self._during_faults: set[str] = set()  # warm-up canaries a fault may have slowed
+        self._quiet = spec.quiet_windows()
         self.tracker = CanaryTracker(
             names,
             deadline_s=spec.canary.first_deadline,
@@ -250,6 +275,21 @@ class ExperimentClock:
         self.tracker.written(canary, states, metrics)
         return True
 
+    def _due_slot(self, seq: int, now: float) -> tuple[int, bool]:
+        """(slot, write it?) once slot seq is due (see due_slot); says why slots are skipped."""
+        interval = self.spec.canary.interval
+        slot = due_slot(seq, now - (self.started_at + seq * interval), interval, self._quiet)
+        if slot.skipped:
+            self._event("schedule_slip", skipped_slots=slot.skipped, seq=seq)
+        if slot.quiet is not None:
+            self._event(
+                "canary_quiet",
+                start=utc_iso(self.started_at + slot.quiet[0]),
+                end=utc_iso(self.started_at + slot.quiet[1]),
+                reason="nat-idle: no canary, so that connections idle past the timeout",
+            )
+        return slot.seq, slot.write
+
     def run(self) -> ClockResult:
         interval = self.spec.canary.interval
         self.started_at = start = time.time()
@@ -274,15 +314,13 @@ class ExperimentClock:
                 due = start + seq * interval
                 now = time.time()
                 if now >= due:
-                    if now - due > interval:  # fell behind: skip slots, never burst
-                        skipped = int((now - due) // interval)
-                        self._event("schedule_slip", skipped_slots=skipped, seq=seq)
-                        seq += skipped
-                    if self._write(seq):
-                        written += 1
-                    else:
-                        write_errors += 1
-                    seq += 1
+                    seq, write = self._due_slot(seq, now)
+                    if write:
+                        if self._write(seq):
+                            written += 1
+                        else:
+                            write_errors += 1
+                        seq += 1
                 self._consume(until=min(start + seq * interval, end))
                 if dump_during_faults and self.faults_active():
                     for arm in self.arms:

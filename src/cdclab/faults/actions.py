@@ -22,6 +22,16 @@ SWEEP_MARK = "cdclab-deadman"
 DEADMAN_PID_SUFFIX = ".deadman.pid"
 DEADMAN_GRACE_S = 15.0  # the dead-man switch fires at for + grace
 KILLED_SUFFIX = ".killed"  # beside a pid file: the pid a kill fault sent SIGKILL
+CONNTRACK = "/proc/sys/net/netfilter"
+# A nat-idle fault's note of the conntrack settings it changed, one per network namespace
+# (lab hosts share /run; the heal and the sweep restore their own namespace's).
+CONNTRACK_NOTE = "/run/cdclab-faults/conntrack-$(readlink /proc/self/ns/net | tr -dc 0-9)"
+RESTORE_CONNTRACK = (
+    f'note={CONNTRACK_NOTE}; if [ -f "$note" ]; then read -r loose established < "$note" '
+    f"&& echo $loose > {CONNTRACK}/nf_conntrack_tcp_loose "
+    f"&& echo $established > {CONNTRACK}/nf_conntrack_tcp_timeout_established "
+    '&& rm -f "$note" && echo "conntrack settings restored"; fi'
+)
 KILL_WAIT_TENTHS = 150  # how long a heal waits for a killed process to be gone (15 s)
 # Alive is not "has a /proc entry": a zombie nobody has reaped yet is dead.
 ALIVE_FUNCTION = (
@@ -84,7 +94,10 @@ class FaultAction:
     @property
     def label(self) -> str:
         target = self.peer.name if self.peer else self.spec.process
-        return f"{self.spec.kind} {self.host.name}↔{target} {self.duration:g}s"
+        label = f"{self.spec.kind} {self.host.name}↔{target} {self.duration:g}s"
+        if self.spec.kind == "nat-idle":
+            label += f" (timeout {self.spec.idle_timeout:g}s)"
+        return label
 
     # -- network ------------------------------------------------------------------------
     def _iptables_rules(self) -> list[list[str]]:
@@ -104,6 +117,61 @@ class FaultAction:
             rules.append(["INPUT", "-s", peer, *tcp, *comment, *target])
         return rules
 
+    def _nat_idle_script(self) -> str:
+        """An emulated NAT gateway on the host's path to its peer.
+
+        Conntrack stops picking up connections it does not know (tcp_loose 0) and forgets
+        one after `timeout` idle: a connection open when the fault begins, or one idle past
+        the timeout, is one the gateway has no mapping for. Its packets become INVALID: the
+        peer's are dropped without a word, the host's own answered with a reset, as an AWS
+        NAT gateway does. A new connection (a reconnect) is tracked and works.
+        """
+        assert self.peer is not None
+        peer, comment = self.peer.address, ["-m", "comment", "--comment", self.tag]
+        invalid = ["-m", "conntrack", "--ctstate", "INVALID", *comment]
+        rules = [
+            [
+                "OUTPUT",
+                "-d",
+                peer,
+                "-p",
+                "tcp",
+                *invalid,
+                "-j",
+                "REJECT",
+                "--reject-with",
+                "tcp-reset",
+            ],
+            # Not the reset the rule above sends back to this host's own socket.
+            [
+                "INPUT",
+                "-s",
+                peer,
+                "-p",
+                "tcp",
+                "!",
+                "--tcp-flags",
+                "RST",
+                "RST",
+                *invalid,
+                "-j",
+                "DROP",
+            ],
+        ]
+        timeout = round(self.spec.idle_timeout)
+        return "\n".join(
+            [
+                "set -e",
+                # The rules first: they load conntrack where it is not loaded yet.
+                *(shlex.join(["iptables", "-w", "-I", *rule]) for rule in rules),
+                f"note={CONNTRACK_NOTE}; mkdir -p /run/cdclab-faults",
+                f'[ -f "$note" ] || echo "$(cat {CONNTRACK}/nf_conntrack_tcp_loose) '
+                f'$(cat {CONNTRACK}/nf_conntrack_tcp_timeout_established)" > "$note"',
+                f"echo {timeout} > {CONNTRACK}/nf_conntrack_tcp_timeout_established",
+                f"echo 0 > {CONNTRACK}/nf_conntrack_tcp_loose",
+            ]
+        )
+
     def _netem(self) -> str:
         spec = self.spec
         if spec.kind == "delay":
@@ -120,6 +188,8 @@ class FaultAction:
             return "set -e\n" + "\n".join(
                 shlex.join(["iptables", "-w", "-I", *rule]) for rule in self._iptables_rules()
             )
+        if kind == "nat-idle":
+            return self._nat_idle_script()
         if kind in ("delay", "loss", "jitter"):
             assert self.peer is not None
             dev = NETEM_DEVICE
@@ -156,6 +226,8 @@ class FaultAction:
         kind = self.spec.kind
         if kind in ("drop", "reject"):
             return heal_iptables_by_tag(self.tag)
+        if kind == "nat-idle":
+            return f"{heal_iptables_by_tag(self.tag)}\n{RESTORE_CONNTRACK} >/dev/null"
         if kind in ("delay", "loss", "jitter"):
             return f"tc qdisc del dev {NETEM_DEVICE} root 2>/dev/null || true"
         if kind == "kill":
@@ -274,6 +346,7 @@ def sweep_script(
             f"if tc qdisc show dev {NETEM_DEVICE} 2>/dev/null | grep -q 'qdisc prio 1: root'; "
             f"then echo 'netem: {NETEM_DEVICE}'; tc qdisc del dev {NETEM_DEVICE} root; fi",
             sweep_deadman_script(heal_dir),
+            RESTORE_CONNTRACK,
             "if [ -d /run/systemd/system ] && systemctl list-timers --all --no-legend "
             f"'{SWEEP_MARK}-*' | grep -q .; then echo 'dead-man timers (systemd)'; "
             f"systemctl stop '{SWEEP_MARK}-*.timer'; fi",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from cdclab import yaml12
 from cdclab.core.detector import Episode, SilentFailureDetector
+from cdclab.core.faults import FAULT_NOTES
 from cdclab.core.journal import JournalError, numbered_records, parse_iso, read_journal
 from cdclab.core.outcomes import FAILED, iso_ms, latency_ms, outcome_of
 from cdclab.core.spec import CanarySpec, DetectorSpec, MetricsSpec
@@ -46,6 +48,9 @@ class Check:
     connector_state: str | None = None
     task_state: str | None = None
     metrics: dict[str, Any] | None = None  # streaming metrics read just before the write
+    # How much longer than usual the arm went without a canary before this one (a quiet
+    # window, a slip): the reader had nothing to read for that long.
+    idle_ms: float = 0.0
 
     @property
     def running(self) -> bool:
@@ -56,7 +61,7 @@ class Check:
 
     def stalled(self, stall_after_s: float) -> bool:
         since = self.metric("ms_since_last_event")
-        return since is not None and since > stall_after_s * 1000
+        return since is not None and since > stall_after_s * 1000 + self.idle_ms
 
 
 class ArmMetrics(BaseModel):
@@ -161,6 +166,7 @@ class Summary(BaseModel):
     fault_impacts: list[FaultImpact]
     dumps: list[dict[str, Any]]
     tls: dict[str, Any]
+    about: list[str] = []  # what the run reproduces: its spec's description, its fault kinds
     # The client's side (javax.net.debug in the worker logs), when a run enabled it.
     handshakes: dict[str, ArmHandshakes] = {}
     warnings: list[str] = []  # torn last lines skipped
@@ -616,6 +622,12 @@ def _run_settings(directory: Path, events: list[dict[str, Any]]) -> _RunSettings
         raise from_validation(exc, str(path)) from exc
 
 
+def _about(spec: dict[str, Any], faults: list[dict[str, Any]]) -> list[str]:
+    kinds = dict.fromkeys(f.get("kind") for f in faults)
+    notes = [FAULT_NOTES[k] for k in kinds if k in FAULT_NOTES]
+    return ([spec["description"]] if spec.get("description") else []) + notes
+
+
 def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -639,7 +651,20 @@ def _arms_in_order(checks: list[Check], order: list[str]) -> dict[str, dict[str,
     by_arm: dict[str, dict[str, Check]] = {arm: {} for arm in order}
     for check in checks:
         by_arm.setdefault(check.arm, {})[check.canary_id] = check
+    for rows in by_arm.values():
+        _note_idle_gaps(list(rows.values()))
     return {arm: rows for arm, rows in by_arm.items() if rows}
+
+
+def _note_idle_gaps(rows: list[Check]) -> None:
+    """Each check learns how much longer than the arm's usual gap it came after the one
+    before (a quiet window, a slip): the reader had nothing to read for that long."""
+    gaps = [b.written_at - a.written_at for a, b in itertools.pairwise(rows)]
+    if not gaps:
+        return
+    usual = statistics.median(gaps)
+    for check, gap in zip(rows[1:], gaps, strict=True):
+        check.idle_ms = max(0.0, (gap - usual) * 1000)
 
 
 def _verdict(
@@ -728,6 +753,7 @@ def summarize_with_checks(
             if e.get("event") == "dump"
         ],
         tls=manifest.get("tls", {}),
+        about=_about(settings.spec, faults),
         warnings=warnings,
         handshakes=handshakes_in_results(
             directory,
