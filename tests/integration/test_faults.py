@@ -407,3 +407,41 @@ def test_nat_idle_stalls_the_reader_silently_and_only_keep_alive_reconnects(env)
     assert not list(Path("/run/cdclab-faults").glob("conntrack-*"))
     report = (run / "report.md").read_text()
     assert "What this run reproduces" in report and "nat-idle: an emulated NAT gateway" in report
+
+
+def test_half_open_leaves_the_reader_waiting_until_keep_alive_reconnects(env):
+    """The half-open experiment on the lab's shape: keep-alive on (tls13) and off (tls12).
+    The database dies unheard and comes back: REST says RUNNING throughout; the keep-alive
+    arm reconnects by itself, the other reads nothing to the end of the run."""
+    ran = run_invoke(
+        "experiment",
+        "half-open",
+        "--minutes",
+        "2.5",
+        "--set",
+        "arms={tls13: {}, tls12: {jvm_opts: -Djdk.tls.client.protocols=TLSv1.2, "
+        "connector: {connect.keep.alive: false}}}",
+        "--set",
+        "faults=[{kind: half-open, host: db, peer: connect, at: 22s, for: 15s}]",
+        env=env,
+        timeout=900,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    run = _results_dir(ran.stdout)
+    faults = {r["event"]: r for r in _faults(run)}
+    healed = parse_iso(faults["fault-healed"]["at"])
+    assert any("kill -KILL" in line for line in faults["fault-applied"]["rules"])
+    events = _events(run)
+    assert [e for e in events if e["event"] == "write_error"]  # the database was down
+    checks = _checks(run)
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+
+    def after(arm):
+        return [c for c in checks if c["arm"] == arm and parse_iso(c["written_at"]) > healed + 5]
+
+    assert len(after("tls12")) >= 60 and all(c["seen_at"] is None for c in after("tls12"))
+    assert [c for c in after("tls13") if c["outcome"] == "delivered"]
+    opened = {e["arm"] for e in events if e["event"] == "silent_failure_open"}
+    assert opened == {"tls13", "tls12"}
+    assert not _rules("cdclab-db")
+    assert not list(Path(TEST_STATE).rglob("*.pid.killed"))

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cdclab.core.durations import format_duration
 from cdclab.core.spec_types import Duration
 
-FaultKind = Literal["drop", "reject", "delay", "loss", "jitter", "kill", "pause", "nat-idle"]
-NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter", "nat-idle")
+FaultKind = Literal[
+    "drop", "reject", "delay", "loss", "jitter", "kill", "pause", "nat-idle", "half-open"
+]
+NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter", "nat-idle", "half-open")
 PROCESS_KINDS = ("kill", "pause")
 # broker, db, workers, or one arm's worker (arm names follow the lab's rule).
 PROCESS_PATTERN = r"broker|db|workers|worker:[a-z][a-z0-9_]{0,23}"
@@ -29,6 +31,11 @@ FAULT_NOTES = {
     "loss": "loss: netem drops a share of the host's packets to the peer.",
     "kill": "kill: SIGKILL of the process, started again at the heal.",
     "pause": "pause: SIGSTOP of the process (a stop-the-world pause), SIGCONT at the heal.",
+    "half-open": (
+        "half-open: the database dies while its packets to the Connect host are lost (no FIN, "
+        "no reset reaches it) and comes back with no memory of its connections at the heal; "
+        "a client that only reads is left waiting on a connection the server no longer has."
+    ),
     "nat-idle": (
         "nat-idle: an emulated NAT gateway forgets connections idle past its timeout; their "
         "packets from the peer are dropped, the host's own answered with a reset, while "
@@ -101,6 +108,15 @@ class FaultSpec(BaseModel):
             raise ValueError("jitter: give delay and jitter, e.g. delay: 100ms, jitter: 50ms")
         if self.kind == "loss" and not self.loss:
             raise ValueError("loss: give the percentage dropped, e.g. loss: 30")
+        if self.kind == "half-open" and (self.host, self.peer, self.direction) != (
+            "db",
+            "connect",
+            "both",
+        ):
+            raise ValueError(
+                "host: a half-open fault takes the database host away from the Connect host: "
+                "host: db, peer: connect, direction: both"
+            )
         if self.kind == "nat-idle":
             self._check_nat_idle()
         elif self.timeout is not None or self.idle is not None:

@@ -172,6 +172,25 @@ class FaultAction:
             ]
         )
 
+    def _half_open_script(self) -> str:
+        """Cut the path to the peer, SIGKILL the database, and destroy what its kernel kept
+        of the connections (orphans still sending FIN): they end without the peer hearing."""
+        assert self.peer is not None
+        peer, comment = self.peer.address, ["-m", "comment", "--comment", self.tag]
+        rules = [["OUTPUT", "-d", peer, *comment, "-j", "DROP"]]
+        rules.append(["INPUT", "-s", peer, *comment, "-j", "DROP"])
+        wait = f'alive "$pid" && [ $n -lt {KILL_WAIT_TENTHS} ]'
+        return "\n".join(
+            ["set -e", ALIVE_FUNCTION]
+            + [shlex.join(["iptables", "-w", "-I", *rule]) for rule in rules]
+            + [
+                f'pid=$(cat {shlex.quote(p)}) && echo "$pid" > {shlex.quote(p + KILLED_SUFFIX)}'
+                f' && kill -KILL "$pid"\nn=0; while {wait}; do sleep 0.1; n=$((n+1)); done'
+                for p in self.pidfiles
+            ]
+            + [f"ss -K dst {peer} >/dev/null 2>&1 || true"]
+        )
+
     def _netem(self) -> str:
         spec = self.spec
         if spec.kind == "delay":
@@ -190,6 +209,8 @@ class FaultAction:
             )
         if kind == "nat-idle":
             return self._nat_idle_script()
+        if kind == "half-open":
+            return self._half_open_script()
         if kind in ("delay", "loss", "jitter"):
             assert self.peer is not None
             dev = NETEM_DEVICE
@@ -228,6 +249,14 @@ class FaultAction:
             return heal_iptables_by_tag(self.tag)
         if kind == "nat-idle":
             return f"{heal_iptables_by_tag(self.tag)}\n{RESTORE_CONNTRACK} >/dev/null"
+        if kind == "half-open":
+            # The database first, while the path is still cut: the client must not hear of
+            # the old connection's end from the new process either.
+            return "\n".join(
+                [ALIVE_FUNCTION]
+                + [restart_when_gone(p) for p in self.pidfiles]
+                + [heal_iptables_by_tag(self.tag)]
+            )
         if kind in ("delay", "loss", "jitter"):
             return f"tc qdisc del dev {NETEM_DEVICE} root 2>/dev/null || true"
         if kind == "kill":

@@ -65,6 +65,8 @@ def plan_faults(
         for start, length in fault.occurrences():
             index = len(actions) + 1
             host, pidfiles, peer, names = fault.host, [], hosts[fault.peer], []
+            if fault.kind == "half-open":
+                pidfiles = process_pidfiles("db", arms)[1]
             if fault.process:
                 host, pidfiles = process_pidfiles(fault.process, arms)
                 peer = None

@@ -1,5 +1,5 @@
-"""The nat-idle fault: its spec rules, the clock's quiet window, and the emulated NAT on a
-real kernel.
+"""The catalog's faults: nat-idle (its spec rules, the clock's quiet window, the emulated NAT
+on a real kernel) and half-open (a database that vanishes without a word, on a real kernel).
 
 The kernel test builds two network namespaces joined by a veth pair (a "connect" host and
 a "db" host, not the lab's), streams lines from the db side as a binlog dump does, and runs
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,7 @@ from cdclab.core.spec import load_spec
 from cdclab.errors import InvalidInputError
 from cdclab.experiment.clock import due_slot
 from cdclab.faults.actions import Endpoint, FaultAction, sweep_script
+from cdclab.lab.processes import alive
 
 
 def _fault(**fields) -> FaultSpec:
@@ -132,9 +134,9 @@ while True:
 """
 
 # The connect side: the scenario, with the fault's scripts run in its own namespace.
-CLIENT = f"""
+# Both clients: connect and read the first line; read for a while (an error is named).
+CLIENT_HELPERS = f"""
 import json, socket, subprocess, sys, time
-apply, heal = sys.argv[1], sys.argv[2]
 def conn():
     c = socket.create_connection(("{DB}", {PORT}), timeout=5); c.recv(64); return c
 def reads(c, seconds):
@@ -143,10 +145,17 @@ def reads(c, seconds):
         return len(c.recv(4096)) > 0
     except TimeoutError:
         return False
+    except OSError as exc:
+        return type(exc).__name__
+"""
+CLIENT = (
+    CLIENT_HELPERS
+    + """
+apply, heal = sys.argv[1], sys.argv[2]
 def conntrack():
     return [open("/proc/sys/net/netfilter/" + n).read().strip()
             for n in ("nf_conntrack_tcp_loose", "nf_conntrack_tcp_timeout_established")]
-out = {{"before": conntrack()}}
+out = {"before": conntrack()}
 stalled, written = conn(), conn()
 subprocess.run(["sh", "-c", apply], check=True)
 time.sleep(0.5); stalled.settimeout(0.1)
@@ -169,6 +178,7 @@ out["rules_after"] = [r for r in subprocess.run(["iptables", "-w", "-S"], captur
 out["stalled_resumes"] = reads(stalled, 30)
 print(json.dumps(out))
 """
+)
 
 
 @pytest.fixture
@@ -260,3 +270,91 @@ def test_the_sweep_restores_what_a_killed_run_left(hosts, tmp_path):
     assert "conntrack settings restored" in swept.stdout
     assert in_host("cat /proc/sys/net/netfilter/nf_conntrack_tcp_loose").stdout == before
     assert "cdclab:" not in in_host("iptables -w -S").stdout
+
+
+# -- half-open: the database vanishes without a word and comes back --------------------------
+HALF_OPEN_CLIENT = (
+    CLIENT_HELPERS
+    + """
+old = conn(); print("ready", flush=True)
+sys.stdin.readline()  # the database is gone
+old.settimeout(0.1)
+try:
+    while old.recv(4096): pass
+except TimeoutError:
+    pass
+out = {"during": reads(old, 3)}
+print("checked", flush=True); sys.stdin.readline()  # the database is back
+out["new_reads"] = reads(conn(), 5)
+out["old_reads_after"] = reads(old, 5)
+try:
+    old.sendall(b"x"); old.settimeout(5); out["old_write"] = repr(old.recv(4096))
+except OSError as exc:
+    out["old_write"] = type(exc).__name__
+print(json.dumps(out), flush=True)
+"""
+)
+
+
+@needs_root
+@pytest.mark.skipif(not shutil.which("start-stop-daemon"), reason="start-stop-daemon (dpkg)")
+def test_half_open_leaves_a_reading_client_on_a_connection_the_server_forgot(hosts, tmp_path):
+    connect_ns, db_ns = hosts, hosts.replace("natc-", "natd-")
+    pidfile = tmp_path / "server.pid"
+    server_py = tmp_path / "server.py"
+    server_py.write_text(SERVER)
+    # As lab.up writes it: the heal starts the database again with this script.
+    Path(f"{pidfile}.start").write_text(
+        f"exec start-stop-daemon --start --background --make-pidfile --pidfile {pidfile} "
+        f"--startas {sys.executable} -- {server_py}\n"
+    )
+    action = FaultAction(
+        fault_id="f01",
+        run_id=f"t{uuid.uuid4().hex[:6]}",
+        spec=FaultSpec.model_validate(
+            {"kind": "half-open", "at": "1s", "for": "30s", "host": "db", "peer": "connect"}
+        ),
+        host=Endpoint("db", DB),
+        peer=Endpoint("connect", CONNECT),
+        scheduled_at=1.0,
+        duration=30.0,
+        pidfiles=[str(pidfile)],
+    )
+
+    def in_db(script: str) -> None:
+        done = subprocess.run(["ip", "netns", "exec", db_ns, "sh", "-c", script], check=False)
+        assert done.returncode == 0
+
+    in_db(f"sh {pidfile}.start")
+    time.sleep(0.5)
+    client = subprocess.Popen(
+        ["ip", "netns", "exec", connect_ns, sys.executable, "-c", HALF_OPEN_CLIENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout.readline().strip() == "ready"
+        first = int(pidfile.read_text())
+        in_db(action.apply_script())
+        assert not Path(f"/proc/{first}").exists() or not alive(first)
+        client.stdin.write("gone\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "checked"
+        in_db(action.heal_script())
+        client.stdin.write("back\n")
+        client.stdin.flush()
+        out = json.loads(client.stdout.readline())
+    finally:
+        client.kill()
+        subprocess.run(["pkill", "-f", str(server_py)], check=False)
+    assert out["during"] is False  # nothing arrives, and no error: the server's end was lost
+    assert out["new_reads"] is True  # the database is back, for new connections
+    assert out["old_reads_after"] is False  # the old one still hears nothing: half-open
+    assert out["old_write"] in ("ConnectionResetError", "b''")  # the new server never knew it
+    assert int(pidfile.read_text()) != first
+    assert not Path(f"{pidfile}.killed").exists()
+    done = subprocess.run(
+        ["ip", "netns", "exec", db_ns, "iptables", "-w", "-S"], capture_output=True, text=True
+    )
+    assert "cdclab:" not in done.stdout
