@@ -328,6 +328,14 @@ def test_at_the_defaults_a_drop_is_named_in_seconds_and_a_pause_or_restart_is_no
     assert not _rules()
 
 
+# The catalog's keep-alive arms on the lab's own shape (tls13, tls12), so that no worker
+# restarts between tests: keep-alive on (the default) and off.
+KEEPALIVE_ON_AND_OFF = (
+    "arms={tls13: {}, tls12: {jvm_opts: -Djdk.tls.client.protocols=TLSv1.2, "
+    "connector: {connect.keep.alive: false}}}"
+)
+
+
 def _conntrack(namespace: str = "cdclab-connect") -> list[str]:
     names = ("nf_conntrack_tcp_loose", "nf_conntrack_tcp_timeout_established")
     return [
@@ -354,8 +362,7 @@ def test_nat_idle_stalls_the_reader_silently_and_only_keep_alive_reconnects(env)
         "--minutes",
         "3",
         "--set",
-        "arms={tls13: {}, tls12: {jvm_opts: -Djdk.tls.client.protocols=TLSv1.2, "
-        "connector: {connect.keep.alive: false}}}",
+        KEEPALIVE_ON_AND_OFF,
         "--set",
         "faults=[{kind: nat-idle, at: 25s, for: 2m, timeout: 15s, idle: 20s}]",
         env=env,
@@ -419,8 +426,7 @@ def test_half_open_leaves_the_reader_waiting_until_keep_alive_reconnects(env):
         "--minutes",
         "2.5",
         "--set",
-        "arms={tls13: {}, tls12: {jvm_opts: -Djdk.tls.client.protocols=TLSv1.2, "
-        "connector: {connect.keep.alive: false}}}",
+        KEEPALIVE_ON_AND_OFF,
         "--set",
         "faults=[{kind: half-open, host: db, peer: connect, at: 22s, for: 15s}]",
         env=env,

@@ -18,6 +18,7 @@ PROCESS_KINDS = ("kill", "pause")
 # broker, db, workers, or one arm's worker (arm names follow the lab's rule).
 PROCESS_PATTERN = r"broker|db|workers|worker:[a-z][a-z0-9_]{0,23}"
 PROCESS_HELP = "'broker', 'db', 'workers' or 'worker:<arm>'"
+HALF_OPEN_PATH = ("db", "connect", "both")  # (host, peer, direction): the db goes away
 NAT_TIMEOUT_S = 30.0  # the lab's default; an AWS NAT gateway's is 350 s
 NAT_IDLE_MARGIN_S = 15.0  # idle this much past the timeout by default
 
@@ -108,11 +109,7 @@ class FaultSpec(BaseModel):
             raise ValueError("jitter: give delay and jitter, e.g. delay: 100ms, jitter: 50ms")
         if self.kind == "loss" and not self.loss:
             raise ValueError("loss: give the percentage dropped, e.g. loss: 30")
-        if self.kind == "half-open" and (self.host, self.peer, self.direction) != (
-            "db",
-            "connect",
-            "both",
-        ):
+        if self.kind == "half-open" and (self.host, self.peer, self.direction) != HALF_OPEN_PATH:
             raise ValueError(
                 "host: a half-open fault takes the database host away from the Connect host: "
                 "host: db, peer: connect, direction: both"

@@ -40,6 +40,22 @@ ALIVE_FUNCTION = (
 )
 
 
+def kill_noting_victim(pidfile: str) -> str:
+    """SIGKILL the pid file's process and note its pid beside the file, so that the heal can
+    wait for that very process to be gone (restart_when_gone)."""
+    note = shlex.quote(pidfile + KILLED_SUFFIX)
+    return f'pid=$(cat {shlex.quote(pidfile)}) && echo "$pid" > {note} && kill -KILL "$pid"'
+
+
+def wait_until_gone(variable: str) -> str:
+    """Wait up to KILL_WAIT_TENTHS tenths of a second for the process in $variable to be
+    gone (ALIVE_FUNCTION must be defined)."""
+    return (
+        f'n=0; while alive "${variable}" && [ $n -lt {KILL_WAIT_TENTHS} ]; '
+        "do sleep 0.1; n=$((n+1)); done"
+    )
+
+
 def restart_when_gone(pidfile: str) -> str:
     """Start the process of pidfile again once the one a kill fault hit has exited.
 
@@ -50,11 +66,10 @@ def restart_when_gone(pidfile: str) -> str:
     """
     pid, note = shlex.quote(pidfile), shlex.quote(pidfile + KILLED_SUFFIX)
     start = shlex.quote(pidfile + ".start")
-    wait = f'alive "$victim" && [ $n -lt {KILL_WAIT_TENTHS} ]'
     return "\n".join(
         [
-            f"victim=$(cat {note} 2>/dev/null); n=0",
-            f"while {wait}; do sleep 0.1; n=$((n+1)); done",
+            f"victim=$(cat {note} 2>/dev/null)",
+            wait_until_gone("victim"),
             f'alive "$(cat {pid} 2>/dev/null)" || {{ rm -f {pid}; sh {start}; }}',
             f"rm -f {note}",
         ]
@@ -117,6 +132,10 @@ class FaultAction:
             rules.append(["INPUT", "-s", peer, *tcp, *comment, *target])
         return rules
 
+    def _iptables_commands(self) -> list[str]:
+        # -I: first in the chain, ahead of anything that would accept the traffic.
+        return [shlex.join(["iptables", "-w", "-I", *rule]) for rule in self._iptables_rules()]
+
     def _nat_idle_script(self) -> str:
         """An emulated NAT gateway on the host's path to its peer.
 
@@ -127,43 +146,18 @@ class FaultAction:
         NAT gateway does. A new connection (a reconnect) is tracked and works.
         """
         assert self.peer is not None
-        peer, comment = self.peer.address, ["-m", "comment", "--comment", self.tag]
-        invalid = ["-m", "conntrack", "--ctstate", "INVALID", *comment]
+        invalid = f"-m conntrack --ctstate INVALID -m comment --comment {self.tag}"
         rules = [
-            [
-                "OUTPUT",
-                "-d",
-                peer,
-                "-p",
-                "tcp",
-                *invalid,
-                "-j",
-                "REJECT",
-                "--reject-with",
-                "tcp-reset",
-            ],
+            f"OUTPUT -d {self.peer.address} -p tcp {invalid} -j REJECT --reject-with tcp-reset",
             # Not the reset the rule above sends back to this host's own socket.
-            [
-                "INPUT",
-                "-s",
-                peer,
-                "-p",
-                "tcp",
-                "!",
-                "--tcp-flags",
-                "RST",
-                "RST",
-                *invalid,
-                "-j",
-                "DROP",
-            ],
+            f"INPUT -s {self.peer.address} -p tcp ! --tcp-flags RST RST {invalid} -j DROP",
         ]
         timeout = round(self.spec.idle_timeout)
         return "\n".join(
             [
                 "set -e",
                 # The rules first: they load conntrack where it is not loaded yet.
-                *(shlex.join(["iptables", "-w", "-I", *rule]) for rule in rules),
+                *(shlex.join(["iptables", "-w", "-I", *rule.split()]) for rule in rules),
                 f"note={CONNTRACK_NOTE}; mkdir -p /run/cdclab-faults",
                 f'[ -f "$note" ] || echo "$(cat {CONNTRACK}/nf_conntrack_tcp_loose) '
                 f'$(cat {CONNTRACK}/nf_conntrack_tcp_timeout_established)" > "$note"',
@@ -176,19 +170,10 @@ class FaultAction:
         """Cut the path to the peer, SIGKILL the database, and destroy what its kernel kept
         of the connections (orphans still sending FIN): they end without the peer hearing."""
         assert self.peer is not None
-        peer, comment = self.peer.address, ["-m", "comment", "--comment", self.tag]
-        rules = [["OUTPUT", "-d", peer, *comment, "-j", "DROP"]]
-        rules.append(["INPUT", "-s", peer, *comment, "-j", "DROP"])
-        wait = f'alive "$pid" && [ $n -lt {KILL_WAIT_TENTHS} ]'
         return "\n".join(
-            ["set -e", ALIVE_FUNCTION]
-            + [shlex.join(["iptables", "-w", "-I", *rule]) for rule in rules]
-            + [
-                f'pid=$(cat {shlex.quote(p)}) && echo "$pid" > {shlex.quote(p + KILLED_SUFFIX)}'
-                f' && kill -KILL "$pid"\nn=0; while {wait}; do sleep 0.1; n=$((n+1)); done'
-                for p in self.pidfiles
-            ]
-            + [f"ss -K dst {peer} >/dev/null 2>&1 || true"]
+            ["set -e", ALIVE_FUNCTION, *self._iptables_commands()]
+            + [f"{kill_noting_victim(p)}\n{wait_until_gone('pid')}" for p in self.pidfiles]
+            + [f"ss -K dst {self.peer.address} >/dev/null 2>&1 || true"]
         )
 
     def _netem(self) -> str:
@@ -203,10 +188,7 @@ class FaultAction:
     def apply_script(self) -> str:
         kind = self.spec.kind
         if kind in ("drop", "reject"):
-            # -I: first in the chain, ahead of anything that would accept the traffic.
-            return "set -e\n" + "\n".join(
-                shlex.join(["iptables", "-w", "-I", *rule]) for rule in self._iptables_rules()
-            )
+            return "\n".join(["set -e", *self._iptables_commands()])
         if kind == "nat-idle":
             return self._nat_idle_script()
         if kind == "half-open":
@@ -224,17 +206,13 @@ class FaultAction:
                     f"match ip dst {self.peer.address}/32 flowid 1:3",
                 ]
             )
-        signal = "KILL" if kind == "kill" else "STOP"
         verb = "kill --signal KILL" if kind == "kill" else "pause"
-        # A kill notes its victim, so the heal can wait for that very process to be gone.
-        note = [
-            f'echo "$pid" > {shlex.quote(p + KILLED_SUFFIX)} && ' if kind == "kill" else ""
-            for p in self.pidfiles
-        ]
         return "\n".join(
             [
-                f'pid=$(cat {shlex.quote(p)}) && {n}kill -{signal} "$pid"'
-                for p, n in zip(self.pidfiles, note, strict=True)
+                kill_noting_victim(p)
+                if kind == "kill"
+                else f'pid=$(cat {shlex.quote(p)}) && kill -STOP "$pid"'
+                for p in self.pidfiles
             ]
             + [f"{self._cli} {verb} {shlex.quote(c)}" for c in self.containers]
         )

@@ -48,24 +48,19 @@ def _boot_time() -> float:
     raise OSError("/proc/stat has no btime")
 
 
-def started_at(pid: int) -> float | None:
-    """The process's start, seconds since the epoch (to a clock tick)."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return None
+def _started(fields: list[str]) -> float:
+    """A process's start from its stat fields, seconds since the epoch (to a clock tick)."""
     return _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def pidfile_process(path: Path) -> int | None:
     """The running process the pid file names, or None if it has none any more."""
     pid = pidfile_pid(path)
-    if pid is None or not alive(pid):
+    fields = None if pid is None else _stat_fields(pid)
+    if fields is None or fields[0] == "Z":
         return None
-    started = started_at(pid)
     try:
         written = path.stat().st_mtime
     except OSError:
         return None
-    if started is None or abs(started - written) > START_TOLERANCE_SECONDS:
-        return None
-    return pid
+    return pid if abs(_started(fields) - written) <= START_TOLERANCE_SECONDS else None

@@ -651,8 +651,6 @@ def _arms_in_order(checks: list[Check], order: list[str]) -> dict[str, dict[str,
     by_arm: dict[str, dict[str, Check]] = {arm: {} for arm in order}
     for check in checks:
         by_arm.setdefault(check.arm, {})[check.canary_id] = check
-    for rows in by_arm.values():
-        _note_idle_gaps(list(rows.values()))
     return {arm: rows for arm, rows in by_arm.items() if rows}
 
 
@@ -720,6 +718,8 @@ def summarize_with_checks(
         replay_episodes(checks, deadline_s, misses), checks, settings.canary.interval
     )
     by_arm = _arms_in_order(checks, settings.arm_order)
+    for rows in by_arm.values():
+        _note_idle_gaps(list(rows.values()))
     arms = [
         _arm_summary(arm, list(rows.values()), episodes, settings.stall_after_s)
         for arm, rows in by_arm.items()
