@@ -81,8 +81,10 @@ def test_kill_restarts_with_the_start_script_and_pause_resumes():
 def test_deadman_fires_at_for_plus_grace_detached():
     command = _action(kind="drop").deadman_command("/s/f01.heal.sh", grace=15)
     assert "sleep 60 && sh /s/f01.heal.sh dead-man" in command
-    assert command.startswith("nohup setsid sh -c")
-    assert "cdclab-deadman-f01" in command and command.endswith("echo $!")
+    assert "nohup setsid sh -c" in command and "cdclab-deadman-f01" in command
+    # the timer writes its own pid, and the arming shell prints it
+    assert "echo $$ > /s/f01.deadman.pid" in command
+    assert command.endswith("cat /s/f01.deadman.pid 2>/dev/null || echo $!")
 
 
 def test_sweep_removes_every_cdclab_rule_netem_and_timers():
@@ -166,7 +168,8 @@ def test_on_a_whole_host_the_deadman_is_a_transient_systemd_timer_where_systemd_
     assert "--unit=cdclab-deadman-abcd1234-f01 --on-active=60s" in command
     assert "/bin/sh /opt/cdclab/faults/f01.heal.sh dead-man && echo unit:" in command
     # without systemd (a lab namespace standing in for the instance) the detached timer
-    assert "else nohup setsid sh -c 'sleep 60 && sh /opt/cdclab/faults/f01.heal.sh" in command
+    assert "else rm -f /opt/cdclab/faults/f01.deadman.pid; nohup setsid sh -c" in command
+    assert "sleep 60 && sh /opt/cdclab/faults/f01.heal.sh dead-man" in command
 
 
 def test_a_deadman_is_disarmed_by_what_arming_it_printed():

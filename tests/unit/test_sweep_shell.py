@@ -51,6 +51,9 @@ def _arm_deadman(heal_dir: Path, delay: str = "60s") -> tuple[int, Path]:
     )
     pid = int(done.stdout.split()[0])
     assert Path(deadman_pidfile(str(heal))).read_text().strip() == str(pid)
+    # Once arming returns, the pid is the timer under its mark, not a process between execs
+    # (a sweep right after arming once found no command line and missed the timer).
+    assert b"cdclab-deadman-f01" in Path(f"/proc/{pid}/cmdline").read_bytes()
     return pid, marker
 
 

@@ -258,13 +258,20 @@ class FaultAction:
         """
         delay = max(1, round(self.duration + grace))
         pidfile = shlex.quote(deadman_pidfile(heal_file))
-        inner = f"sleep {delay} && sh {shlex.quote(heal_file)} dead-man; rm -f {pidfile}"
+        inner = (
+            f"echo $$ > {pidfile}; sleep {delay} && sh {shlex.quote(heal_file)} dead-man; "
+            f"rm -f {pidfile}"
+        )
         # A pid file beside the heal script is how sweeps find a pending timer (matching
         # command lines would match the sweeping shell too); $0 carries the mark that
-        # proves a pid still belongs to a timer. setsid: the timer leads its own group.
+        # proves a pid still belongs to a timer. The timer writes its own pid once it runs
+        # under the mark: `echo $!` could name a process still between execs (no command
+        # line yet) or a setsid that forked. setsid: the timer leads its own group.
         detached = (
-            f"nohup setsid sh -c {shlex.quote(inner)} {SWEEP_MARK}-{self.fault_id} "
-            f">/dev/null 2>&1 </dev/null & echo $! > {pidfile}; echo $!"
+            f"rm -f {pidfile}; nohup setsid sh -c {shlex.quote(inner)} "
+            f"{SWEEP_MARK}-{self.fault_id} >/dev/null 2>&1 </dev/null & "
+            f"i=0; while [ ! -s {pidfile} ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; "
+            f"cat {pidfile} 2>/dev/null || echo $!"
         )
         if self.deadman == "detached":
             return detached
