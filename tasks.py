@@ -2,7 +2,19 @@
 
 from invoke import Collection
 
-from cdclab.cli import aws, bench, connect, docker, dump, experiment, fault, lab, watch, with_help
+from cdclab.cli import (
+    aws,
+    bench,
+    catalog,
+    connect,
+    docker,
+    dump,
+    experiment,
+    fault,
+    lab,
+    watch,
+    with_help,
+)
 
 ns = with_help(
     Collection(
@@ -18,5 +30,6 @@ ns = with_help(
         connect.ns,
         connect.logs,
         bench.bench,
+        catalog.catalog,
     )
 )

@@ -31,7 +31,7 @@ LAYERS = [
     },
     {"lab", "aws", "images", "dumps", "faults", "report"},  # components: lab, EC2, images, …
     {"targets"},  # the seam: where a run happens, where arms stand
-    {"experiment", "runbook", "watch", "bench"},  # features
+    {"experiment", "runbook", "watch", "bench", "catalog"},  # features
     {"cli"},  # the command line
 ]
 LAYER_OF = {unit: index for index, units in enumerate(LAYERS) for unit in units}

@@ -32,6 +32,7 @@ DUMP_TRIGGERS = ("solo_failure", "episode_start")
 MAX_LOAD_BYTES_PER_S = 20e6
 DOTTED_SECTIONS = ("connector", "sysctls", "security_properties")
 MIN_DURATION_S, MAX_DURATION_S = 10.0, 7 * 86400.0  # one clock's span
+DEBEZIUM_VERSION = r"^\d+\.\d+\.\d+\.(Final|CR\d+|Beta\d+|Alpha\d+)$"
 
 
 class Strict(BaseModel):
@@ -277,13 +278,20 @@ class ArmSpec(Strict):
         "worker's JVM in a file through -Djava.security.properties",
     )
     description: str = ""
+    debezium: str | None = Field(
+        default=None,
+        pattern=DEBEZIUM_VERSION,
+        description="this arm's Debezium release from Maven Central (e.g. 3.6.1.Final; "
+        "default: the one versions.yml pins); each version gets its own plugin directory",
+    )
 
     def describe(self) -> str:
         """JVM options, java.security overrides and connector settings, for plans."""
         connector = ", ".join(f"{k}={v}" for k, v in self.connector.items()) or "template defaults"
         security = ", ".join(f"{k}={v}" for k, v in self.security_properties.items())
         return (
-            f"JVM options {self.jvm_opts or '(JVM defaults)'}"
+            (f"Debezium {self.debezium}; " if self.debezium else "")
+            + f"JVM options {self.jvm_opts or '(JVM defaults)'}"
             + (f"; java.security: {security}" if security else "")
             + f"; connector: {connector}"
         )
@@ -402,6 +410,16 @@ class ExperimentSpec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _debezium_versions_on_the_lab(self) -> ExperimentSpec:
+        named = [n for n, a in self.resolved_arms().items() if a.debezium]
+        if named and self.target != "local":
+            raise ValueError(
+                f"arms.{named[0]}.debezium: an arm's own Debezium version runs on the local "
+                f"lab; the {self.target} target runs the image's (docker.image)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _idle_means_idle(self) -> ExperimentSpec:
         if self.load is not None and self.quiet_windows():
             raise ValueError(
@@ -434,6 +452,7 @@ class ExperimentSpec(Strict):
                     description=", ".join(
                         f"{dim}={value}" for dim, (value, _) in zip(self.matrix, combo, strict=True)
                     ),
+                    debezium=next((a.debezium for _, a in combo if a.debezium), None),
                 )
         return {
             name: ArmSpec(
@@ -441,6 +460,7 @@ class ExperimentSpec(Strict):
                 connector={**self.connector, **arm.connector},
                 security_properties=arm.security_properties,
                 description=arm.description,
+                debezium=arm.debezium,
             )
             for name, arm in arms.items()
         }

@@ -80,12 +80,13 @@ def describe_plan(spec: ExperimentSpec) -> str:
     return "\n".join(lines)
 
 
-def run_experiment(spec: ExperimentSpec) -> RunOutcome:
+def run_experiment(spec: ExperimentSpec, results_root: Path | None = None) -> RunOutcome:
+    """One run, in a new directory under results_root (default: the results directory)."""
     target = target_for(spec, new_run_id(), event_handler=ansible_printer(verbose=False))
     target.check_prerequisites()
     with target.exclusive():
         target.preflight()  # bad settings fail here, before a results directory exists
-        run = _start(spec, target)
+        run = _start(spec, target, results_root)
         try:
             _prepare(run)
             _clock(run)
@@ -101,9 +102,9 @@ def run_experiment(spec: ExperimentSpec) -> RunOutcome:
 
 
 # -- the phases ---------------------------------------------------------------------------
-def _start(spec: ExperimentSpec, target: Target) -> Run:
+def _start(spec: ExperimentSpec, target: Target, results_root: Path | None = None) -> Run:
     run_id = target.run_id
-    directory = RunDirectory.create(spec, run_id)
+    directory = RunDirectory.create(spec, run_id, results_root)
     target.artifact_dir = directory.path / "ansible"
     console.print(f"[bold]{spec.name}[/bold] run {run_id} → {directory.path}")
     directory.update_manifest(

@@ -30,6 +30,7 @@ class Arm(BaseModel):
     # java.security properties, written to a file the JVM reads (-Djava.security.properties).
     security_properties: dict[str, str] = Field(default_factory=dict)
     connector: dict[str, str | int | bool] = Field(default_factory=dict)
+    debezium: str | None = None  # its own Debezium release; None: versions.yml's
 
     @property
     def topic_prefix(self) -> str:

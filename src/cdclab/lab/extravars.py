@@ -67,11 +67,26 @@ def lab_jvm_options(config: LabConfig, arm: Arm) -> str:
     )
 
 
+def _arms(config: LabConfig, pinned_debezium: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "rest_port": a.rest_port,
+            "metrics_port": a.metrics_port,
+            "jvm_options": lab_jvm_options(config, a),
+            "security_properties": a.security_properties,
+            "debezium": a.debezium or pinned_debezium,
+        }
+        for a in config.arms
+    ]
+
+
 def lab_extravars(config: LabConfig) -> dict[str, Any]:
+    pinned = load_versions()
     return {
         "cdclab_state_dir": str(state_dir()),
         "cdclab_cache_dir": str(cache_dir()),
-        "cdclab_versions": load_versions().model_dump(),
+        "cdclab_versions": pinned.model_dump(),
         "cdclab_lab": {
             "bridge": BRIDGE,
             "bridge_address": config.bridge_address,
@@ -89,16 +104,9 @@ def lab_extravars(config: LabConfig) -> dict[str, Any]:
             "load_table": config.load_table,
             "cdc_user": CDC_USER,
             "writer_user": WRITER_USER,
-            "arms": [
-                {
-                    "name": a.name,
-                    "rest_port": a.rest_port,
-                    "metrics_port": a.metrics_port,
-                    "jvm_options": lab_jvm_options(config, a),
-                    "security_properties": a.security_properties,
-                }
-                for a in config.arms
-            ],
+            "arms": _arms(config, pinned.debezium),
+            # Every Debezium release an arm runs: each is fetched into its own plugin.path.
+            "debezium_versions": sorted({a.debezium or pinned.debezium for a in config.arms}),
         },
         "cdclab_connectors": [connector_entry(config, arm) for arm in config.arms],
     }

@@ -40,6 +40,7 @@ def spec_arms(spec: ExperimentSpec, first_rest_port: int = FIRST_REST_PORT) -> l
             server_id=FIRST_SERVER_ID + index,
             jvm_opts=arm.jvm_opts,
             security_properties=arm.security_properties,
+            debezium=arm.debezium,
         )
         for index, (name, arm) in enumerate(spec.resolved_arms().items())
     ]

@@ -75,6 +75,14 @@ def one_run_at_a_time():
         yield
 
 
+def _plugin_versions(debezium: str) -> dict[str, str | None]:
+    """An arm's Debezium release and the binlog client its plugin directory holds."""
+    jars = state_dir().glob(f"dist/debezium/{debezium}/*/lib/mysql-binlog-connector-java-*.jar")
+    names = [re.search(r"java-(.+)\.jar$", jar.name) for jar in jars]
+    client = next((m.group(1) for m in names if m), None)
+    return {"debezium": debezium, "binlog_client": client}
+
+
 class LocalTarget(BaseTarget):
     kind = "local"
     substrate = "netns"
@@ -282,10 +290,10 @@ class LocalTarget(BaseTarget):
             "debezium": pinned.debezium,
             "debezium_connector": pinned.debezium_connector_artifact,
         }
-        plugin_jars = state_dir().glob("dist/plugins/*/lib/mysql-binlog-connector-java-*.jar")
-        for jar in plugin_jars:
-            match = re.search(r"java-(.+)\.jar$", jar.name)
-            facts["binlog_client"] = match.group(1) if match else jar.name
+        facts["arms"] = {
+            arm.name: _plugin_versions(arm.debezium or pinned.debezium) for arm in self.config.arms
+        }
+        facts["binlog_client"] = facts["arms"][self.config.arms[0].name]["binlog_client"]
         with ssh_to(self.config.connect) as ssh:
             java = ssh.run(["java", "-version"])
             facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None

@@ -1,0 +1,63 @@
+"""Which experiments the catalog runs, sized so that all of them finish in under 30 minutes
+on the lab, and what each one teaches. Experiments with the same arms follow each other, so
+the lab changes its workers as seldom as it can (a change takes about a minute)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    experiment: str  # a file in experiments/
+    minutes: float
+    settings: tuple[str, ...]  # --set assignments that size it for the catalog
+    teaches: str
+
+
+CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        "fault-campaign",
+        3,
+        ("campaign.durations=[30s, 60s]", "campaign.start=20s", "campaign.gap=40s"),
+        "A network black hole: the task stays RUNNING and Connected stays true; the binlog "
+        "client's keep-alive reconnects only after the path is back.",
+    ),
+    CatalogEntry(
+        "keyupdate",
+        7,
+        ("dumps.min_interval=60s",),
+        "TLS 1.3 key updates the MariaDB binlog dump never reads stall the reader once the "
+        "server's buffer fills; TLS 1.2 has none.",
+    ),
+    CatalogEntry(
+        "nat-idle",
+        6,
+        (),
+        "A NAT gateway forgets an idle binlog connection: nothing but the client's own "
+        "keep-alive (on by default, 60 s) ever notices; with it off, only the database's "
+        "retransmission after the path is healed ends the stall.",
+    ),
+    CatalogEntry(
+        "half-open",
+        5,
+        (),
+        "A database that dies unheard leaves the reader on a connection the server no longer "
+        "has: with keep-alive off it never reads again.",
+    ),
+)
+
+
+def chosen(only: list[str] | None) -> list[CatalogEntry]:
+    """The entries named by --only (all by default); an unknown name is refused by name."""
+    if not only:
+        return list(CATALOG)
+    known = {e.experiment: e for e in CATALOG}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        from cdclab.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"--only: {', '.join(unknown)} not in the catalog; choose from {', '.join(known)}"
+        )
+    return [known[name] for name in only]

@@ -1,0 +1,76 @@
+"""`invoke catalog`: every catalog experiment, one after the other, in one results
+directory, then the matrix."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from cdclab.catalog.entries import CatalogEntry, chosen
+from cdclab.catalog.matrix import write_catalog
+from cdclab.core.spec import DEBEZIUM_VERSION, ExperimentSpec, load_spec
+from cdclab.errors import InvalidInputError, from_validation
+from cdclab.paths import results_dir
+
+
+def version_tag(release: str) -> str:
+    """3.6.1.Final -> dbz36: short enough for arm names (24 characters at most)."""
+    major, minor = release.split(".")[:2]
+    return f"dbz{major}{minor}"
+
+
+def with_debezium(spec: ExperimentSpec, releases: list[str]) -> ExperimentSpec:
+    """Every arm of spec once per Debezium release, named <arm>_<dbzNN>."""
+    for release in releases:
+        if not re.fullmatch(DEBEZIUM_VERSION, release):
+            raise InvalidInputError(
+                f"--debezium: {release!r} is not a Debezium release; write them like "
+                "2.7.0.Final,3.6.1.Final"
+            )
+    data = spec.model_dump(mode="json", by_alias=True)
+    data["matrix"] = {}
+    data["arms"] = {
+        f"{name}_{version_tag(release)}": {**arm.model_dump(mode="json"), "debezium": release}
+        for name, arm in spec.resolved_arms().items()
+        for release in releases
+    }
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc, f"{spec.name} with --debezium") from exc
+
+
+def catalog_specs(
+    only: list[str] | None, debezium: list[str] | None = None
+) -> list[tuple[CatalogEntry, ExperimentSpec]]:
+    """Every chosen experiment's spec (each arm once per Debezium release, if given),
+    validated before anything runs."""
+    specs = []
+    for entry in chosen(only):
+        spec = load_spec(
+            entry.experiment, assignments=list(entry.settings), duration=entry.minutes * 60
+        )
+        specs.append((entry, with_debezium(spec, debezium) if debezium else spec))
+    return specs
+
+
+def run_catalog(
+    only: list[str] | None = None, debezium: list[str] | None = None, say=print
+) -> Path:
+    """Run the catalog; returns the matrix (catalog.md) in results/catalog-<UTC time>/."""
+    from cdclab.experiment.runner import run_experiment
+
+    specs = catalog_specs(only, debezium)
+    root = results_dir() / time.strftime("catalog-%Y%m%dT%H%M%SZ", time.gmtime())
+    root.mkdir(parents=True)
+    runs = []
+    for index, (entry, spec) in enumerate(specs, 1):
+        say(f"catalog {index}/{len(specs)}: {entry.experiment} ({entry.minutes:g} min)")
+        outcome = run_experiment(spec, results_root=root)
+        say(f"  {outcome.status}: {outcome.directory}")
+        if (outcome.directory / "summary.json").exists():
+            runs.append(outcome.directory)
+    return write_catalog(root, runs, {e.experiment: e.teaches for e, _ in specs})

@@ -1,0 +1,41 @@
+"""invoke catalog: every catalog experiment and one matrix of what noticed each failure."""
+
+from __future__ import annotations
+
+from invoke import task
+
+from cdclab.cli._common import user_errors
+from cdclab.progress import console, out
+
+
+def _listed(value: str | None) -> list[str] | None:
+    return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
+@task(
+    help={
+        "only": "comma-separated experiments of the catalog to run (default: all of them: "
+        "fault-campaign, keyupdate, nat-idle, half-open)",
+        "debezium": "comma-separated Debezium releases: every arm runs once per release "
+        "(e.g. 2.7.0.Final,3.6.1.Final), side by side",
+        "dry-run": "validate every experiment and list what would run; change nothing",
+    }
+)
+@user_errors
+def catalog(c, only=None, debezium=None, dry_run=False):
+    """Reproduce every silent failure of the catalog on the lab (under 30 minutes) and write
+    results/catalog-<UTC time>/catalog.md: per failure and arm, what noticed it, what ended it."""
+    from cdclab.catalog.run import catalog_specs, run_catalog
+
+    names = _listed(only)
+    releases = _listed(debezium)
+    if dry_run:
+        specs = catalog_specs(names, releases)
+        for entry, spec in specs:
+            out.print(
+                f"{entry.experiment}: {entry.minutes:g} min, {len(spec.resolved_arms())} arms"
+            )
+        out.print(f"in all: {sum(e.minutes for e, _ in specs):g} min of runs, plus lab changes")
+        return
+    matrix = run_catalog(names, releases, say=lambda line: console.print(line))
+    out.print(f"catalog: {matrix}")

@@ -1,0 +1,149 @@
+"""The catalog's matrix, from run directories as the report leaves them, and its input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from cdclab.catalog.entries import CATALOG, chosen
+from cdclab.catalog.matrix import write_catalog
+from cdclab.catalog.run import catalog_specs
+from cdclab.core.journal import utc_iso
+from cdclab.errors import InvalidInputError
+from cdclab.report.render import build_report
+from tests.unit.test_metrics import _check
+from tests.unit.test_summary import T0, _write
+
+
+def _run(directory, heal_seq: int):
+    """Arms 'on' and 'off' lose canaries 4..9 (written every 5 s); 'on' reconnects and
+    delivers again from canary 10, before the heal; 'off' never delivers again."""
+    directory.mkdir()
+    lines = []
+    for seq in range(20):
+        on_lost, off_lost = 4 <= seq <= 9, seq >= 4
+        lines.append(
+            _check(seq, "on", "missing" if on_lost else "delivered", 300, disconnects=int(seq > 9))
+        )
+        lines.append(_check(seq, "off", "missing" if off_lost else "delivered", 300))
+    _write(directory / "checks.jsonl", lines)
+    faults = [
+        {"event": "fault-applied", "fault_id": "f01", "label": "x", "at": utc_iso(T0 + 19)},
+        {
+            "event": "fault-healed",
+            "fault_id": "f01",
+            "healed_by": "schedule",
+            "at": utc_iso(T0 + heal_seq * 5),
+        },
+    ]
+    _write(directory / "faults.jsonl", faults)
+    (directory / "spec.yaml").write_text(
+        "name: demo\ndescription: a demo failure\ncanary: {interval: 5s, deadline: 8s}\n"
+        "arms:\n  on: {description: keep-alive on}\n  off: {description: keep-alive off}\n"
+    )
+    build_report(directory)
+    return directory
+
+
+def test_the_matrix_says_what_noticed_and_what_ended_each_failure(tmp_path):
+    run = _run(tmp_path / "demo-run", heal_seq=15)
+    matrix = write_catalog(tmp_path, [run], {"demo": "what it teaches"})
+    cells = {c["arm"]: c for c in json.loads((tmp_path / "catalog.json").read_text())}
+    on, off = cells["on"], cells["off"]
+    assert on["silent"] and off["silent"]
+    assert on["cure"] == "its binlog client reconnected (keep-alive)"
+    assert on["recovered"] == "30 s after it began"  # canary 4 at T0+20 to canary 10's arrival
+    assert (off["recovered"], off["cure"]) == ("not by the end of the run", "nothing in the run")
+    assert on["arm_config"] == "keep-alive on" and on["run"] == "demo-run"
+    assert not on["rest_left_running"] and not on["connected_dropped"]
+    text = matrix.read_text()
+    assert "[demo](demo-run/report.md)" in text and "- **demo**: what it teaches" in text
+
+
+def test_only_names_the_unknown_experiment_and_the_choices():
+    with pytest.raises(InvalidInputError, match="--only: nope not in the catalog; choose from"):
+        chosen(["nope"])
+    assert [e.experiment for e in chosen(["half-open"])] == ["half-open"]
+
+
+def test_every_catalog_experiment_validates_and_all_fit_in_30_minutes():
+    specs = catalog_specs(None)
+    assert [e.experiment for e, _ in specs] == [e.experiment for e in CATALOG]
+    shapes = [tuple(spec.resolved_arms()) for _, spec in specs]
+    changes = sum(1 for a, b in itertools.pairwise(shapes) if a != b) + 1
+    assert sum(e.minutes for e in CATALOG) + changes * 1.0 <= 30  # a minute a lab change
+
+
+def test_bad_only_creates_nothing(tmp_path, invoke_cli):
+    ran = invoke_cli("catalog", "--only", "nope", env={"CDCLAB_RESULTS_DIR": str(tmp_path)})
+    assert ran.rc == 2 and "--only" in ran.stderr
+    assert not list(tmp_path.iterdir())
+
+
+# -- Debezium's version as an arm dimension ---------------------------------------------------
+def test_each_arm_may_run_its_own_debezium_and_gets_its_own_plugin_path():
+    from cdclab.core.spec import load_spec
+    from cdclab.lab.config import LabConfig
+    from cdclab.lab.extravars import lab_extravars
+    from cdclab.targets.base import spec_arms
+    from cdclab.versions import load_versions
+
+    spec = load_spec(
+        "tls-compare",
+        assignments=[
+            "arms={}",
+            "matrix={debezium: {dbz27: {debezium: 2.7.0.Final}, dbz36: {debezium: 3.6.1.Final}},"
+            " ka: {on: {}, off: {connector: {connect.keep.alive: false}}}}",
+        ],
+    )
+    arms = spec.resolved_arms()
+    assert {n: a.debezium for n, a in arms.items()} == {
+        "dbz27_on": "2.7.0.Final",
+        "dbz27_off": "2.7.0.Final",
+        "dbz36_on": "3.6.1.Final",
+        "dbz36_off": "3.6.1.Final",
+    }
+    lab = lab_extravars(LabConfig(arms=spec_arms(spec)))["cdclab_lab"]
+    assert lab["debezium_versions"] == ["2.7.0.Final", "3.6.1.Final"]
+    assert {a["name"]: a["debezium"] for a in lab["arms"]}["dbz36_off"] == "3.6.1.Final"
+    plain = lab_extravars(LabConfig())["cdclab_lab"]
+    assert plain["debezium_versions"] == [load_versions().debezium]
+
+
+def test_a_debezium_version_is_a_release_and_runs_on_the_lab_only():
+    from cdclab.core.spec import load_spec
+
+    with pytest.raises(InvalidInputError, match="debezium"):
+        load_spec("tls-compare", assignments=["arms.tls13.debezium=latest"])
+    with pytest.raises(InvalidInputError, match="runs on the local lab"):
+        load_spec(
+            "tls-compare",
+            assignments=["arms.tls13.debezium=3.6.1.Final", "target=docker"],
+        )
+
+
+def test_the_catalog_runs_every_arm_once_per_debezium_release():
+    specs = dict(
+        (e.experiment, s) for e, s in catalog_specs(["nat-idle"], ["2.7.0.Final", "3.6.1.Final"])
+    )
+    arms = specs["nat-idle"].resolved_arms()
+    assert {n: a.debezium for n, a in arms.items()} == {
+        "keepalive_dbz27": "2.7.0.Final",
+        "keepalive_dbz36": "3.6.1.Final",
+        "no_keepalive_dbz27": "2.7.0.Final",
+        "no_keepalive_dbz36": "3.6.1.Final",
+    }
+    assert arms["no_keepalive_dbz36"].connector == {"connect.keep.alive": False}
+    assert specs["nat-idle"].quiet_windows() == [(45.0, 90.0)]  # the faults came along
+
+
+def test_a_release_that_is_no_release_is_refused_by_name():
+    with pytest.raises(InvalidInputError, match="--debezium: 'latest' is not a Debezium release"):
+        catalog_specs(["nat-idle"], ["latest"])
+
+
+def test_more_arms_than_a_lab_holds_are_refused():
+    with pytest.raises(InvalidInputError, match="at most 8 fit one lab"):
+        catalog_specs(["keyupdate"], ["2.7.0.Final", "3.5.0.Final", "3.6.1.Final"])
