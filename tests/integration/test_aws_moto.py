@@ -7,9 +7,11 @@ environment (AWS_ENDPOINT_URL, AWS_REGION, credentials), exactly as against AWS.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -457,3 +459,105 @@ def test_the_watchdog_publishes_canary_metrics_and_one_idempotent_alarm(env):
     assert peak("SilentFailure") == 1.0 and peak("CanaryMissing") == 1.0
     assert peak("CanaryLatencyMs") == 412.0
     assert [k for k, _ in events].count("action_error") == 0
+
+
+def test_the_instance_ends_itself_at_its_expiry(env, ec2):
+    # moto runs no instance, so nothing boots and nothing shuts down here: what is checked is
+    # what EC2 is asked for (the boot script and the shutdown behaviour), which is the whole
+    # of the mechanism on AWS.
+    up = run_invoke("aws.up", "--allow-cidr", CIDR, "--run-id", "self", "--max-hours", "2", env=env)
+    assert up.rc == 0, up.stderr
+    instance = _inventory_of(ec2)["instances"][0]["InstanceId"]
+    data = ec2.describe_instance_attribute(InstanceId=instance, Attribute="userData")
+    script = base64.b64decode(data["UserData"]["Value"]).decode()
+    minutes = int(re.search(r"shutdown -h \+(\d+)", script).group(1))
+    assert 119 <= minutes <= 120
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=instance, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    assert run_invoke("aws.down", "self", env=env).rc == 0
+
+
+def test_ctrl_c_while_the_instance_starts_leaves_nothing(env, ec2, monkeypatch):
+    from cdclab.aws.lifecycle import provisioner
+    from cdclab.aws.settings import AwsSettings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    made = provisioner(AwsSettings())
+
+    class Interrupted:
+        def wait(self, **_):
+            raise KeyboardInterrupt  # Ctrl-C while boto3's waiter polls
+
+    waiter = made.ec2.get_waiter
+    monkeypatch.setattr(
+        made.ec2,
+        "get_waiter",
+        lambda name: Interrupted() if name == "instance_running" else waiter(name),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        made.up("ctrlc", CIDR)
+    live = [i for i in _inventory_of(ec2)["instances"] if i["State"]["Name"] != "terminated"]
+    left = _inventory_of(ec2)
+    assert not live and not left["groups"] and not left["keys"]
+    assert not (Path(env["CDCLAB_AWS_STATE_DIR"]) / "ctrlc").exists()
+
+
+def test_down_in_the_wrong_region_removes_nothing_and_keeps_the_key(env, ec2):
+    assert run_invoke("aws.up", "--allow-cidr", CIDR, "--run-id", "where", env=env).rc == 0
+    key_file = Path(env["CDCLAB_AWS_STATE_DIR"]) / "where" / "id_ed25519"
+    wrong = run_invoke("aws.down", "where", "--region", "us-east-1", env=env)
+    assert wrong.rc != 0 and "ap-northeast-2" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert key_file.exists() and len(_inventory_of(ec2)["instances"]) == 1
+    # Without --region, the run's own region is used whatever AWS_REGION says now.
+    down = run_invoke("aws.down", "where", env={**env, "AWS_REGION": "us-east-1"})
+    assert down.rc == 0, down.stderr
+    left = _inventory_of(ec2)
+    assert not left["instances"] and not left["groups"] and not left["keys"]
+    assert not key_file.exists()
+
+
+def test_a_run_longer_than_the_instances_life_is_refused_before_anything_exists(env, ec2, tmp_path):
+    results = tmp_path / "results"
+    before = _inventory_of(ec2)
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        "aws",
+        "--hours",
+        "4",
+        *AWS_EXPERIMENT,
+        env={**env, "CDCLAB_RESULTS_DIR": str(results)},
+    )
+    assert ran.rc == 2, ran.stderr
+    assert "aws.max_hours" in ran.stderr and "aws.max_hours=5" in ran.stderr
+    assert _inventory_of(ec2) == before
+    assert not results.exists() or not any(results.iterdir())
+
+
+def test_gc_all_regions_finds_a_run_left_in_another_region(env, ec2):
+    assert run_invoke("aws.up", "--allow-cidr", CIDR, "--run-id", "live", env=env).rc == 0
+    elsewhere = boto3.client(
+        "ec2",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    expired = [
+        {"Key": "cdclab:run-id", "Value": "gone"},
+        {"Key": "cdclab:expires-at", "Value": "2020-01-01T00:00:00Z"},
+    ]
+    elsewhere.create_key_pair(
+        KeyName="cdclab-gone", TagSpecifications=[{"ResourceType": "key-pair", "Tags": expired}]
+    )
+    assert run_invoke("aws.gc", "--json", env=env).json() == {}  # not in this region
+    found = run_invoke("aws.gc", "--all-regions", "--json", env=env)
+    assert found.rc == 0, found.stderr
+    assert list(found.json()) == ["gone@eu-west-1"]
+    assert elsewhere.describe_key_pairs()["KeyPairs"] == []
+    assert len(_inventory_of(ec2)["instances"]) == 1  # the live run is untouched
+    run_invoke("aws.down", "live", env=env)

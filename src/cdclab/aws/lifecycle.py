@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
 from cdclab.aws.settings import AwsSettings, aws_session
+from cdclab.errors import InvalidInputError
 
 
 @dataclass
@@ -46,12 +47,37 @@ def aws_up(settings: AwsSettings, *, run_id: str | None = None, dry_run: bool = 
 
 
 def aws_down(settings: AwsSettings, run_id: str) -> list[Resource]:
-    return provisioner(settings).down(run_id)
+    return provisioner(in_the_runs_region(settings, run_id)).down(run_id)
+
+
+def in_the_runs_region(settings: AwsSettings, run_id: str) -> AwsSettings:
+    """A run provisioned here is taken down where it was made, whatever AWS_REGION says
+    now; a different --region is refused before anything is touched."""
+    if not (run_state_dir(run_id) / "host.json").exists():
+        return settings  # made elsewhere: found by its tags in the region given
+    region = AwsHost.load(run_id).region
+    if settings.region and settings.region != region:
+        raise InvalidInputError(
+            f"aws.region: run {run_id} was provisioned in {region}, not {settings.region}; "
+            f"leave --region out (or give --region {region}). Nothing was removed."
+        )
+    return settings.model_copy(update={"region": region})
 
 
 def aws_ls(settings: AwsSettings) -> list[Resource]:
     return provisioner(settings).ls()
 
 
-def aws_gc(settings: AwsSettings, *, dry_run: bool) -> dict[str, list[Resource]]:
-    return provisioner(settings).gc(dry_run=dry_run)
+def aws_gc(
+    settings: AwsSettings, *, dry_run: bool, all_regions: bool = False
+) -> dict[str, list[Resource]]:
+    """Expired runs, removed unless dry_run; with all_regions, in every region the account
+    has enabled (keyed RUN@REGION), for runs left in a region nobody looks at."""
+    here = provisioner(settings)
+    if not all_regions:
+        return here.gc(dry_run=dry_run)
+    expired: dict[str, list[Resource]] = {}
+    for region in here.regions():
+        for run_id, resources in here.in_region(region).gc(dry_run=dry_run).items():
+            expired[f"{run_id}@{region}"] = resources
+    return expired

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import time
 import urllib.request
@@ -87,6 +88,18 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def _tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def self_termination(expires_at: str, now: datetime | None = None) -> str:
+    """The instance's user data: at first boot it schedules its own power-off for its expiry;
+    with instance-initiated shutdown = terminate, a forgotten instance ends with no laptop."""
+    expires = datetime.strptime(expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    minutes = max(1, math.ceil((expires - (now or datetime.now(UTC))).total_seconds() / 60))
+    return (
+        "#!/bin/sh\n"
+        f"# cdclab: this instance ends itself at its expiry, {expires_at}\n"
+        f"shutdown -h +{minutes} 'cdclab: the run expired ({expires_at})'\n"
+    )
 
 
 def caller_cidr(url: str | None = None, timeout: float = 5.0) -> str:
@@ -183,6 +196,7 @@ class Ec2Provisioner:
                     "imdsv2": "required",
                     "root_volume": f"{self.settings.root_volume_gb} GiB gp3, encrypted",
                     "region": self.region,
+                    "self_terminates": f"at {expires} (shutdown -h at boot; shutdown terminates)",
                 },
                 tags_for(run_id, name, expires),
             ),
@@ -212,7 +226,9 @@ class Ec2Provisioner:
         try:
             key_file = self._create_key(name, tags, directory, created)
             group_id = self._create_group(name, run_id, vpc, allow_cidr, tags, created)
-            instance = self._run_instance(name, ami, group_id, subnet, tags, created)
+            instance = self._run_instance(
+                name, ami, group_id, subnet, tags, created, self_termination(expires)
+            )
         except (ClientError, WaiterError) as exc:
             self._rollback(created)
             self._forget(run_id)
@@ -277,7 +293,14 @@ class Ec2Provisioner:
         return group_id
 
     def _run_instance(
-        self, name: str, ami: str, group_id: str, subnet: str | None, tags, created: list
+        self,
+        name: str,
+        ami: str,
+        group_id: str,
+        subnet: str | None,
+        tags,
+        created: list,
+        user_data: str,
     ) -> dict[str, Any]:
         """One instance (IMDSv2, encrypted gp3 root, terminates on shutdown), running."""
         network: dict[str, Any] = {
@@ -307,6 +330,7 @@ class Ec2Provisioner:
                 }
             ],
             InstanceInitiatedShutdownBehavior="terminate",
+            UserData=user_data,
             TagSpecifications=[{"ResourceType": t, "Tags": tags} for t in ("instance", "volume")],
         )
         instance_id = reservation["Instances"][0]["InstanceId"]
@@ -368,10 +392,46 @@ class Ec2Provisioner:
                 self._delete_group(r.resource_id)
             elif r.kind == "key-pair":
                 self.ec2.delete_key_pair(KeyName=r.name)
+        # The private key is the only way into the instance: keep it until the instance
+        # this machine provisioned is confirmed gone (not merely absent from the tag search).
+        local = run_state_dir(run_id) / "host.json"
+        if local.exists():
+            host = AwsHost.load(run_id)
+            state = self._instance_state(host.instance_id)
+            if state not in (None, "terminated"):
+                raise CdclabError(
+                    f"run {run_id}: instance {host.instance_id} is still {state} in "
+                    f"{self.region}; its key stays in {local.parent}. Terminate it (it has "
+                    f"lost its {TAG_RUN} tag), then run `invoke aws.down {run_id}` again"
+                )
         self._forget(run_id)
         return found
 
+    def _instance_state(self, instance_id: str) -> str | None:
+        """The instance's state, or None when EC2 no longer knows it."""
+        try:
+            found = self.ec2.describe_instances(InstanceIds=[instance_id])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"].startswith("InvalidInstanceID"):
+                return None
+            raise
+        states = [i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]]
+        return states[0] if states else None
+
+    def in_region(self, region: str) -> Ec2Provisioner:
+        """The same settings and credentials in another region; the service models already
+        loaded are shared (a new session per region cost half a second each)."""
+        session = boto3.session.Session(botocore_session=self.session._session, region_name=region)
+        return Ec2Provisioner(self.settings.model_copy(update={"region": region}), session)
+
     # -- what exists ----------------------------------------------------------------------
+    def regions(self) -> list[str]:
+        """The regions of this partition the account has enabled (opt-in ones once opted in)."""
+        partition = self.session.get_partition_for_region(self.region)
+        known = set(self.session.get_available_regions("ec2", partition_name=partition))
+        answer = self.ec2.describe_regions(AllRegions=False)
+        return sorted(r["RegionName"] for r in answer["Regions"] if r["RegionName"] in known)
+
     def ls(self) -> list[Resource]:
         """Every cdclab-tagged instance (not terminated), security group and key pair."""
         tag_filter = [{"Name": "tag-key", "Values": [TAG_RUN]}]

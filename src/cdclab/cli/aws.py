@@ -112,13 +112,20 @@ def ls(c, region=None, profile=None, json=False):
     _show(found, "cdclab resources")
 
 
-@task(help={**SETTINGS_HELP, "dry-run": "list what would be removed; remove nothing"})
+@task(
+    help={
+        **SETTINGS_HELP,
+        "dry-run": "list what would be removed; remove nothing",
+        "all-regions": "look in every region the account has enabled (runs keyed RUN@REGION)",
+    }
+)
 @user_errors
-def gc(c, region=None, profile=None, dry_run=False, json=False):
+def gc(c, region=None, profile=None, dry_run=False, all_regions=False, json=False):
     """Remove every cdclab run whose cdclab:expires-at has passed (instances, groups, keys)."""
     from cdclab.aws.lifecycle import aws_gc
 
-    expired = aws_gc(_settings(region=region, profile=profile), dry_run=dry_run)
+    settings = _settings(region=region, profile=profile)
+    expired = aws_gc(settings, dry_run=dry_run, all_regions=all_regions)
     if json:
         print_json({run: [asdict(r) for r in rs] for run, rs in expired.items()})
         return

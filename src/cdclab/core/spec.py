@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -198,6 +199,8 @@ class HostTuning(Strict):
 # iptables rules on the instance; netem needs the instance's device, and kill/pause the
 # containers: not built yet for aws.
 AWS_FAULT_KINDS = ("drop", "reject")
+# Boot, deploy (engine, image, connectors) and the report, on top of the run itself.
+AWS_SETUP_MARGIN_S = 1800
 
 
 class DockerSettings(Strict):
@@ -351,6 +354,18 @@ class ExperimentSpec(Strict):
             raise ValueError("must be between 10s and 7 days")
         return value
 
+    def _fits_the_instances_life(self) -> None:
+        """A new instance ends itself after aws.max_hours: the run, its deploy and its
+        report must fit, or the instance would die mid-run."""
+        needed_h = (self.duration + AWS_SETUP_MARGIN_S) / 3600
+        if self.aws.run_id is None and needed_h > self.aws.max_hours:
+            raise ValueError(
+                f"duration: this run needs its instance for about {needed_h:.1f} h (the run "
+                f"and {AWS_SETUP_MARGIN_S // 60} min to deploy and report), but aws.max_hours "
+                f"is {self.aws.max_hours:g}, when the instance terminates itself: give --set "
+                f"aws.max_hours={math.ceil(needed_h)} (at most 72) or a shorter run"
+            )
+
     @model_validator(mode="after")
     def _aws_has_its_endpoints(self) -> ExperimentSpec:
         if self.target == "aws":
@@ -367,6 +382,7 @@ class ExperimentSpec(Strict):
                     "--set external.db_ca_file=global-bundle.pem "
                     "--set external.kafka_bootstrap=b-1.msk…:9092)"
                 )
+            self._fits_the_instances_life()
             if self.hosts:
                 raise ValueError(
                     "hosts: per-host sysctls apply to the local lab only; on aws the database "

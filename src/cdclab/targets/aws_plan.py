@@ -26,7 +26,7 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
         allow_cidr = spec.aws.allow_cidr or caller_cidr()
         lines = [
             f"AWS region {ec2.region}: one EC2 host, tagged, expiring after "
-            f"{spec.aws.max_hours:g} h (`invoke aws.gc` removes it then if still there)"
+            f"{spec.aws.max_hours:g} h, when it terminates itself"
         ]
         for r in ec2.plan("<run id>", allow_cidr):
             details = ", ".join(f"{k}={v}" for k, v in r.details.items())
