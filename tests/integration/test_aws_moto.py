@@ -561,3 +561,39 @@ def test_gc_all_regions_finds_a_run_left_in_another_region(env, ec2):
     assert elsewhere.describe_key_pairs()["KeyPairs"] == []
     assert len(_inventory_of(ec2)["instances"]) == 1  # the live run is untouched
     run_invoke("aws.down", "live", env=env)
+
+
+def test_vpc_id_alone_puts_the_instance_in_a_subnet_of_that_vpc(env, ec2, monkeypatch):
+    from cdclab.aws.lifecycle import provisioner
+    from cdclab.aws.settings import AwsSettings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    made = provisioner(AwsSettings(vpc_id=vpc))
+    host = made.up("invpc", CIDR)
+    try:
+        instance = _inventory_of(ec2)["instances"][0]
+        group = ec2.describe_security_groups(GroupIds=[host.security_group_id])
+        assert (instance["VpcId"], instance["SubnetId"]) == (vpc, subnet)
+        assert group["SecurityGroups"][0]["VpcId"] == vpc
+    finally:
+        made.down("invpc")
+
+
+def test_what_aws_refuses_is_named_with_its_fix_not_a_traceback(env, ec2):
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        "aws",
+        "--dry-run",
+        *AWS_EXPERIMENT,
+        "--set",
+        "aws.subnet_id=subnet-0123456789abcdef0",
+        env=env,
+    )
+    assert ran.rc == 2, ran.stdout + ran.stderr
+    assert "aws.subnet_id" in ran.stderr and "InvalidSubnetID.NotFound" in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from cdclab.aws.errors import aws_errors
 from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
 from cdclab.aws.settings import AwsSettings, aws_session
@@ -28,6 +29,7 @@ def provisioner(settings: AwsSettings) -> Ec2Provisioner:
     return Ec2Provisioner(settings, aws_session(settings))
 
 
+@aws_errors
 def aws_up(settings: AwsSettings, *, run_id: str | None = None, dry_run: bool = False) -> UpResult:
     """Validate everything first (credentials, region, CIDR), then create or only plan."""
     ec2 = provisioner(settings)
@@ -46,6 +48,7 @@ def aws_up(settings: AwsSettings, *, run_id: str | None = None, dry_run: bool = 
     return UpResult(run_id, allow_cidr, planned, host, str(inventory))
 
 
+@aws_errors
 def aws_down(settings: AwsSettings, run_id: str) -> list[Resource]:
     return provisioner(in_the_runs_region(settings, run_id)).down(run_id)
 
@@ -64,10 +67,12 @@ def in_the_runs_region(settings: AwsSettings, run_id: str) -> AwsSettings:
     return settings.model_copy(update={"region": region})
 
 
+@aws_errors
 def aws_ls(settings: AwsSettings) -> list[Resource]:
     return provisioner(settings).ls()
 
 
+@aws_errors
 def aws_gc(
     settings: AwsSettings, *, dry_run: bool, all_regions: bool = False
 ) -> dict[str, list[Resource]]:

@@ -157,7 +157,7 @@ class Ec2Provisioner:
             subnets = self.ec2.describe_subnets(SubnetIds=[self.settings.subnet_id])["Subnets"]
             return subnets[0]["VpcId"], self.settings.subnet_id
         if self.settings.vpc_id:
-            return self.settings.vpc_id, None
+            return self.settings.vpc_id, self._subnet_in(self.settings.vpc_id)
         vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
         if not vpcs["Vpcs"]:
             raise InvalidInputError(
@@ -165,6 +165,20 @@ class Ec2Provisioner:
                 "--set aws.subnet_id=subnet-… (a public subnet)"
             )
         return vpcs["Vpcs"][0]["VpcId"], None
+
+    def _subnet_in(self, vpc: str) -> str:
+        """A subnet of vpc for the instance (one that gives public addresses first): the
+        group is made in vpc, so the instance must be too (EC2 refuses a mix)."""
+        subnets = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+        found = sorted(
+            subnets["Subnets"], key=lambda s: (not s.get("MapPublicIpOnLaunch"), s["SubnetId"])
+        )
+        if not found:
+            raise InvalidInputError(
+                f"aws.vpc_id: {vpc} has no subnet in {self.region}; give "
+                "--set aws.subnet_id=subnet-… (one the instance can be reached in)"
+            )
+        return found[0]["SubnetId"]
 
     # -- the plan -----------------------------------------------------------------------
     def plan(self, run_id: str, allow_cidr: str, now: datetime | None = None) -> list[Resource]:

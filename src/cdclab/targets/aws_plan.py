@@ -5,6 +5,7 @@ Reads (the AMI parameter, the default VPC, the caller's address) but mutates not
 
 from __future__ import annotations
 
+from cdclab.aws.errors import aws_errors
 from cdclab.aws.lifecycle import provisioner
 from cdclab.aws.provision import caller_cidr
 from cdclab.core.durations import format_duration
@@ -14,6 +15,7 @@ from cdclab.targets.base import spec_arms
 from cdclab.versions import load_versions
 
 
+@aws_errors
 def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
     ec2 = provisioner(spec.aws)
     ext = spec.external
