@@ -265,11 +265,24 @@ AWS_EXPERIMENT = (
 )
 
 
+def _on_aws(env: dict, *args: str, sets: tuple[str, ...] = ()):
+    """`invoke experiment tls-compare --target aws ARGS` with the user's endpoints and sets."""
+    assignments = [arg for item in sets for arg in ("--set", item)]
+    return run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        "aws",
+        *args,
+        *AWS_EXPERIMENT,
+        *assignments,
+        env=env,
+    )
+
+
 def test_experiment_dry_run_on_aws_prints_the_plan_and_creates_nothing(env, ec2):
     before = _inventory_of(ec2)
-    ran = run_invoke(
-        "experiment", "tls-compare", "--target", "aws", "--dry-run", *AWS_EXPERIMENT, env=env
-    )
+    ran = _on_aws(env, "--dry-run")
     assert ran.rc == 0, ran.stderr
     for expected in (
         "create key-pair",
@@ -290,17 +303,7 @@ def test_aws_experiments_need_the_users_endpoints(env):
     ran = run_invoke("experiment", "tls-compare", "--target", "aws", "--dry-run", env=env)
     assert ran.rc == 2
     assert "external.db_host" in ran.stderr and "external.kafka_bootstrap" in ran.stderr
-    ran = run_invoke(
-        "experiment",
-        "tls-compare",
-        "--target",
-        "aws",
-        "--dry-run",
-        *AWS_EXPERIMENT,
-        "--set",
-        "external.db_password_from=hunter2",
-        env=env,
-    )
+    ran = _on_aws(env, "--dry-run", sets=("external.db_password_from=hunter2",))
     assert ran.rc == 2 and "secret reference" in ran.stderr and "hunter2" not in ran.stdout
 
 
@@ -343,10 +346,7 @@ def test_an_aws_run_with_a_bad_setting_stops_before_creating_anything(env, ec2, 
         ([f"external.db_ca_file={bundle}"], "secretsmanager:cdclab/db#password"),
         (["aws.run_id=0badcafe"], "aws.up"),
     ):
-        sets = [arg for item in extra for arg in ("--set", item)]
-        ran = run_invoke(
-            "experiment", "tls-compare", "--target", "aws", *AWS_EXPERIMENT, *sets, env=env
-        )
+        ran = _on_aws(env, sets=tuple(extra))
         assert ran.rc == 2 and named in ran.stderr, ran.stderr
     assert _inventory_of(ec2) == before
     assert not results.exists() or not any(results.iterdir())
@@ -522,16 +522,7 @@ def test_down_in_the_wrong_region_removes_nothing_and_keeps_the_key(env, ec2):
 def test_a_run_longer_than_the_instances_life_is_refused_before_anything_exists(env, ec2, tmp_path):
     results = tmp_path / "results"
     before = _inventory_of(ec2)
-    ran = run_invoke(
-        "experiment",
-        "tls-compare",
-        "--target",
-        "aws",
-        "--hours",
-        "4",
-        *AWS_EXPERIMENT,
-        env={**env, "CDCLAB_RESULTS_DIR": str(results)},
-    )
+    ran = _on_aws({**env, "CDCLAB_RESULTS_DIR": str(results)}, "--hours", "4")
     assert ran.rc == 2, ran.stderr
     assert "aws.max_hours" in ran.stderr and "aws.max_hours=5" in ran.stderr
     assert _inventory_of(ec2) == before
@@ -583,17 +574,7 @@ def test_vpc_id_alone_puts_the_instance_in_a_subnet_of_that_vpc(env, ec2, monkey
 
 
 def test_what_aws_refuses_is_named_with_its_fix_not_a_traceback(env, ec2):
-    ran = run_invoke(
-        "experiment",
-        "tls-compare",
-        "--target",
-        "aws",
-        "--dry-run",
-        *AWS_EXPERIMENT,
-        "--set",
-        "aws.subnet_id=subnet-0123456789abcdef0",
-        env=env,
-    )
+    ran = _on_aws(env, "--dry-run", sets=("aws.subnet_id=subnet-0123456789abcdef0",))
     assert ran.rc == 2, ran.stdout + ran.stderr
     assert "aws.subnet_id" in ran.stderr and "InvalidSubnetID.NotFound" in ran.stderr
     assert "Traceback" not in ran.stderr
