@@ -578,3 +578,81 @@ def test_what_aws_refuses_is_named_with_its_fix_not_a_traceback(env, ec2):
     assert ran.rc == 2, ran.stdout + ran.stderr
     assert "aws.subnet_id" in ran.stderr and "InvalidSubnetID.NotFound" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def _aurora(env) -> tuple[str, str, str]:
+    """An Aurora cluster 'orders' in a VPC of its own: (vpc, its subnet, its group)."""
+    session = boto3.session.Session(
+        region_name=env["AWS_REGION"], aws_access_key_id="testing", aws_secret_access_key="x"
+    )
+    ec2 = session.client("ec2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    rds = session.client("rds", endpoint_url=env["AWS_ENDPOINT_URL"])
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{n}.0/24", AvailabilityZone=f"{zone}")[
+            "Subnet"
+        ]["SubnetId"]
+        for n, zone in ((1, "ap-northeast-2a"), (2, "ap-northeast-2b"))
+    ]
+    group = ec2.create_security_group(GroupName="aurora", Description="db", VpcId=vpc)["GroupId"]
+    rds.create_db_subnet_group(
+        DBSubnetGroupName="orders-subnets", DBSubnetGroupDescription="db", SubnetIds=subnets
+    )
+    rds.create_db_cluster(
+        DBClusterIdentifier="orders",
+        Engine="aurora-mysql",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-real-one",
+        DBSubnetGroupName="orders-subnets",
+        VpcSecurityGroupIds=[group],
+        Port=3307,
+    )
+    return vpc, min(subnets), group
+
+
+def _ingress_from(ec2, group: str) -> list[dict]:
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
+
+
+def test_an_aurora_cluster_by_name_places_the_instance_and_admits_it_for_the_run(
+    env, ec2, monkeypatch
+):
+    from cdclab.aws.aurora import SourceAccess, describe_cluster
+    from cdclab.aws.lifecycle import provisioner
+    from cdclab.aws.settings import AwsSettings, aws_session
+
+    vpc, subnet, database_group = _aurora(env)
+    sets = [
+        "external.aurora_cluster=orders",
+        "aws.authorize_source=true",
+        "external.db_password_from=secretsmanager:cdclab/db#password",
+        "external.kafka_bootstrap=b-1.msk.example:9092",
+        "external.db_ca_file=/nonexistent/global-bundle.pem",
+        f"aws.allow_cidr={CIDR}",
+    ]
+    args = [arg for item in sets for arg in ("--set", item)]
+    plan = run_invoke("experiment", "tls-compare", "--target", "aws", "--dry-run", *args, env=env)
+    assert plan.rc == 0, plan.stderr
+    assert "orders.cluster-" in plan.stdout and ":3307 as debezium" in plan.stdout
+    assert f"create source-rule {database_group} tcp/3307" in plan.stdout
+    assert f"subnet={subnet}" in plan.stdout
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cluster = describe_cluster(aws_session(AwsSettings()), "orders")
+    assert (cluster.vpc_id, cluster.security_group_ids, cluster.port) == (
+        vpc,
+        (database_group,),
+        3307,
+    )
+    made = provisioner(AwsSettings(vpc_id=vpc))
+    host = made.up("aur", CIDR, SourceAccess(cluster.security_group_ids, cluster.port))
+    admitted = _ingress_from(ec2, database_group)
+    assert [(r["FromPort"], r["ReferencedGroupInfo"]["GroupId"]) for r in admitted] == [
+        (3307, host.security_group_id)
+    ]
+    assert {"cdclab:run-id": "aur"}.items() <= _tags(admitted[0]).items()
+    made.down("aur")
+    assert _ingress_from(ec2, database_group) == []
+    assert [g["GroupId"] for g in _inventory_of(ec2)["groups"]] == [database_group]

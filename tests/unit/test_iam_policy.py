@@ -35,6 +35,9 @@ def _calls_in_the_code() -> set[str]:
         found.add((ATTRIBUTE_CLIENTS[attr], method))
     for service, method in re.findall(r'client\("(\w+)"\)\.(\w+)\(', text):
         found.add((service, method))
+    for variable, service in re.findall(r'(?<![.\w])(\w+) = \w+\.client\("(\w+)"\)$', text, re.M):
+        for method in re.findall(rf"(?<![.\w]){variable}\.(\w+)\(", text):
+            found.add((service, method))
     actions = set()
     for service, method in found:
         client = _client(service)
@@ -68,6 +71,8 @@ def test_the_calls_are_read_from_the_code():
         "ec2:DescribeRegions",
         "secretsmanager:GetSecretValue",
         "ssm:GetParameter",
+        "rds:DescribeDBClusters",
+        "ec2:RevokeSecurityGroupIngress",
     ):
         assert action in calls, action
 
@@ -97,15 +102,20 @@ def test_tags_are_written_only_while_creating_what_cdclab_creates():
         "ec2:TerminateInstances",
         "ec2:DeleteSecurityGroup",
         "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
         "ec2:DeleteKeyPair",
     ],
 )
 def test_what_changes_or_destroys_touches_only_resources_tagged_by_cdclab(action):
+    tagged = {"Null": {"aws:ResourceTag/cdclab:run-id": "false"}}
     for statement in _statements():
-        if action in _actions(statement):
-            assert statement["Condition"] == {"Null": {"aws:ResourceTag/cdclab:run-id": "false"}}, (
-                statement["Sid"]
-            )
+        if action not in _actions(statement):
+            continue
+        if statement["Resource"] == "*":
+            assert statement["Condition"] == tagged, statement["Sid"]
+        else:  # the database's own group, named by the user (aws.authorize_source)
+            assert action.endswith("SecurityGroupIngress"), statement["Sid"]
+            assert all(":security-group/sg-" in r for r in statement["Resource"])
 
 
 def test_passwords_are_read_only_where_the_user_stores_them():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from cdclab.aws.aurora import SourceAccess
 from cdclab.aws.errors import aws_errors
 from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
@@ -30,15 +31,21 @@ def provisioner(settings: AwsSettings) -> Ec2Provisioner:
 
 
 @aws_errors
-def aws_up(settings: AwsSettings, *, run_id: str | None = None, dry_run: bool = False) -> UpResult:
+def aws_up(
+    settings: AwsSettings,
+    *,
+    run_id: str | None = None,
+    dry_run: bool = False,
+    source: SourceAccess | None = None,
+) -> UpResult:
     """Validate everything first (credentials, region, CIDR), then create or only plan."""
     ec2 = provisioner(settings)
     allow_cidr = settings.allow_cidr or caller_cidr()
     run_id = run_id or new_aws_run_id()
-    planned = ec2.plan(run_id, allow_cidr)
+    planned = ec2.plan(run_id, allow_cidr, source=source)
     if dry_run:
         return UpResult(run_id, allow_cidr, planned)
-    host = ec2.up(run_id, allow_cidr)
+    host = ec2.up(run_id, allow_cidr, source)
     inventory = write_inventory(
         run_state_dir(run_id),
         address=host.public_ip or host.private_ip or "",

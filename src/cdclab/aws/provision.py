@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
+from cdclab.aws.aurora import SourceAccess
 from cdclab.aws.settings import AL2023_AMI_PARAMETER, CHECKIP_URL, AwsSettings
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.paths import aws_state_dir
@@ -34,7 +35,7 @@ SSH_USER = "ec2-user"  # Amazon Linux 2023
 class Resource:
     """A resource a run has or would have: what the plan prints and `ls` lists."""
 
-    kind: str  # key-pair | security-group | ingress-rule | instance
+    kind: str  # key-pair | security-group | ingress-rule | source-rule | instance
     name: str
     details: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -181,13 +182,19 @@ class Ec2Provisioner:
         return found[0]["SubnetId"]
 
     # -- the plan -----------------------------------------------------------------------
-    def plan(self, run_id: str, allow_cidr: str, now: datetime | None = None) -> list[Resource]:
+    def plan(
+        self,
+        run_id: str,
+        allow_cidr: str,
+        now: datetime | None = None,
+        source: SourceAccess | None = None,
+    ) -> list[Resource]:
         """Every resource `up` would create, with its tags and rules. Calls nothing that
         mutates (reads the AMI parameter and the default VPC)."""
         expires = self._expires_at(now)
         vpc, subnet = self.vpc_and_subnet()
         name = f"cdclab-{run_id}"
-        return [
+        planned = [
             Resource("key-pair", name, {"type": "ed25519"}, tags_for(run_id, name, expires)),
             Resource(
                 "security-group",
@@ -215,6 +222,17 @@ class Ec2Provisioner:
                 tags_for(run_id, name, expires),
             ),
         ]
+        # The database admits the instance's group once the group exists.
+        planned[3:3] = [
+            Resource(
+                "source-rule",
+                f"{group} tcp/{source.port}",
+                {"protocol": "tcp", "port": source.port, "source": f"security group {name}"},
+                tags_for(run_id, name, expires),
+            )
+            for group in (source.group_ids if source else ())
+        ]
+        return planned
 
     def _expires_at(self, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)
@@ -222,7 +240,7 @@ class Ec2Provisioner:
         return expires.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # -- up / down ------------------------------------------------------------------------
-    def up(self, run_id: str, allow_cidr: str) -> AwsHost:
+    def up(self, run_id: str, allow_cidr: str, source: SourceAccess | None = None) -> AwsHost:
         """Create the run's key pair, security group and instance; roll back on failure
         (any failure, Ctrl-C included: nothing is left half-created)."""
         directory = run_state_dir(run_id)
@@ -240,6 +258,8 @@ class Ec2Provisioner:
         try:
             key_file = self._create_key(name, tags, directory, created)
             group_id = self._create_group(name, run_id, vpc, allow_cidr, tags, created)
+            if source:
+                self._admit(source, group_id, tags, created)
             instance = self._run_instance(
                 name, ami, group_id, subnet, tags, created, self_termination(expires)
             )
@@ -306,6 +326,32 @@ class Ec2Provisioner:
         )
         return group_id
 
+    def _admit(self, source: SourceAccess, group_id: str, tags, created: list) -> None:
+        """One tagged ingress rule per database group: its port, from the instance's group."""
+        for database_group in source.group_ids:
+            answer = self.ec2.authorize_security_group_ingress(
+                GroupId=database_group,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": source.port,
+                        "ToPort": source.port,
+                        "UserIdGroupPairs": [{"GroupId": group_id, "Description": "cdclab run"}],
+                    }
+                ],
+                TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": tags}],
+            )
+            for rule in answer.get("SecurityGroupRules", []):
+                created.append(("source-rule", f"{database_group}/{rule['SecurityGroupRuleId']}"))
+
+    def _revoke(self, group_and_rule: str) -> None:
+        group_id, rule_id = group_and_rule.split("/", 1)
+        try:
+            self.ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=[rule_id])
+        except ClientError as exc:
+            if "NotFound" not in exc.response["Error"]["Code"]:
+                raise
+
     def _run_instance(
         self,
         name: str,
@@ -318,7 +364,7 @@ class Ec2Provisioner:
     ) -> dict[str, Any]:
         """One instance (IMDSv2, encrypted gp3 root, terminates on shutdown), running."""
         network: dict[str, Any] = {
-            "Groups": [group_id],
+            "Groups": [group_id, *self.settings.security_group_ids],
             "DeviceIndex": 0,
             "AssociatePublicIpAddress": True,
         }
@@ -360,6 +406,8 @@ class Ec2Provisioner:
             try:
                 if kind == "instance":
                     self._terminate([ident])
+                elif kind == "source-rule":
+                    self._revoke(ident)
                 elif kind == "security-group":
                     self._delete_group(ident)
                 elif kind == "key-pair":
@@ -401,6 +449,9 @@ class Ec2Provisioner:
         Found by tag, so it works without local state; idempotent."""
         found = [r for r in self.ls() if r.tags.get(TAG_RUN) == run_id]
         self._terminate([r.resource_id for r in found if r.kind == "instance"])
+        for r in found:  # first: a group that another group's rule names cannot be deleted
+            if r.kind == "source-rule":
+                self._revoke(f"{r.details['group']}/{r.resource_id}")
         for r in found:
             if r.kind == "security-group":
                 self._delete_group(r.resource_id)
@@ -447,37 +498,11 @@ class Ec2Provisioner:
         return sorted(r["RegionName"] for r in answer["Regions"] if r["RegionName"] in known)
 
     def ls(self) -> list[Resource]:
-        """Every cdclab-tagged instance (not terminated), security group and key pair."""
-        tag_filter = [{"Name": "tag-key", "Values": [TAG_RUN]}]
-        found: list[Resource] = []
-        pages = self.ec2.get_paginator("describe_instances").paginate(
-            Filters=[
-                *tag_filter,
-                {
-                    "Name": "instance-state-name",
-                    "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
-                },
-            ]
-        )
-        for page in pages:
-            for reservation in page["Reservations"]:
-                for instance in reservation["Instances"]:
-                    tags = _tag_dict(instance.get("Tags"))
-                    found.append(
-                        Resource(
-                            "instance",
-                            tags.get("Name", instance["InstanceId"]),
-                            {
-                                "state": instance["State"]["Name"],
-                                "type": instance["InstanceType"],
-                                "public_ip": instance.get("PublicIpAddress"),
-                            },
-                            tags,
-                            instance["InstanceId"],
-                        )
-                    )
-        for group in self.ec2.describe_security_groups(Filters=tag_filter)["SecurityGroups"]:
-            found.append(
+        """Every cdclab-tagged instance (not terminated), security group, rule and key pair."""
+        tagged = [{"Name": "tag-key", "Values": [TAG_RUN]}]
+        return [
+            *self._instances(tagged),
+            *(
                 Resource(
                     "security-group",
                     group["GroupName"],
@@ -485,18 +510,49 @@ class Ec2Provisioner:
                     _tag_dict(group.get("Tags")),
                     group["GroupId"],
                 )
-            )
-        for key in self.ec2.describe_key_pairs(Filters=tag_filter)["KeyPairs"]:
-            found.append(
+                for group in self.ec2.describe_security_groups(Filters=tagged)["SecurityGroups"]
+            ),
+            *self._source_rules(tagged),
+            *(
                 Resource(
-                    "key-pair",
-                    key["KeyName"],
-                    {},
-                    _tag_dict(key.get("Tags")),
-                    key.get("KeyPairId"),
+                    "key-pair", key["KeyName"], {}, _tag_dict(key.get("Tags")), key.get("KeyPairId")
                 )
-            )
+                for key in self.ec2.describe_key_pairs(Filters=tagged)["KeyPairs"]
+            ),
+        ]
+
+    def _instances(self, tagged: list[dict]) -> list[Resource]:
+        alive = ["pending", "running", "stopping", "stopped", "shutting-down"]
+        pages = self.ec2.get_paginator("describe_instances").paginate(
+            Filters=[*tagged, {"Name": "instance-state-name", "Values": alive}]
+        )
+        found = []
+        for page in pages:
+            for instance in (i for r in page["Reservations"] for i in r["Instances"]):
+                tags = _tag_dict(instance.get("Tags"))
+                details = {
+                    "state": instance["State"]["Name"],
+                    "type": instance["InstanceType"],
+                    "public_ip": instance.get("PublicIpAddress"),
+                }
+                name = tags.get("Name", instance["InstanceId"])
+                found.append(Resource("instance", name, details, tags, instance["InstanceId"]))
         return found
+
+    def _source_rules(self, tagged: list[dict]) -> list[Resource]:
+        """The rules a run added to the database's groups (aws.authorize_source)."""
+        pages = self.ec2.get_paginator("describe_security_group_rules").paginate(Filters=tagged)
+        return [
+            Resource(
+                "source-rule",
+                f"{rule['GroupId']} tcp/{rule.get('FromPort')}",
+                {"group": rule["GroupId"]},
+                _tag_dict(rule.get("Tags")),
+                rule["SecurityGroupRuleId"],
+            )
+            for page in pages
+            for rule in page["SecurityGroupRules"]
+        ]
 
     def expired_runs(self, now: datetime | None = None) -> dict[str, list[Resource]]:
         """Run ids whose `expires-at` has passed (or is unreadable), with their resources."""

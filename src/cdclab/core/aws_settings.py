@@ -6,6 +6,7 @@ Only the model lives here (the ground floor); talking to AWS is `cdclab.aws`'s j
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -45,6 +46,16 @@ class AwsSettings(BaseModel):
         default=4.0, gt=0, le=72, description="the instance is tagged to expire after this"
     )
     root_volume_gb: int = Field(default=30, ge=8, le=200)
+    security_group_ids: list[str] = Field(
+        default_factory=list,
+        description="groups of yours to attach to the instance as well (e.g. one your "
+        "database's group already admits)",
+    )
+    authorize_source: bool = Field(
+        default=False,
+        description="add one ingress rule to external.aurora_cluster's groups: its port, from "
+        "the instance's group only; removed with the instance",
+    )
     # For experiments on the aws target:
     run_id: str | None = Field(
         default=None,
@@ -57,6 +68,14 @@ class AwsSettings(BaseModel):
         pattern=r"^[\w./-]+$",
         description="the container CLI on the instance (docker; podman-docker also answers)",
     )
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _group_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"sg-[0-9a-f]{8,17}", v)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not a security group id (sg-0123456789abcdef0)")
+        return value
 
     @field_validator("instance_type")
     @classmethod

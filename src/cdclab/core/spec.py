@@ -231,6 +231,12 @@ class ExternalSpec(Strict):
         "(MariaDB: MariaDbConnector)",
     )
     db_host: str | None = None
+    aurora_cluster: str | None = Field(
+        default=None,
+        pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$",
+        description="an Aurora cluster identifier: its endpoint, port, VPC and security groups "
+        "are looked up (RDS API); db_host and db_port, if given, win",
+    )
     db_port: int = Field(default=3306, ge=1, le=65535)
     db_user: str = "debezium"
     db_password_from: str | None = Field(
@@ -371,9 +377,11 @@ class ExperimentSpec(Strict):
         if self.target == "aws":
             missing = [
                 f"external.{key}"
-                for key in ("db_host", "db_password_from", "db_ca_file", "kafka_bootstrap")
+                for key in ("db_password_from", "db_ca_file", "kafka_bootstrap")
                 if getattr(self.external, key) is None
             ]
+            if self.external.db_host is None and self.external.aurora_cluster is None:
+                missing.insert(0, "external.db_host (or external.aurora_cluster)")
             if missing:
                 raise ValueError(
                     f"target aws runs against your database and Kafka: set {', '.join(missing)}"
@@ -383,6 +391,11 @@ class ExperimentSpec(Strict):
                     "--set external.kafka_bootstrap=b-1.msk…:9092)"
                 )
             self._fits_the_instances_life()
+            if self.aws.authorize_source and self.external.aurora_cluster is None:
+                raise ValueError(
+                    "aws.authorize_source opens your Aurora cluster's security groups to the "
+                    "instance: name the cluster with --set external.aurora_cluster=<identifier>"
+                )
             if self.hosts:
                 raise ValueError(
                     "hosts: per-host sysctls apply to the local lab only; on aws the database "

@@ -26,6 +26,7 @@ from typing import Any
 from cdclab.ansible import run_playbook
 from cdclab.aws import containers
 from cdclab.aws.arms import write_arms_file
+from cdclab.aws.aurora import SourceAccess, with_cluster
 from cdclab.aws.inventory import ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
@@ -99,6 +100,7 @@ class AwsTarget(BaseTarget):
         self._forwards: list[LocalForward] = []
         self._registered: list[RunArm] = []
         self._session = None
+        self._source: SourceAccess | None = None
         self._started_at = time.time()
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
         self.compose_project = containers.COMPOSE_PROJECT  # container names, worker groups
@@ -123,6 +125,9 @@ class AwsTarget(BaseTarget):
         """Everything that can be checked without creating anything: credentials, region,
         the kept host, the CA file, the secrets (read, then dropped)."""
         self._session = aws_session(self.settings)
+        # external.aurora_cluster: endpoint, port, VPC (and the groups to open) looked up.
+        self.spec, self._source = with_cluster(self.spec, self._session)
+        self.settings, self.external = self.spec.aws, self.spec.external
         if self.settings.run_id:
             self.host = AwsHost.load(self.settings.run_id)
         elif not self.settings.allow_cidr:  # fail closed now, not after the results exist
@@ -141,7 +146,7 @@ class AwsTarget(BaseTarget):
     def prepare(self) -> list[str]:
         """Provision (or reuse) the instance, deploy the arms, register this run's connectors."""
         if self.host is None:
-            self.host = aws_up(self.settings, run_id=self.aws_run_id).host
+            self.host = aws_up(self.settings, run_id=self.aws_run_id, source=self._source).host
             self._provisioned = True
         self.inventory = run_state_dir(self.aws_run_id) / "inventory.yml"
         if not self.inventory.exists():

@@ -5,9 +5,10 @@ Reads (the AMI parameter, the default VPC, the caller's address) but mutates not
 
 from __future__ import annotations
 
+from cdclab.aws.aurora import with_cluster
 from cdclab.aws.errors import aws_errors
-from cdclab.aws.lifecycle import provisioner
-from cdclab.aws.provision import caller_cidr
+from cdclab.aws.provision import Ec2Provisioner, caller_cidr
+from cdclab.aws.settings import aws_session
 from cdclab.core.durations import format_duration
 from cdclab.core.spec import ExperimentSpec
 from cdclab.faults.actions import DEADMAN_GRACE_S
@@ -17,7 +18,9 @@ from cdclab.versions import load_versions
 
 @aws_errors
 def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
-    ec2 = provisioner(spec.aws)
+    session = aws_session(spec.aws)
+    spec, source = with_cluster(spec, session)
+    ec2 = Ec2Provisioner(spec.aws, session)
     ext = spec.external
     if spec.aws.run_id:
         lines = [
@@ -30,7 +33,7 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
             f"AWS region {ec2.region}: one EC2 host, tagged, expiring after "
             f"{spec.aws.max_hours:g} h, when it terminates itself"
         ]
-        for r in ec2.plan("<run id>", allow_cidr):
+        for r in ec2.plan("<run id>", allow_cidr, source=source):
             details = ", ".join(f"{k}={v}" for k, v in r.details.items())
             tags = ", ".join(f"{k}={v}" for k, v in r.tags.items())
             lines.append(
