@@ -11,6 +11,7 @@ the conntrack settings, and lets the stalled connection deliver again.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -363,3 +364,19 @@ def test_half_open_leaves_a_reading_client_on_a_connection_the_server_forgot(hos
         ["ip", "netns", "exec", db_ns, "iptables", "-w", "-S"], capture_output=True, text=True
     )
     assert "cdclab:" not in done.stdout
+
+
+@settings(max_examples=30, deadline=None)
+@given(starts=st.lists(st.integers(20, 250), min_size=1, max_size=3))
+def test_overlapping_idle_windows_are_merged_and_their_seconds_counted_once(starts):
+    faults = ", ".join(f"{{kind: nat-idle, at: {a}s, for: 60s, idle: 45s}}" for a in starts)
+    spec = load_spec("nat-idle", assignments=[f"faults=[{faults}]"])
+    windows = spec.quiet_windows()
+    # ordered and disjoint …
+    assert all(end < after for (_, end), (after, _) in itertools.pairwise(windows))
+    # … and quiet exactly when some fault's own window is
+    every = [w for fault in spec.all_faults() for w in fault.quiet_windows()]
+    for t in (half / 2 for half in range(int(spec.duration * 2))):
+        assert any(a <= t < b for a, b in windows) == any(a <= t < b for a, b in every)
+    quiet = sum(b - a for a, b in windows)
+    assert spec.expected_canaries == int((spec.duration - quiet) // spec.canary.interval)

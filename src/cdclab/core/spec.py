@@ -458,8 +458,15 @@ class ExperimentSpec(Strict):
         return self
 
     def quiet_windows(self) -> list[tuple[float, float]]:
-        """(start, end) offsets in which the clock writes no canary, in order."""
-        return sorted(w for fault in self.all_faults() for w in fault.quiet_windows())
+        """(start, end) offsets in which the clock writes no canary, in order and disjoint
+        (overlapping faults' windows merged, so no quiet second is counted twice)."""
+        merged: list[tuple[float, float]] = []
+        for start, end in sorted(w for fault in self.all_faults() for w in fault.quiet_windows()):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
 
     def all_faults(self) -> list[FaultSpec]:
         """faults: plus the campaign: shorthand, expanded."""

@@ -286,7 +286,7 @@ class ExperimentClock:
                 "canary_quiet",
                 start=utc_iso(self.started_at + slot.quiet[0]),
                 end=utc_iso(self.started_at + slot.quiet[1]),
-                reason="nat-idle: no canary, so that connections idle past the timeout",
+                reason="a fault's idle window: no canary, so the connection stays idle",
             )
         return slot.seq, slot.write
 
