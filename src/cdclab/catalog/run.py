@@ -28,7 +28,7 @@ def with_debezium(spec: ExperimentSpec, releases: list[str]) -> ExperimentSpec:
         if not re.fullmatch(DEBEZIUM_VERSION, release):
             raise InvalidInputError(
                 f"--debezium: {release!r} is not a Debezium release; write them like "
-                "2.7.0.Final,3.6.1.Final"
+                "2.7.0.Final (the releases of debezium-connector-mariadb)"
             )
     data = spec.model_dump(mode="json", by_alias=True)
     data["matrix"] = {}

@@ -17,7 +17,7 @@ def _listed(value: str | None) -> list[str] | None:
         "only": "comma-separated experiments of the catalog to run (default: all of them: "
         "fault-campaign, keyupdate, nat-idle, half-open)",
         "debezium": "comma-separated Debezium releases: every arm runs once per release "
-        "(e.g. 2.7.0.Final,3.6.1.Final), side by side",
+        "(e.g. 2.7.0.Final,<a later one>), side by side; docs/catalog.md says which the lab runs",
         "dry-run": "validate every experiment and list what would run; change nothing",
     }
 )
