@@ -108,9 +108,9 @@ def test_tags_are_written_only_while_creating_what_cdclab_creates():
 )
 def test_what_changes_or_destroys_touches_only_resources_tagged_by_cdclab(action):
     tagged = {"Null": {"aws:ResourceTag/cdclab:run-id": "false"}}
-    for statement in _statements():
-        if action not in _actions(statement):
-            continue
+    granting = [s for s in _statements() if action in _actions(s)]
+    assert granting, f"{action} is allowed nowhere: the check below would pass unread"
+    for statement in granting:
         if statement["Resource"] == "*":
             assert statement["Condition"] == tagged, statement["Sid"]
         else:  # the database's own group, named by the user (aws.authorize_source)
