@@ -20,8 +20,9 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "fault-campaign",
         3,
         ("campaign.durations=[30s, 60s]", "campaign.start=20s", "campaign.gap=40s"),
-        "A network black hole: the task stays RUNNING and Connected stays true; the binlog "
-        "client's keep-alive reconnects only after the path is back.",
+        "A network black hole: the task stays RUNNING and Connected stays true until the "
+        "binlog client's keep-alive notices (if it does before the path is back); it "
+        "reconnects only after the path is back.",
     ),
     CatalogEntry(
         "keyupdate",
