@@ -140,8 +140,8 @@ def _report_rows(r: dict[str, Any] | None) -> list[str]:
         return []
     return [
         f"| `invoke report`, {r['hours']:g} h × {r['arms']} arms at 1 s "
-        f"({r['checks']} checks): wall, peak RSS | {r['report_wall_s']} s, "
-        f"{r['report_peak_rss_mb']} MB"
+        f"({r['checks']} checks): wall (median), peak RSS | {r['report_wall_s']} s, "
+        f"{r['report_peak_rss_mb']} MB + {r.get('report_drawing_peak_rss_mb', 0)} MB drawing"
         + (f"; before ({r['baseline']}): {r['report_wall_before_s']} s" if "baseline" in r else "")
         + f" | < {TARGETS['report_s']:g} s | {_mark(r['report_wall_s'], TARGETS['report_s'])} |",
         f"| results size per hour of run | {r['results_mb_per_hour']} MB | | |",

@@ -1,7 +1,8 @@
 """Running a cdclab command as a child and measuring it: wall time, CPU, peak RSS.
 
 CPU and RSS of the command's own process come from /proc while it runs (its ansible and
-JVM children are not the orchestrator); wait4's rusage adds the whole tree's peak RSS.
+JVM children are not the orchestrator); the peaks of its direct children are kept beside
+it, for commands that split their work across processes (the report's drawing process).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Measured:
     peak_rss_mb: float  # VmHWM of the process itself
     samples: list[CpuSample] = field(default_factory=list)
     started_at: float = 0.0  # epoch seconds at spawn
+    children_peak_rss_mb: float = 0.0  # sum of its direct children's VmHWM, as last seen
 
     def cpu_percent_between(self, start: float, end: float) -> float | None:
         inside = [s for s in self.samples if start <= s.at <= end]
@@ -63,8 +65,19 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def run_measured(
-    args: list[str], env: dict[str, str] | None = None, timeout=3600, cwd: Path = PROJECT_ROOT
+    args: list[str],
+    env: dict[str, str] | None = None,
+    timeout=3600,
+    cwd: Path = PROJECT_ROOT,
+    sample_every: float = 0.5,
 ) -> Measured:
     argv = [INVOKE, *args]
     started = time.time()
@@ -78,6 +91,7 @@ def run_measured(
     )
     samples: list[CpuSample] = []
     peak = [0.0]
+    children: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
@@ -88,7 +102,9 @@ def run_measured(
                 samples.append(CpuSample(time.time(), cpu))
             if rss is not None:
                 peak[0] = max(peak[0], rss)
-            done.wait(0.5)
+            for pid in _children(child.pid):
+                children[pid] = max(children.get(pid, 0.0), _peak_rss_mb(pid) or 0.0)
+            done.wait(sample_every)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -104,6 +120,7 @@ def run_measured(
         stdout=stdout,
         stderr=stderr,
         peak_rss_mb=round(peak[0], 1),
+        children_peak_rss_mb=round(sum(children.values()), 1),
         started_at=started,
         samples=samples,
     )

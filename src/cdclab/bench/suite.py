@@ -320,38 +320,61 @@ def checkout_of(revision: str) -> Iterator[Path]:
         shutil.rmtree(place.parent, ignore_errors=True)
 
 
+REPORT_REPEATS = 5  # a two-second command on a shared machine: one run is noise
+
+
 def _report_at(scratch: Path, checkout: Path | None = None) -> Measured:
     """`invoke report` on scratch, with this checkout's code or another's."""
-    if checkout is None:
-        return _ok(run_measured(["report", str(scratch)]))
-    env = {"PYTHONPATH": str(checkout / "src")}
-    return _ok(run_measured(["report", str(scratch)], env=env, cwd=checkout))
+    env = {"PYTHONPATH": str(checkout / "src")} if checkout else None
+    # Sampled often: the drawing process lives about a second.
+    measured = run_measured(
+        ["report", str(scratch)], env=env, cwd=checkout or PROJECT_ROOT, sample_every=0.05
+    )
+    return _ok(measured)
 
 
-def bench_report(hours: float, baseline: str | None = None) -> dict[str, Any]:
+def _report_walls(scratch: Path, baseline: str | None, repeats: int) -> tuple[list, list]:
+    """This checkout's runs and the baseline's, interleaved so drift hits both alike."""
+    new: list[Measured] = []
+    old: list[Measured] = []
+    with contextlib.ExitStack() as stack:
+        checkout = stack.enter_context(checkout_of(baseline)) if baseline else None
+        for _ in range(repeats):
+            if checkout:
+                old.append(_report_at(scratch, checkout))
+            new.append(_report_at(scratch))
+    return new, old
+
+
+def bench_report(
+    hours: float, baseline: str | None = None, repeats: int = REPORT_REPEATS
+) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="cdclab-bench-report-"))
     try:
         started = time.time()
         checks = write_synthetic_run(scratch, hours=hours)
         journal_s = time.time() - started
+        new, old = _report_walls(scratch, baseline, repeats)
         before: dict[str, Any] = {}
-        if baseline:
-            with checkout_of(baseline) as checkout:
-                old = _report_at(scratch, checkout)
-            before = {"baseline": baseline, "report_wall_before_s": round(old.wall_s, 2)}
-        measured = _report_at(scratch)
+        if old:
+            walls = spread([m.wall_s for m in old])
+            before = {"baseline": baseline, "report_wall_before_s": walls["median"]}
+        walls = spread([m.wall_s for m in new])
         size = directory_size_mb(scratch)
         return {
             "hours": hours,
             "arms": 2,
             "interval_s": 1.0,
             "checks": checks,
-            "report_wall_s": round(measured.wall_s, 2),
-            "report_peak_rss_mb": measured.peak_rss_mb,
+            "report_wall_s": walls["median"],
+            "report_wall_spread_s": walls,
+            "report_peak_rss_mb": max(m.peak_rss_mb for m in new),
+            "report_drawing_peak_rss_mb": max(m.children_peak_rss_mb for m in new),
             **before,
             "results_mb": round(size, 1),
             "results_mb_per_hour": round(size / hours, 1),
-            "note": f"synthetic journal written in {journal_s:.1f}s; wall includes Python start",
+            "note": f"synthetic journal written in {journal_s:.1f}s; wall (median of "
+            f"{repeats}) includes Python start",
         }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from invoke import Collection, task
-from pydantic import ValidationError
 
 from cdclab.cli._common import print_json, user_errors
 from cdclab.errors import from_validation
@@ -19,6 +18,8 @@ SETTINGS_HELP = {
 
 
 def _settings(**given):
+    from pydantic import ValidationError  # here: every `invoke` command loads this module
+
     from cdclab.aws.settings import AwsSettings
 
     try:

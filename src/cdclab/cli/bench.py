@@ -63,7 +63,7 @@ def bench(
     ) + (f" --baseline {baseline}" if baseline else "")
     results = {"started_at": stamp, "command": command, "machine": suite.machine()}
     if smoke:
-        results["report"] = suite.bench_report(0.05, baseline)
+        results["report"] = suite.bench_report(0.05, baseline, repeats=1)
     else:
         if chosen & suite.LAB_PARTS:
             check_lab_prerequisites()

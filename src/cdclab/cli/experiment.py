@@ -99,12 +99,16 @@ def experiments(c):
 def report(c, directory):
     """Rebuild summary.json, report.md and report.html from a run's journals alone."""
     from cdclab.errors import InvalidInputError
-    from cdclab.report.render import build_report
+    from cdclab.report.renderer import PlotRenderer
 
     path = Path(directory)
     if not path.is_dir():
         raise InvalidInputError(f"{directory} is not a directory: give a results directory")
-    summary = build_report(path)
+    # Started before the report's own imports: matplotlib loads in it meanwhile.
+    with PlotRenderer() as renderer:
+        from cdclab.report.render import build_report
+
+        summary = build_report(path, renderer=renderer)
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     out.print(f"report: {path / 'report.md'} and {path / 'report.html'}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from invoke import Collection, task
 
 from cdclab.cli._common import flag_duration, print_json, user_errors
-from cdclab.lab.config import LabConfig
 from cdclab.progress import ansible_printer, console, out
+
+if TYPE_CHECKING:  # imported where used: every `invoke` command loads this module
+    from cdclab.lab.config import LabConfig
 
 
 def _config(c, subnet: str | None) -> LabConfig | None:
@@ -19,7 +22,7 @@ def _config(c, subnet: str | None) -> LabConfig | None:
     from pydantic import ValidationError
 
     from cdclab.errors import from_validation
-    from cdclab.lab.config import load_saved
+    from cdclab.lab.config import LabConfig, load_saved
 
     base = load_saved() or LabConfig()
     try:

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from cdclab.core.journal import utc_iso
-from cdclab.report.plots import latency_distribution, timeline
+from cdclab.errors import CdclabError
+from cdclab.report.figures import plot_data
+from cdclab.report.renderer import PlotRenderer
 from cdclab.report.stats import discordant_pairs_needed
 from cdclab.report.summary import Summary, summarize_with_checks
 from cdclab.templating import environment
@@ -60,27 +62,39 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def build_report(directory: Path, *, allow_empty: bool = False) -> Summary:
-    """Write summary.json, the two plots, report.md and report.html; return the summary."""
-    summary, checks = summarize_with_checks(directory, allow_empty=allow_empty)
+def build_report(
+    directory: Path, *, allow_empty: bool = False, renderer: PlotRenderer | None = None
+) -> Summary:
+    """Write summary.json, the two plots, report.md and report.html; return the summary.
+    A renderer started earlier by the caller gets a head start on importing matplotlib."""
+    with renderer or PlotRenderer() as drawing:  # matplotlib loads while journals are read
+        summary, checks = summarize_with_checks(directory, allow_empty=allow_empty)
+        if checks:
+            drawing.start(
+                plot_data(summary, checks), directory / TIMELINE_PNG, directory / LATENCY_PNG
+            )
+        # Compiled while the plots are drawn.
+        markdown = environment(html=False).get_template("report.md.j2")
+        html = environment(html=True).get_template("report.html.j2")
+        has_plots = bool(checks) and _drew(drawing, summary)
     (directory / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n")
-    context = _context(directory, summary)
-    if checks:
-        timeline(summary, checks, directory / TIMELINE_PNG)
-        latency_distribution(summary, checks, directory / LATENCY_PNG)
-    env = environment(html=False)
-    (directory / "report.md").write_text(
-        env.get_template("report.md.j2").render(**context, has_plots=bool(checks))
-    )
+    context = {**_context(directory, summary), "has_plots": has_plots}
+    (directory / "report.md").write_text(markdown.render(**context))
     images = {}
-    if checks:
+    if has_plots:
         images = {
             "timeline": _data_uri(directory / TIMELINE_PNG),
             "latency": _data_uri(directory / LATENCY_PNG),
         }
-    (directory / "report.html").write_text(
-        environment(html=True)
-        .get_template("report.html.j2")
-        .render(**context, has_plots=bool(checks), images=images)
-    )
+    (directory / "report.html").write_text(html.render(**context, images=images))
     return summary
+
+
+def _drew(drawing: PlotRenderer, summary: Summary) -> bool:
+    """Both plots drawn; a failure to draw costs the report its pictures, not its numbers."""
+    try:
+        drawing.finish()
+    except CdclabError as exc:
+        summary.warnings.append(str(exc))
+        return False
+    return True
