@@ -62,6 +62,37 @@ def test_the_matrix_says_what_noticed_and_what_ended_each_failure(tmp_path):
     assert "[demo](demo-run/report.md)" in text and "- **demo**: what it teaches" in text
 
 
+def test_a_failure_with_no_fault_is_timed_from_its_first_lost_canary(tmp_path):
+    run = _run(tmp_path / "demo-run", heal_seq=15)
+    (run / "faults.jsonl").unlink()  # a failure that arises by itself (keyupdate's kind)
+    build_report(run)
+    write_catalog(tmp_path, [run], {})
+    cells = {c["arm"]: c for c in json.loads((tmp_path / "catalog.json").read_text())}
+    summary = json.loads((run / "summary.json").read_text())
+    (episode,) = next(a for a in summary["arms"] if a["arm"] == "off")["episodes"]
+    off = cells["off"]
+    assert off["detect_from"] == "the first lost canary"
+    assert off["detect_s"] == pytest.approx(episode["detected_at"] - episode["start"], abs=1e-3)
+    assert off["detect_s"] > 0
+    row = next(
+        line for line in (tmp_path / "catalog.md").read_text().splitlines() if "| off |" in line
+    )
+    assert f"{off['detect_s']:.1f} s†" in row
+
+
+def test_a_failure_with_a_fault_is_timed_from_the_fault(tmp_path):
+    run = _run(tmp_path / "demo-run", heal_seq=15)
+    write_catalog(tmp_path, [run], {})
+    cells = {c["arm"]: c for c in json.loads((tmp_path / "catalog.json").read_text())}
+    impact = json.loads((run / "summary.json").read_text())["fault_impacts"][0]
+    expected = {a["arm"]: a["episode_detected_s"] for a in impact["arms"]}
+    assert cells["off"]["detect_s"] == expected["off"] is not None
+    assert cells["off"]["detect_from"] == "the fault"
+    assert (
+        "†" not in (tmp_path / "catalog.md").read_text().split("## What each")[0].split("|---")[1]
+    )
+
+
 def test_only_names_the_unknown_experiment_and_the_choices():
     with pytest.raises(InvalidInputError, match="--only: nope not in the catalog; choose from"):
         chosen(["nope"])

@@ -27,7 +27,8 @@ class Cell(BaseModel):
     rest_left_running: bool
     connected_dropped: bool
     peak_ms_since_last_event: int | None
-    detect_s: float | None  # the fault's apply -> the detector's episode
+    detect_s: float | None  # the fault's apply (or the first lost canary) -> the episode
+    detect_from: str | None  # "the fault" or, in a run without one, "the first lost canary"
     recovered: str  # by itself (and when) / after the heal / not by the end
     cure: str
 
@@ -39,6 +40,20 @@ def _episode(arm: ArmSummary, impact: FaultImpact | None) -> EpisodeSummary | No
         return arm.episodes[0]
     after = [e for e in arm.episodes if e.detected_at >= impact.applied_at]
     return after[0] if after else None
+
+
+def _detection(
+    arm: ArmSummary, episode: EpisodeSummary | None, impact: FaultImpact | None
+) -> tuple[float | None, str | None]:
+    """Seconds to the episode from the fault's start; a failure with no fault to time from
+    (it arises by itself, e.g. TLS key updates) is timed from its first lost canary."""
+    if impact is not None:
+        by_fault = {a.arm: a for a in impact.arms}
+        found = by_fault[arm.arm].episode_detected_s if arm.arm in by_fault else None
+        return found, None if found is None else "the fault"
+    if episode is None:
+        return None, None
+    return round(episode.detected_at - episode.start, 3), "the first lost canary"
 
 
 def _recovered(
@@ -67,9 +82,9 @@ def _cells(directory: Path, root: Path) -> list[Cell]:
     impact = summary.fault_impacts[0] if summary.fault_impacts else None
     cells = []
     for arm in summary.arms:
-        by_fault = {a.arm: a for a in impact.arms} if impact else {}
         episode = _episode(arm, impact)
         recovered, cure = _recovered(arm, episode, impact)
+        detect_s, detect_from = _detection(arm, episode, impact)
         metrics = arm.metrics
         cells.append(
             Cell(
@@ -83,7 +98,8 @@ def _cells(directory: Path, root: Path) -> list[Cell]:
                 rest_left_running=arm.rest_not_running > 0,
                 connected_dropped=bool(metrics and metrics.disconnected),
                 peak_ms_since_last_event=metrics.max_ms_since_last_event if metrics else None,
-                detect_s=by_fault[arm.arm].episode_detected_s if arm.arm in by_fault else None,
+                detect_s=detect_s,
+                detect_from=detect_from,
                 recovered=recovered,
                 cure=cure,
             )
