@@ -376,9 +376,9 @@ def test_a_run_that_fails_after_provisioning_removes_its_instance_unless_kept(
         target="aws",
     )
     target = AwsTarget(spec, "1234abcd", artifact_dir=tmp_path / "ansible")
-    # No database and no network behind moto's instance: the canary-table check is skipped
-    # and the deploy fails as it would against an instance that never answers SSH.
-    monkeypatch.setattr(target, "_check_canary_table", lambda: None)
+    # No database, Kafka or network behind moto's instance: the reachability checks are
+    # skipped and the deploy fails as it would against an instance that never answers SSH.
+    monkeypatch.setattr(target, "_check_reachable", lambda: None)
 
     def unreachable():
         raise CdclabError("cannot reach ec2-user@… over SSH")

@@ -143,6 +143,41 @@ def test_a_row_inserted_in_mariadb_arrives_on_both_topics(lab_from_nothing):
         assert 0 < arm["latency_ms"] < 30_000
 
 
+def test_the_databases_refusals_are_named_with_their_fix(lab_from_nothing):
+    """Preflight's words for what the real server says: a missing table, a wrong password,
+    a CA bundle that did not sign its certificate; the lab's own writer passes."""
+    import dataclasses
+    import ssl
+
+    from cdclab.canary import CanaryWriter
+    from cdclab.lab.access import writer_account
+    from cdclab.reachability import check_canary_table
+
+    config = load_saved()
+    account = writer_account(config)
+    check_canary_table(CanaryWriter(account, config.canary_table))
+    wrong = "wrong-" + os.urandom(4).hex()
+    cases = [
+        (CanaryWriter(account, "no_such_table"), "CREATE TABLE `cdclab`.`no_such_table`"),
+        (
+            CanaryWriter(dataclasses.replace(account, password=wrong), config.canary_table),
+            f"the database refused user {account.user}",
+        ),
+        (
+            CanaryWriter(
+                dataclasses.replace(account, ca_file=Path(ssl.get_default_verify_paths().cafile)),
+                config.canary_table,
+            ),
+            "presented a certificate that external.db_ca_file",
+        ),
+    ]
+    for writer, says in cases:
+        with pytest.raises(CdclabError) as raised:
+            check_canary_table(writer)
+        assert says in str(raised.value)
+        assert wrong not in str(raised.value) and account.password not in str(raised.value)
+
+
 def test_each_worker_serves_debezium_streaming_metrics(lab_from_nothing):
     """Jolokia on every worker answers with the binlog reader's own view: connected, and the
     canary just read is a recent event."""

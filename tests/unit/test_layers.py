@@ -28,6 +28,7 @@ LAYERS = [
         "progress",
         "tls_handshakes",
         "load",
+        "reachability",
     },
     {"lab", "aws", "images", "dumps", "faults", "report"},  # components: lab, EC2, images, …
     {"targets"},  # the seam: where a run happens, where arms stand

@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +37,16 @@ from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
 from cdclab.core.spec import LoadSpec
-from cdclab.errors import CdclabError, InvalidInputError
+from cdclab.errors import CdclabError, InvalidInputError, PrerequisiteError
 from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
 from cdclab.images.connect import choose_image
 from cdclab.load import LoadWriter
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
+from cdclab.prereqs import APT, Program
 from cdclab.progress import console
+from cdclab.reachability import check_canary_table, check_kafka
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws_plan import describe_aws_plan
@@ -62,14 +66,30 @@ from cdclab.targets.run_connectors import (
 from cdclab.templating import render_connector_config
 from cdclab.versions import load_versions
 
+# What fetching the Jolokia agent from Maven Central takes on this machine.
+JOLOKIA_FETCH = (
+    Program("mvn", "fetching the Jolokia agent", f"{APT} maven"),
+    Program("java", "running Maven", f"{APT} openjdk-17-jdk-headless"),
+)
 
-def canary_table_ddl(database: str, table: str) -> str:
-    """What the user creates once in their database (cdclab does not need CREATE rights)."""
-    return (
-        f"CREATE TABLE `{database}`.`{table}` (id VARCHAR(64) NOT NULL PRIMARY KEY, "
-        "run_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, written_at_ms BIGINT NOT NULL) "
-        "ENGINE=InnoDB"
-    )
+
+def check_jolokia_source(metrics: bool, which: Callable[[str], str | None] = shutil.which) -> None:
+    """The Jolokia agent is fetched here with Maven before the deploy copies it over: with
+    metrics on, it must be in the cache already or Maven and Java must be here to get it."""
+    if not metrics:
+        return
+    version = load_versions().jolokia
+    name = f"jolokia-agent-jvm-{version}-javaagent.jar"
+    if (cache_dir() / "aws-dist" / "agents" / f"jolokia-{version}" / "lib" / name).is_file():
+        return
+    missing = [p for p in JOLOKIA_FETCH if which(p.name) is None]
+    if missing:
+        needs = "; ".join(f"{p.name}, for {p.purpose} ({p.fix})" for p in missing)
+        raise PrerequisiteError(
+            f"metrics: the Jolokia agent (org.jolokia:jolokia-agent-jvm:{version}) is fetched "
+            f"on this machine before the deploy, which needs {needs}. Install them, or run "
+            "without metrics (--set metrics.enabled=false)"
+        )
 
 
 class AwsTarget(BaseTarget):
@@ -141,7 +161,8 @@ class AwsTarget(BaseTarget):
         for reference in {self.external.db_password_from, self.external.writer_password_from}:
             if reference:
                 resolve_secret(reference, self._session)
-        self._check_canary_table()
+        self._check_reachable()
+        check_jolokia_source(self.spec.metrics.enabled)
 
     def prepare(self) -> list[str]:
         """Provision (or reuse) the instance, deploy the arms, register this run's connectors."""
@@ -292,22 +313,11 @@ class AwsTarget(BaseTarget):
     def _open_forwards(self) -> None:
         self.arms = forward_arms(self.ssh(), self.arms, self.workers, self._forwards)
 
-    def _check_canary_table(self) -> None:
-        """Fail before deploying anything if canaries cannot be written."""
-        import pymysql
-
-        writer = self.writer()
-        try:
-            writer.query_one(f"SELECT 1 FROM `{self.external.canary_table}` LIMIT 0")
-        except pymysql.MySQLError as exc:
-            raise InvalidInputError(
-                f"external: cannot use {self.external.database}.{self.external.canary_table} "
-                f"as {self._writer_user()} ({exc}). Create it once with: "
-                f"{canary_table_ddl(self.external.database, self.external.canary_table)}; "
-                "and grant INSERT on it"
-            ) from exc
-        finally:
-            writer.close()
+    def _check_reachable(self) -> None:
+        """Canaries are written and their topics read from this machine: the database and
+        Kafka must answer here before anything exists."""
+        check_canary_table(self.writer())
+        check_kafka(self.external.kafka_bootstrap or "")
 
     def cleanup(self) -> list[str]:
         """Delete this run's connectors (the containers stay until the instance goes)."""
