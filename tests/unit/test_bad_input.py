@@ -27,6 +27,25 @@ def _nothing_created(env):
         assert not os.path.exists(path), f"{path} was created"
 
 
+@pytest.mark.parametrize("target", ["local", "docker"])
+def test_external_sources_on_a_lab_target_are_refused_not_ignored(env, target):
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        target,
+        "--set",
+        "external.db_host=mydb.example",
+        "--dry-run",
+        env=env,
+    )
+    assert ran.rc == 2
+    said = " ".join(ran.stderr.split())
+    assert f"external.db_host: the {target} target runs against the lab's own" in said
+    assert "--target aws" in said
+    _nothing_created(env)
+
+
 @pytest.mark.parametrize(
     ("args", "field"),
     [

@@ -411,6 +411,22 @@ class ExperimentSpec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _external_is_read_by_aws_only(self) -> ExperimentSpec:
+        """Set on another target, external.* would be ignored: the run would measure the
+        lab's database while the user believes it measured theirs."""
+        default = ExternalSpec()  # a spec dumped and re-read sets every field, to its default
+        given = [
+            k for k in ExternalSpec.model_fields if getattr(self.external, k) != getattr(default, k)
+        ]
+        if self.target != "aws" and given:
+            raise ValueError(
+                f"external.{given[0]}: the {self.target} target runs against the lab's own "
+                "MariaDB and Kafka, and only --target aws reads external.* (your database "
+                "and Kafka); remove the external settings or run with --target aws"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _arms_are_usable(self) -> ExperimentSpec:
         names = list(self.resolved_arms())
         if not names:
