@@ -27,6 +27,69 @@ class CommandResult:
         return self.rc == 0
 
 
+@dataclass(frozen=True)
+class JumpHost:
+    """An SSH bastion on the way to a host with no address of its own this machine reaches.
+    Logged in to with its own key (or the user's agent and default keys), its host key
+    checked against its own known_hosts (or the user's)."""
+
+    address: str
+    user: str
+    port: int = 22
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str, key_file: str | None = None) -> JumpHost:
+        """[user@]host[:port]; the user defaults to the local login, as ssh's does."""
+        import getpass
+
+        user, _, rest = text.rpartition("@")
+        address, _, port = rest.partition(":")
+        return cls(
+            address=address,
+            user=user or getpass.getuser(),
+            port=int(port or 22),
+            key_file=Path(key_file).expanduser() if key_file else None,
+        )
+
+    def proxy_command(self) -> str:
+        """The same hop for OpenSSH (Ansible): `ssh -W` through the bastion."""
+        argv = ["ssh", "-W", "%h:%p", "-p", str(self.port), "-o", "BatchMode=yes"]
+        if self.key_file:
+            argv += ["-i", str(self.key_file), "-o", "IdentitiesOnly=yes"]
+        if self.known_hosts:
+            argv += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        return shlex.join([*argv, f"{self.user}@{self.address}"])
+
+    def connect(self, timeout: float) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if self.known_hosts:
+            client.load_host_keys(str(self.known_hosts))
+        else:
+            client.load_system_host_keys()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                self.address,
+                port=self.port,
+                username=self.user,
+                key_filename=str(self.key_file) if self.key_file else None,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                allow_agent=self.key_file is None,
+                look_for_keys=self.key_file is None,
+            )
+        except (OSError, paramiko.SSHException) as exc:
+            client.close()
+            raise CdclabError(
+                f"cannot reach the bastion {self.user}@{self.address}:{self.port} (aws.ssh_jump) "
+                f"over SSH: {exc}; check that `ssh {self.user}@{self.address}` works from here"
+            ) from exc
+        return client
+
+
 class SSHHost:
     """One host reached with a key, its host key checked against known_hosts.
 
@@ -44,8 +107,11 @@ class SSHHost:
         port: int = 22,
         connect_timeout: float = 5.0,
         become: bool = False,
+        jump: JumpHost | None = None,
     ):
         self.address = address
+        self.jump = jump
+        self._jump_client: paramiko.SSHClient | None = None
         self.key_file = key_file
         self.known_hosts = known_hosts
         self.user = user
@@ -55,13 +121,37 @@ class SSHHost:
         self._client: paramiko.SSHClient | None = None
         self._connecting = threading.Lock()  # forwards and commands share one session
 
+    def _through_jump(self) -> paramiko.Channel | None:
+        """A channel to this host's SSH port opened by the bastion, when there is one."""
+        if self.jump is None:
+            return None
+        if self._jump_client is not None:
+            self._jump_client.close()
+        self._jump_client = self.jump.connect(self.connect_timeout)
+        transport = self._jump_client.get_transport()
+        assert transport is not None
+        try:
+            return transport.open_channel(
+                "direct-tcpip",
+                (self.address, self.port),
+                ("127.0.0.1", 0),
+                timeout=self.connect_timeout,
+            )
+        except (OSError, paramiko.SSHException) as exc:
+            raise CdclabError(
+                f"the bastion {self.jump.address} cannot reach {self.address}:{self.port}: "
+                f"{exc}; aws.allow_cidr must admit the bastion's address"
+            ) from exc
+
     def _connect(self) -> paramiko.SSHClient:
+        sock = self._through_jump()
         client = paramiko.SSHClient()
         client.load_host_keys(str(self.known_hosts))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(
                 self.address,
+                sock=sock,
                 port=self.port,
                 username=self.user,
                 key_filename=str(self.key_file),
@@ -106,6 +196,9 @@ class SSHHost:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._jump_client is not None:
+            self._jump_client.close()
+            self._jump_client = None
 
     def __enter__(self) -> SSHHost:
         return self

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from contextlib import closing
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -344,3 +346,88 @@ def _rules() -> list[str]:
 def _deadman_timers(heal_dir: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "cdclab-deadman" in line and heal_dir in line]
+
+
+def test_an_instance_without_a_reachable_address_is_reached_through_a_bastion(standin):
+    """aws.ssh_jump: the lab's db host is the bastion; the connect host (the instance)
+    refuses new SSH connections from anywhere else for the test, so only the hop gets in,
+    for cdclab's own sessions (paramiko) and for Ansible's (OpenSSH ProxyCommand) alike."""
+    from cdclab.aws.inventory import ssh_from_inventory
+    from cdclab.ssh import JumpHost
+
+    config, ssh_dir = standin.config, state_dir() / "ssh"
+    bastion = JumpHost(
+        config.db.address,
+        "root",
+        key_file=ssh_dir / "id_ed25519",
+        known_hosts=ssh_dir / "known_hosts",
+    )
+    directory = standin.base / "jump-run"
+    inventory = write_inventory(
+        directory,
+        address=config.connect.address,
+        user="root",
+        key_file=str(ssh_dir / "id_ed25519"),
+        known_hosts=str(ssh_dir / "known_hosts"),
+        jump=bastion,
+    )
+    only_the_bastion = [
+        "INPUT",
+        "-p",
+        "tcp",
+        "--syn",
+        "--dport",
+        "22",
+        "!",
+        "-s",
+        config.db.address,
+        "-m",
+        "comment",
+        "--comment",
+        "cdclab-test-jump",
+        "-j",
+        "REJECT",
+    ]
+    netns = ["ip", "netns", "exec", config.connect.namespace, "iptables", "-w"]
+    subprocess.run([*netns, "-I", *only_the_bastion], check=True)
+    try:
+        direct = subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(ssh_dir / "id_ed25519"),
+                "-o",
+                f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=5",
+                f"root@{config.connect.address}",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert direct.returncode != 0  # the instance is out of reach without the hop
+        with closing(ssh_from_inventory(inventory)) as session:
+            seen = session.run(["ip", "-o", "-4", "addr", "show"])
+        assert seen.ok and f"inet {config.connect.address}/" in seen.stdout
+        ansible = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible"),
+                "connect",
+                "-i",
+                str(inventory),
+                "-m",
+                "ansible.builtin.command",
+                "-a",
+                "ip -o -4 addr show",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ansible.returncode == 0, ansible.stdout + ansible.stderr
+        assert f"inet {config.connect.address}/" in ansible.stdout
+    finally:
+        subprocess.run([*netns, "-D", *only_the_bastion], check=True)

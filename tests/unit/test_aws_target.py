@@ -149,3 +149,70 @@ def test_the_image_built_here_is_copied_to_the_instance_when_named(tmp_path, mon
     assert extravars["cdclab_image"] == built_image()
     assert extravars["cdclab_image_tarball"] == str(image_dir() / "image.tar")
     assert _target().deploy_extravars(tmp_path / "pw")["cdclab_image_tarball"] == ""
+
+
+# -- a bastion on the way (aws.ssh_jump) -----------------------------------------------------
+def test_a_bastion_needs_the_cidr_it_reaches_the_instance_from():
+    from pydantic import ValidationError
+
+    from cdclab.core.aws_settings import AwsSettings
+
+    with pytest.raises(ValidationError, match=r"aws\.allow_cidr: with aws\.ssh_jump"):
+        AwsSettings(ssh_jump="ec2-user@bastion.example")
+    with pytest.raises(ValidationError, match="ssh_jump"):
+        AwsSettings(ssh_jump="bastion example; rm -rf /", allow_cidr="10.0.1.23/32")
+    AwsSettings(ssh_jump="ec2-user@bastion.example:2222", allow_cidr="10.0.1.23/32")
+
+
+def test_the_instance_is_reached_at_its_private_address_through_the_bastion(tmp_path):
+    import shlex
+
+    import yaml
+
+    from cdclab.aws.inventory import instance_route
+    from cdclab.core.aws_settings import AwsSettings
+    from cdclab.ssh import JumpHost
+
+    plain = AwsSettings()
+    assert instance_route("203.0.113.9", "10.0.1.5", plain) == ("203.0.113.9", None)
+    jumping = AwsSettings(
+        ssh_jump="ops@bastion.example:2222",
+        ssh_jump_key_file=str(tmp_path / "bastion_key"),
+        allow_cidr="10.0.1.23/32",
+    )
+    address, jump = instance_route("203.0.113.9", "10.0.1.5", jumping)
+    assert address == "10.0.1.5"
+    assert jump == JumpHost("bastion.example", "ops", 2222, tmp_path / "bastion_key")
+
+    path = write_inventory(tmp_path, address=address, user="ec2-user", key_file="k", jump=jump)
+    group = yaml.safe_load(path.read_text())["all"]["children"]["connect"]
+    args = shlex.split(group["vars"]["ansible_ssh_common_args"])
+    (hop,) = [a for a in args if a.startswith("ProxyCommand=")]
+    assert shlex.split(hop.removeprefix("ProxyCommand=")) == [
+        "ssh",
+        "-W",
+        "%h:%p",
+        "-p",
+        "2222",
+        "-o",
+        "BatchMode=yes",
+        "-i",
+        str(tmp_path / "bastion_key"),
+        "-o",
+        "IdentitiesOnly=yes",
+        "ops@bastion.example",
+    ]
+    assert read_inventory(path).jump == jump  # cdclab's own sessions take the same hop
+    assert (
+        read_inventory(write_inventory(tmp_path, address="x", user="u", key_file="k")).jump is None
+    )
+
+
+def test_a_bastion_without_a_user_is_logged_in_to_as_this_machines_user():
+    import getpass
+
+    from cdclab.ssh import JumpHost
+
+    jump = JumpHost.parse("bastion.example")
+    assert (jump.user, jump.port, jump.key_file) == (getpass.getuser(), 22, None)
+    assert "IdentitiesOnly" not in jump.proxy_command()  # the agent's keys are offered

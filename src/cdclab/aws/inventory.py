@@ -3,10 +3,25 @@ playbooks run against an EC2 host (or a lab namespace standing in for one)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shlex
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
+
+from cdclab.core.aws_settings import AwsSettings
+from cdclab.ssh import JumpHost, SSHHost
+
+
+def instance_route(
+    public_ip: str | None, private_ip: str | None, settings: AwsSettings
+) -> tuple[str, JumpHost | None]:
+    """The address to reach the instance at, and the bastion on the way: with aws.ssh_jump
+    its private address through the bastion, else its public one (else its private one)."""
+    if settings.ssh_jump:
+        jump = JumpHost.parse(settings.ssh_jump, settings.ssh_jump_key_file)
+        return private_ip or "", jump
+    return public_ip or private_ip or "", None
 
 
 def write_inventory(
@@ -17,15 +32,18 @@ def write_inventory(
     key_file: str,
     known_hosts: str | None = None,
     host_name: str = "cdclab-aws",
+    jump: JumpHost | None = None,
 ) -> Path:
     """inventory.yml beside the run's key: one host in the `connect` group.
 
     A new instance's host key is unknown until first contact: accept-new records it in the
     run's own known_hosts and refuses a changed one afterwards. The connection settings are
     the group's, not `all`'s: the implicit localhost (the deploy's first play) would take
-    `all`'s, sudo and login user included.
+    `all`'s, sudo and login user included. With a bastion, OpenSSH hops through it
+    (ProxyCommand) and cdclab's own sessions read the same bastion from cdclab_ssh_jump.
     """
     known_hosts = known_hosts or str(directory / "known_hosts")
+    hop = f" -o {shlex.quote('ProxyCommand=' + jump.proxy_command())}" if jump else ""
     inventory = {
         "all": {
             "children": {
@@ -39,8 +57,9 @@ def write_inventory(
                         "ansible_ssh_common_args": (
                             f"-o UserKnownHostsFile={known_hosts} "
                             "-o StrictHostKeyChecking=accept-new "
-                            "-o IdentitiesOnly=yes -o BatchMode=yes"
+                            "-o IdentitiesOnly=yes -o BatchMode=yes" + hop
                         ),
+                        "cdclab_ssh_jump": _jump_vars(jump),
                         "ansible_python_interpreter": "/usr/bin/python3",
                         "ansible_become": user != "root",
                     },
@@ -57,6 +76,19 @@ def write_inventory(
     return path
 
 
+def _jump_vars(jump: JumpHost | None) -> dict[str, str | int] | None:
+    if jump is None:
+        return None
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(jump).items() if v}
+
+
+def _jump_of(facts: dict | None) -> JumpHost | None:
+    if not facts:
+        return None
+    paths = {k: Path(facts[k]) for k in ("key_file", "known_hosts") if facts.get(k)}
+    return JumpHost(facts["address"], facts["user"], int(facts.get("port", 22)), **paths)
+
+
 @dataclass(frozen=True)
 class InventoryHost:
     """The instance as the run's inventory describes it: enough for an SSH session."""
@@ -66,6 +98,7 @@ class InventoryHost:
     user: str
     key_file: str
     known_hosts: str
+    jump: JumpHost | None = None
 
 
 def read_inventory(path: Path) -> InventoryHost:
@@ -84,13 +117,12 @@ def read_inventory(path: Path) -> InventoryHost:
         user=settings["ansible_user"],
         key_file=settings["ansible_ssh_private_key_file"],
         known_hosts=settings["cdclab_known_hosts"],
+        jump=_jump_of(settings.get("cdclab_ssh_jump")),
     )
 
 
 def ssh_from_inventory(path: Path):
     """An SSH session to the run's instance as its inventory describes it (sudo as needed)."""
-    from cdclab.ssh import SSHHost
-
     host = read_inventory(path)
     return SSHHost(
         host.address,
@@ -98,4 +130,5 @@ def ssh_from_inventory(path: Path):
         known_hosts=Path(host.known_hosts),
         user=host.user,
         become=True,
+        jump=host.jump,
     )

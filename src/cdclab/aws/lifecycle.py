@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cdclab.aws.aurora import SourceAccess
 from cdclab.aws.errors import aws_errors
-from cdclab.aws.inventory import write_inventory
+from cdclab.aws.inventory import instance_route, write_inventory
 from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
 from cdclab.aws.settings import AwsSettings, aws_session
 from cdclab.errors import InvalidInputError
@@ -46,11 +46,13 @@ def aws_up(
     if dry_run:
         return UpResult(run_id, allow_cidr, planned)
     host = ec2.up(run_id, allow_cidr, source)
+    address, jump = instance_route(host.public_ip, host.private_ip, settings)
     inventory = write_inventory(
         run_state_dir(run_id),
-        address=host.public_ip or host.private_ip or "",
+        address=address,
         user=host.ssh_user,
         key_file=host.key_file,
+        jump=jump,
     )
     return UpResult(run_id, allow_cidr, planned, host, str(inventory))
 

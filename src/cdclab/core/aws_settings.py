@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Enough for Kafka Connect workers (each ~1 GiB heap) and Docker; nothing exotic or costly.
 ALLOWED_INSTANCE_TYPES = (
@@ -42,6 +42,16 @@ class AwsSettings(BaseModel):
     allow_cidr: str | None = Field(
         default=None, description="who may reach SSH (TCP 22); default: this machine's /32"
     )
+    ssh_jump: str | None = Field(
+        default=None,
+        pattern=r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?$",
+        description="an SSH bastion, [user@]host[:port], through which the instance is reached "
+        "at its private address (for instances without a public one); your own SSH agent or "
+        "ssh_jump_key_file logs in to it, its key checked against ~/.ssh/known_hosts",
+    )
+    ssh_jump_key_file: str | None = Field(
+        default=None, description="the private key for the bastion; default: your SSH agent"
+    )
     max_hours: float = Field(
         default=4.0, gt=0, le=72, description="the instance is tagged to expire after this"
     )
@@ -68,6 +78,16 @@ class AwsSettings(BaseModel):
         pattern=r"^[\w./-]+$",
         description="the container CLI on the instance (docker; podman-docker also answers)",
     )
+
+    @model_validator(mode="after")
+    def _jump_needs_its_cidr(self) -> AwsSettings:
+        if self.ssh_jump and self.allow_cidr is None:
+            raise ValueError(
+                "aws.allow_cidr: with aws.ssh_jump the instance is reached from the bastion, "
+                "not from this machine; give the bastion's private address as /32 (or the "
+                "VPC's CIDR), e.g. --set aws.allow_cidr=10.0.1.23/32"
+            )
+        return self
 
     @field_validator("security_group_ids")
     @classmethod

@@ -29,7 +29,7 @@ from cdclab.ansible import run_playbook
 from cdclab.aws import containers
 from cdclab.aws.arms import write_arms_file
 from cdclab.aws.aurora import SourceAccess, with_cluster
-from cdclab.aws.inventory import ssh_from_inventory, write_inventory
+from cdclab.aws.inventory import instance_route, ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
 from cdclab.aws.secrets import resolve_secret
@@ -171,11 +171,13 @@ class AwsTarget(BaseTarget):
             self._provisioned = True
         self.inventory = run_state_dir(self.aws_run_id) / "inventory.yml"
         if not self.inventory.exists():
+            address, jump = instance_route(self.host.public_ip, self.host.private_ip, self.settings)
             self.inventory = write_inventory(
                 run_state_dir(self.aws_run_id),
-                address=self.host.public_ip or self.host.private_ip or "",
+                address=address,
                 user=self.host.ssh_user,
                 key_file=self.host.key_file,
+                jump=jump,
             )
         self.deploy()
         self.db_address = self._resolve_on_instance(self.external.db_host or "")
