@@ -63,31 +63,51 @@ class JumpHost:
         return shlex.join([*argv, f"{self.user}@{self.address}"])
 
     def connect(self, timeout: float) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        if self.known_hosts:
-            client.load_host_keys(str(self.known_hosts))
-        else:
-            client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(
-                self.address,
-                port=self.port,
-                username=self.user,
-                key_filename=str(self.key_file) if self.key_file else None,
-                timeout=timeout,
-                banner_timeout=timeout,
-                auth_timeout=timeout,
-                allow_agent=self.key_file is None,
-                look_for_keys=self.key_file is None,
+            return _open_client(
+                self.address, self.port, self.user, self.key_file, self.known_hosts, timeout
             )
         except (OSError, paramiko.SSHException) as exc:
-            client.close()
             raise CdclabError(
                 f"cannot reach the bastion {self.user}@{self.address}:{self.port} (aws.ssh_jump) "
                 f"over SSH: {exc}; check that `ssh {self.user}@{self.address}` works from here"
             ) from exc
-        return client
+
+
+def _open_client(
+    address: str,
+    port: int,
+    user: str,
+    key_file: Path | None,
+    known_hosts: Path | None,
+    timeout: float,
+    sock: paramiko.Channel | None = None,
+) -> paramiko.SSHClient:
+    """A session to a host whose key is known already (known_hosts, else the user's); with
+    no key file the user's agent and default keys are offered. Raises what paramiko does."""
+    client = paramiko.SSHClient()
+    if known_hosts:
+        client.load_host_keys(str(known_hosts))
+    else:
+        client.load_system_host_keys()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            address,
+            sock=sock,
+            port=port,
+            username=user,
+            key_filename=str(key_file) if key_file else None,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            allow_agent=key_file is None,
+            look_for_keys=key_file is None,
+        )
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 class SSHHost:
@@ -145,26 +165,18 @@ class SSHHost:
 
     def _connect(self) -> paramiko.SSHClient:
         sock = self._through_jump()
-        client = paramiko.SSHClient()
-        client.load_host_keys(str(self.known_hosts))
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(
+            return _open_client(
                 self.address,
-                sock=sock,
-                port=self.port,
-                username=self.user,
-                key_filename=str(self.key_file),
-                timeout=self.connect_timeout,
-                banner_timeout=self.connect_timeout,
-                auth_timeout=self.connect_timeout,
-                allow_agent=False,
-                look_for_keys=False,
+                self.port,
+                self.user,
+                self.key_file,
+                self.known_hosts,
+                self.connect_timeout,
+                sock,
             )
         except (OSError, paramiko.SSHException) as exc:
-            client.close()
             raise CdclabError(f"cannot reach {self.user}@{self.address} over SSH: {exc}") from exc
-        return client
 
     @property
     def client(self) -> paramiko.SSHClient:

@@ -29,3 +29,16 @@ class Versions(BaseModel):
 @cache
 def load_versions(path: Path = VERSIONS_FILE) -> Versions:
     return Versions.model_validate(yaml.safe_load(path.read_text()))
+
+
+def jolokia_agent_jar(dist: Path) -> Path:
+    """The Jolokia agent jar in a kafka_dist directory (its agents bundle): the lab's
+    dist, or the cache the AWS deploy fetches it into."""
+    version = load_versions().jolokia
+    return (
+        dist
+        / "agents"
+        / f"jolokia-{version}"
+        / "lib"
+        / f"jolokia-agent-jvm-{version}-javaagent.jar"
+    )

@@ -8,7 +8,7 @@ from cdclab.core.jvm import worker_jvm_options
 from cdclab.lab.config import Arm, LabConfig
 from cdclab.paths import cache_dir, state_dir
 from cdclab.templating import render_connector_config
-from cdclab.versions import load_versions
+from cdclab.versions import jolokia_agent_jar, load_versions
 
 BRIDGE = "cdclab-br0"
 CDC_USER = "cdclab_cdc"
@@ -48,15 +48,7 @@ def connector_entry(
 def lab_jvm_options(config: LabConfig, arm: Arm) -> str:
     """The lab worker's JVM options: its java.security file in its directory, the Jolokia
     agent the lab fetched (kafka_dist's agents bundle) on the REST address."""
-    jolokia = load_versions().jolokia
-    agent = (
-        state_dir()
-        / "dist"
-        / "agents"
-        / f"jolokia-{jolokia}"
-        / "lib"
-        / f"jolokia-agent-jvm-{jolokia}-javaagent.jar"
-    )
+    agent = jolokia_agent_jar(state_dir() / "dist")
     security = state_dir() / "connect" / arm.name / "java.security"
     return worker_jvm_options(
         arm.jvm_opts,

@@ -68,9 +68,9 @@ def _columns(pairs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
 
 def _arm_series(summary: Summary, arm: str, rows: list[Check]) -> ArmSeries:
     since = [
-        (c.written_at, max(c.metric("ms_since_last_event"), 0) / 1000)
+        (c.written_at, max(ms, 0) / 1000)
         for c in rows
-        if c.metric("ms_since_last_event") is not None
+        if (ms := c.metric("ms_since_last_event")) is not None
     ]
     episodes = [
         (e.start, e.end or summary.ended_at or e.detected_at, e.detected_at)
@@ -93,11 +93,13 @@ def plot_data(summary: Summary, checks: list[Check]) -> PlotData:
     by_arm: dict[str, list[Check]] = {a.arm: [] for a in summary.arms}
     for check in checks:
         by_arm.setdefault(check.arm, []).append(check)
-    seen = [c.latency_ms for c in checks if c.latency_ms]
+    arms = [_arm_series(summary, a.arm, by_arm[a.arm]) for a in summary.arms]
+    # Each arm's latencies are sorted: the last is its highest.
+    top = max((float(a.latencies_ms[-1]) for a in arms if len(a.latencies_ms)), default=None)
     return PlotData(
-        arms=[_arm_series(summary, a.arm, by_arm[a.arm]) for a in summary.arms],
+        arms=arms,
         fault_windows=fault_windows(summary),
         stall_after_s=summary.stall_after_s,
         deadline_s=summary.deadline_s,
-        missing_mark_ms=max(seen) * 3 if seen else 1000.0,
+        missing_mark_ms=top * 3 if top is not None else 1000.0,
     )

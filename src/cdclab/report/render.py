@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,10 @@ def build_report(
     directory: Path, *, allow_empty: bool = False, renderer: PlotRenderer | None = None
 ) -> Summary:
     """Write summary.json, the two plots, report.md and report.html; return the summary.
-    A renderer started earlier by the caller gets a head start on importing matplotlib."""
-    with renderer or PlotRenderer() as drawing:  # matplotlib loads while journals are read
+    A renderer started earlier by the caller gets a head start on importing matplotlib; the
+    caller then ends it, as it owns it."""
+    owned = contextlib.nullcontext(renderer) if renderer else PlotRenderer()
+    with owned as drawing:  # matplotlib loads while the journals are read
         summary, checks = summarize_with_checks(directory, allow_empty=allow_empty)
         if checks:
             drawing.start(

@@ -59,13 +59,13 @@ class PlotRenderer:
             pickle.dump((data, str(timeline), str(latency)), out)
         assert self._process.stdin is not None
         self._process.stdin.write(name.encode() + b"\n")
-        self._process.stdin.close()
+        self._process.stdin.flush()  # finish() closes it, through communicate
 
     def finish(self) -> None:
         """Wait for both files; a failure names what the drawing process said."""
-        self._process.wait(timeout=DRAW_TIMEOUT_S)
-        assert self._process.stderr is not None
-        err = self._process.stderr.read()
+        # communicate, not wait-then-read: a chatty child would fill the stderr pipe and
+        # block on it while this process waited for it to exit.
+        _, err = self._process.communicate(timeout=DRAW_TIMEOUT_S)
         if self._process.returncode != 0:
             tail = err.decode(errors="replace").strip().splitlines()[-5:]
             raise CdclabError(

@@ -44,7 +44,7 @@ from cdclab.images.connect import choose_image
 from cdclab.load import LoadWriter
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
-from cdclab.prereqs import APT, Program
+from cdclab.prereqs import APT, Program, missing_programs
 from cdclab.progress import console
 from cdclab.reachability import check_canary_table, check_kafka
 from cdclab.ssh import SSHHost
@@ -64,7 +64,7 @@ from cdclab.targets.run_connectors import (
     sweep_run_connectors,
 )
 from cdclab.templating import render_connector_config
-from cdclab.versions import load_versions
+from cdclab.versions import jolokia_agent_jar, load_versions
 
 # What fetching the Jolokia agent from Maven Central takes on this machine.
 JOLOKIA_FETCH = (
@@ -78,12 +78,11 @@ def check_jolokia_source(metrics: bool, which: Callable[[str], str | None] = shu
     metrics on, it must be in the cache already or Maven and Java must be here to get it."""
     if not metrics:
         return
-    version = load_versions().jolokia
-    name = f"jolokia-agent-jvm-{version}-javaagent.jar"
-    if (cache_dir() / "aws-dist" / "agents" / f"jolokia-{version}" / "lib" / name).is_file():
+    if jolokia_agent_jar(cache_dir() / "aws-dist").is_file():
         return
-    missing = [p for p in JOLOKIA_FETCH if which(p.name) is None]
+    missing = missing_programs(JOLOKIA_FETCH, which=which)
     if missing:
+        version = load_versions().jolokia
         needs = "; ".join(f"{p.name}, for {p.purpose} ({p.fix})" for p in missing)
         raise PrerequisiteError(
             f"metrics: the Jolokia agent (org.jolokia:jolokia-agent-jvm:{version}) is fetched "

@@ -46,7 +46,7 @@ from cdclab.targets.run_connectors import (
     sweep_run_connectors,
 )
 from cdclab.templating import render_connector_config
-from cdclab.versions import load_versions
+from cdclab.versions import jolokia_agent_jar, load_versions
 
 # Beside the lab's own workers (8083…) in the same namespace: containers listen from 8183.
 FIRST_CONTAINER_PORT = 8183
@@ -130,8 +130,6 @@ class DockerTarget(LocalTarget):
         return warnings
 
     def deploy_extravars(self) -> dict[str, Any]:
-        jolokia = load_versions().jolokia
-        agent = state_dir() / "dist" / "agents" / f"jolokia-{jolokia}" / "lib"
         return {
             **engine_extravars(self.image, self.tarball),
             "cdclab_compose_dir": str(engine_root() / "compose"),
@@ -139,9 +137,7 @@ class DockerTarget(LocalTarget):
             "cdclab_compose_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
             "cdclab_db_password_file": str(secrets_dir() / DB_CDC_PASSWORD),
             "cdclab_metrics_agent": (
-                str(agent / f"jolokia-agent-jvm-{jolokia}-javaagent.jar")
-                if self.spec.metrics.enabled
-                else ""
+                str(jolokia_agent_jar(state_dir() / "dist")) if self.spec.metrics.enabled else ""
             ),
         }
 
