@@ -96,3 +96,15 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 _OWNER_BEFORE = pytest.StashKey[Path | None]()
+
+
+def make_ca(directory: Path, common_name: str) -> Path:
+    """A throwaway CA certificate (PEM) that signed nothing the lab serves."""
+    cert = directory / "other-ca.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(directory / "other-ca-key.pem"), "-out", str(cert),
+         "-subj", f"/CN={common_name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert

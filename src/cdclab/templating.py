@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +27,35 @@ def environment(
     )
 
 
+# The key of the truststore's password in the worker's secrets file, beside database.password.
+TRUSTSTORE_PASSWORD_KEY = "database.ssl.truststore.password"
+
+
+@dataclasses.dataclass(frozen=True)
+class DbTrust:
+    """How a connector verifies the database's certificate, as paths its worker sees: the
+    CA bundle (PEM) and a PKCS12 truststore made of it, whose password the secrets file holds
+    under TRUSTSTORE_PASSWORD_KEY. `mode` None: by the address the connector dials."""
+
+    ca_file: str
+    truststore: str
+    mode: str | None = None
+
+    def ssl_mode(self, db_host: str) -> str:
+        return self.mode or ssl_mode_for(db_host)
+
+
+def ssl_mode_for(db_host: str) -> str:
+    """verify_identity for a name; verify_ca for an IP address, because the binlog client
+    matches a certificate against host names only: even a matching IP SAN fails there
+    ("identity was not confirmed")."""
+    try:
+        ipaddress.ip_address(db_host)
+    except ValueError:
+        return "verify_identity"
+    return "verify_ca"
+
+
 def _as_connect_string(value: ConnectorValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -44,10 +75,11 @@ def render_connector_config(
     database: str,
     table: str,
     bootstrap_servers: str,
-    ssl_mode: str = "required",
+    trust: DbTrust | None = None,
     overrides: Mapping[str, ConnectorValue] | None = None,
 ) -> dict[str, str]:
-    """The connector's config map: the template's settings, then the arm's overrides."""
+    """The connector's config map: the template's settings, then the arm's overrides.
+    Without `trust` the connection is encrypted but the certificate is not verified."""
     text = (
         environment()
         .get_template("connector.json.j2")
@@ -63,7 +95,12 @@ def render_connector_config(
             database=database,
             table=table,
             bootstrap_servers=bootstrap_servers,
-            ssl_mode=ssl_mode,
+            ssl_mode=trust.ssl_mode(db_host) if trust else "required",
+            trust=trust,
+            truststore_password_key=TRUSTSTORE_PASSWORD_KEY,
+            # MariaDB Connector/J (the MariaDB connector's JDBC side) ignores the truststore
+            # Debezium hands it and verifies against serverSslCert instead.
+            mariadb_driver=connector_class.endswith("MariaDbConnector"),
         )
     )
     config: dict[str, str] = json.loads(text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ from cdclab.lab.smoke import lab_canary
 from cdclab.paths import state_dir
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws import AwsTarget
-from tests.conftest import run_invoke
+from tests.conftest import make_ca, run_invoke
 from tests.integration.test_experiment import lab_env
 
 pytestmark = [
@@ -142,12 +143,17 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
     # daemon mode with the machine's own docker.io and compose plugin, the image built here
     # imported from its tarball; the env: reference's variable (a name no secret-looking
     # pattern would catch) must stay out of ansible-runner's artifacts.
+    # A bundle of two CAs, as RDS's global bundle holds one per region: both are trusted.
+    bundle = standin.base / "bundle.pem"
+    other = make_ca(standin.base, "another region's CA").read_text()
+    bundle.write_text(other + (state_dir() / "db" / "tls" / "ca.pem").read_text())
     run_playbook(
         "aws_deploy.yml",
         inventory=target.inventory,
         hide_env=target.secret_env_names,
         extravars={
             **target.deploy_extravars(password_file),
+            "cdclab_db_ca_file": str(bundle),
             "docker_engine_install": "none",
             "docker_engine_service": "daemon",
             "docker_engine_root": str(engine),
@@ -177,7 +183,10 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
             f"stat -c '%a %u' {remote}/{arm}/secrets.properties; cat {remote}/{arm}/*",
         )
         # The container's user (kafka, uid 1001, in the Debezium image) and no one else.
-        assert mode_and_text.splitlines() == ["400 1001", f"database.password={PASSWORD}"]
+        mode, password, truststore_password = mode_and_text.splitlines()
+        assert (mode, password) == ("400 1001", f"database.password={PASSWORD}")
+        chosen = r"database\.ssl\.truststore\.password=[A-Za-z0-9]{32}"
+        assert re.fullmatch(chosen, truststore_password)
     assert _remote(standin, f"head -c 2 {remote}/jolokia.jar") == "PK"  # the agent jar
     leaked = subprocess.run(
         ["grep", "-rl", PASSWORD, str(target.artifact_dir)], capture_output=True, text=True
@@ -190,6 +199,13 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
             "true\n"
         )
         assert _remote(standin, f"{cli} exec {name} id -u") == "1001\n"
+        # The bundle's every CA, in a truststore the worker's user reads with its password.
+        listed = _remote(
+            standin,
+            f"{cli} exec {name} keytool -list -keystore /cdclab/tls/truststore.p12 "
+            "-storetype PKCS12 -storepass:file /cdclab/tls/truststore.pass",
+        )
+        assert "contains 2 entries" in listed, listed
         forward = LocalForward(target.ssh(), "127.0.0.1", port)
         with closing(forward):
             assert _answers(forward.url, within_s=180), f"{name}: no REST on 127.0.0.1:{port}"

@@ -8,6 +8,7 @@ arms' Kafka topics.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -28,7 +29,7 @@ from cdclab.targets.run_connectors import (
     register_run_connectors,
     run_server_id,
 )
-from tests.conftest import run_invoke
+from tests.conftest import make_ca, run_invoke
 
 pytestmark = [
     pytest.mark.lab,
@@ -277,7 +278,8 @@ def test_secrets_stay_out_of_ansible_artifacts_and_argv(lab_from_nothing):
     assert not any(s in argv for s in secrets)
 
 
-def test_a_run_connector_is_registered_running_and_a_bad_one_refused_by_name(lab_from_nothing):
+def _run_connector(run_id: str) -> tuple[RunArm, dict]:
+    """A run's connector on the lab's first arm, as a run registers it, and its config."""
     config = load_saved()
     lab_arm = config.arms[0]
     arm = RunArm(
@@ -286,10 +288,10 @@ def test_a_run_connector_is_registered_running_and_a_bad_one_refused_by_name(lab
         jvm_opts="",
         rest_url=config.rest_url(lab_arm),
         metrics_url="",
-        connector="cdclab-run-0000feed-" + lab_arm.name,
+        connector=f"cdclab-run-{run_id}-{lab_arm.name}",
         standing_connector=lab_arm.connector_name,
-        topic="run_0000feed.cdclab.canary",
-        server_id=run_server_id("0000feed", 0),
+        topic=f"run_{run_id}.cdclab.canary",
+        server_id=run_server_id(run_id, 0),
     )
     entry = connector_entry(
         config,
@@ -297,18 +299,50 @@ def test_a_run_connector_is_registered_running_and_a_bad_one_refused_by_name(lab
         name=arm.connector,
         topic_prefix=arm.topic_prefix,
     )
+    return arm, entry["config"]
+
+
+def test_a_run_connector_is_registered_running_and_a_bad_one_refused_by_name(lab_from_nothing):
+    arm, config = _run_connector("0000feed")
     rest = ConnectRest(arm.rest_url)
     try:
-        register_run_connectors([arm], {arm.name: entry["config"]}, timeout_s=120)
+        register_run_connectors([arm], {arm.name: config}, timeout_s=120)
         state = rest.connector_state(arm.connector)
         assert (state.connector, state.task) == ("RUNNING", "RUNNING")
-        bad = {**entry["config"], "connector.class": "io.debezium.NoSuchConnector"}
+        bad = {**config, "connector.class": "io.debezium.NoSuchConnector"}
         with pytest.raises(CdclabError, match=arm.connector):
             register_run_connectors([arm], {arm.name: bad}, timeout_s=30)
     finally:
         assert delete_run_connectors([arm]) == []
     # a DELETE is acknowledged before the worker has stopped the connector
     assert _wait_for(lambda: rest.connector_state(arm.connector).connector == "ABSENT", 30)
+
+
+def test_connectors_refuse_a_database_their_ca_does_not_vouch_for(lab_from_nothing, tmp_path):
+    # The arms verify the server's certificate (verify_ca against the lab's CA): given
+    # another CA, in the PEM and the truststore alike, the connector must not connect.
+    arm, config = _run_connector("0000bad0")
+    tls = TEST_STATE / "connect" / arm.name / "tls"
+    assert config["database.ssl.mode"] == "verify_ca"
+    assert config["database.ssl.truststore"] == str(tls / "truststore.p12")
+    other_ca, other_store = make_ca(tmp_path, "not the lab's CA"), tmp_path / "other.p12"
+    subprocess.run(
+        ["keytool", "-importcert", "-noprompt", "-alias", "other", "-file", str(other_ca),
+         "-keystore", str(other_store), "-storetype", "PKCS12",
+         "-storepass:file", str(tls / "truststore.pass")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    foreign = {
+        **config,
+        "database.ssl.truststore": str(other_store),
+        "driver.serverSslCert": str(other_ca),
+    }
+    try:
+        with pytest.raises(CdclabError, match=arm.connector) as refused:
+            register_run_connectors([arm], {arm.name: foreign}, timeout_s=90)
+        assert re.search(r"certificat|PKIX|trust", str(refused.value), re.IGNORECASE), refused
+    finally:
+        delete_run_connectors([arm])
 
 
 def test_lab_down_leaves_nothing_and_is_safe_twice(lab_from_nothing):

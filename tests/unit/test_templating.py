@@ -6,11 +6,13 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.paths import ROLES_DIR
-from cdclab.templating import environment, render_connector_config
+from cdclab.templating import DbTrust, environment, render_connector_config, ssl_mode_for
 
 FIELD_REPORT_SETTINGS = {
     "heartbeat.interval.ms": "10000",
@@ -23,21 +25,21 @@ FIELD_REPORT_SETTINGS = {
 }
 
 
-def _connector(**overrides):
-    return render_connector_config(
-        name="cdclab-tls13",
-        connector_class="io.debezium.connector.mariadb.MariaDbConnector",
-        db_host="198.18.213.10",
-        db_port=3306,
-        db_user="cdclab_cdc",
-        secrets_file="/s/secrets.properties",
-        server_id=5401,
-        topic_prefix="lab_tls13",
-        database="cdclab",
-        table="canary",
-        bootstrap_servers="198.18.213.20:9092",
-        **overrides,
-    )
+def _connector(**given):
+    arguments = {
+        "name": "cdclab-tls13",
+        "connector_class": "io.debezium.connector.mariadb.MariaDbConnector",
+        "db_host": "198.18.213.10",
+        "db_port": 3306,
+        "db_user": "cdclab_cdc",
+        "secrets_file": "/s/secrets.properties",
+        "server_id": 5401,
+        "topic_prefix": "lab_tls13",
+        "database": "cdclab",
+        "table": "canary",
+        "bootstrap_servers": "198.18.213.20:9092",
+    }
+    return render_connector_config(**{**arguments, **given})
 
 
 def test_connector_carries_the_field_report_settings():
@@ -182,3 +184,51 @@ def test_mariadb_config_offers_tls12_and_tls13_and_row_binlog():
     assert props["binlog_row_image"] == "FULL"
     assert props["server_id"] == "1"
     assert props["require_secure_transport"] == "ON"
+
+
+LAB_TRUST = DbTrust(ca_file="/t/db-ca.pem", truststore="/t/truststore.p12")
+
+
+def test_without_a_ca_the_connection_is_encrypted_but_unverified():
+    config = _connector()
+    assert config["database.ssl.mode"] == "required"
+    assert not any(key.startswith(("database.ssl.trust", "driver.")) for key in config)
+
+
+def test_with_a_ca_the_connector_verifies_the_server_against_it():
+    config = _connector(trust=LAB_TRUST)
+    assert config["database.ssl.mode"] == "verify_ca"  # the lab's database is an IP address
+    assert config["database.ssl.truststore"] == "/t/truststore.p12"
+    # A file reference like the database password: REST and results never hold it.
+    assert config["database.ssl.truststore.password"] == (
+        "${file:/s/secrets.properties:database.ssl.truststore.password}"
+    )
+    # MariaDB Connector/J verifies against the PEM it is given, not the truststore.
+    assert config["driver.serverSslCert"] == "/t/db-ca.pem"
+
+
+def test_the_mysql_connector_gets_the_truststore_only():
+    config = _connector(
+        trust=LAB_TRUST,
+        connector_class="io.debezium.connector.mysql.MySqlConnector",
+        db_host="db.cluster-abc.eu-west-1.rds.amazonaws.com",
+    )
+    assert config["database.ssl.mode"] == "verify_identity"
+    assert "driver.serverSslCert" not in config
+
+
+def test_an_explicit_mode_and_an_arms_override_win():
+    strict = DbTrust(ca_file="/c", truststore="/t", mode="verify_identity")
+    assert _connector(trust=strict)["database.ssl.mode"] == "verify_identity"
+    relaxed = _connector(trust=LAB_TRUST, overrides={"database.ssl.mode": "required"})
+    assert relaxed["database.ssl.mode"] == "required"
+
+
+@given(st.ip_addresses())
+def test_an_address_is_verified_by_its_ca_only(address):
+    assert ssl_mode_for(str(address)) == "verify_ca"
+
+
+@given(st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]{2,10}){1,3}", fullmatch=True))
+def test_a_name_is_verified_by_its_ca_and_identity(name):
+    assert ssl_mode_for(name) == "verify_identity"

@@ -7,7 +7,7 @@ from typing import Any
 from cdclab.core.jvm import worker_jvm_options
 from cdclab.lab.config import Arm, LabConfig
 from cdclab.paths import cache_dir, state_dir
-from cdclab.templating import render_connector_config
+from cdclab.templating import DbTrust, render_connector_config
 from cdclab.versions import jolokia_agent_jar, load_versions
 
 BRIDGE = "cdclab-br0"
@@ -17,6 +17,13 @@ WRITER_USER = "cdclab_writer"
 
 def connector_secrets_file(arm_name: str) -> str:
     return str(state_dir() / "connect" / arm_name / "secrets.properties")
+
+
+def connector_trust(arm_name: str) -> DbTrust:
+    """The lab's CA and its truststore, in the arm's directory (connect_worker's truststore
+    tasks put them there)."""
+    tls = state_dir() / "connect" / arm_name / "tls"
+    return DbTrust(ca_file=str(tls / "db-ca.pem"), truststore=str(tls / "truststore.p12"))
 
 
 def connector_entry(
@@ -40,6 +47,7 @@ def connector_entry(
             database=config.database,
             table=config.canary_table,
             bootstrap_servers=config.kafka_bootstrap,
+            trust=connector_trust(arm.name),
             overrides=arm.connector,
         ),
     }

@@ -34,6 +34,7 @@ WRITTEN = (
     "connect/*/*.properties",
     "connect/*/jvm_opts",
     "connect/*/java.security",
+    "connect/*/tls/*",
     "*/run/*.pid.start",
     "connect/*/run/*.pid.start",
     "run/sshd-*.conf",

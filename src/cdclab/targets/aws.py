@@ -53,6 +53,7 @@ from cdclab.targets.aws_plan import describe_aws_plan
 from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.compose import (
     CONTAINER_SECRETS_FILE,
+    CONTAINER_TRUST,
     close_forwards,
     compose_arms,
     forward_arms,
@@ -197,6 +198,8 @@ class AwsTarget(BaseTarget):
             "cdclab_compose_dir": self.remote_dir,
             "cdclab_kafka_bootstrap": self.external.kafka_bootstrap,
             "cdclab_db_password_file": str(password_file),
+            # Absolute: Ansible reads a relative src inside the role.
+            "cdclab_db_ca_file": str(Path(self.external.db_ca_file or "").expanduser().resolve()),
             "cdclab_metrics": self.spec.metrics.enabled,
             "cdclab_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
         }
@@ -272,6 +275,7 @@ class AwsTarget(BaseTarget):
                         database=ext.database,
                         table=ext.canary_table,
                         bootstrap_servers=ext.kafka_bootstrap or "",
+                        trust=CONTAINER_TRUST,
                         overrides=overrides,
                     ),
                 }

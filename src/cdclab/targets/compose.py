@@ -15,11 +15,14 @@ from cdclab.lab.config import Arm
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.run_connectors import RunArm
+from cdclab.templating import DbTrust
 
 # Inside each container (the connect_compose role mounts the arm's files there).
 CONTAINER_SECRETS_FILE = "/cdclab/secrets.properties"
 COMPOSE_SECURITY_FILE = "/cdclab/java.security"
 COMPOSE_AGENT_JAR = "/cdclab/jolokia.jar"
+# The database's CA and its truststore (connect_compose's truststore tasks).
+CONTAINER_TRUST = DbTrust(ca_file="/cdclab/tls/db-ca.pem", truststore="/cdclab/tls/truststore.p12")
 
 
 def compose_arms(workers: list[Arm], *, metrics: bool) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import WorkerContainers, lab_sweep, plan_faults
 from cdclab.images.connect import choose_image
 from cdclab.lab import config as lab_config
-from cdclab.lab.access import mariadb_client_argv, ssh_to
+from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to
 from cdclab.lab.config import LabConfig
 from cdclab.lab.docker_engine import engine_cli, engine_extravars, engine_root
 from cdclab.lab.extravars import CDC_USER, lab_extravars
@@ -35,6 +35,7 @@ from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.base import spec_arms
 from cdclab.targets.compose import (
     CONTAINER_SECRETS_FILE,
+    CONTAINER_TRUST,
     close_forwards,
     compose_arms,
     forward_arms,
@@ -136,6 +137,7 @@ class DockerTarget(LocalTarget):
             "cdclab_compose_project": PROJECT,
             "cdclab_compose_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
             "cdclab_db_password_file": str(secrets_dir() / DB_CDC_PASSWORD),
+            "cdclab_db_ca_file": str(db_ca_file()),
             "cdclab_metrics_agent": (
                 str(jolokia_agent_jar(state_dir() / "dist")) if self.spec.metrics.enabled else ""
             ),
@@ -158,6 +160,7 @@ class DockerTarget(LocalTarget):
                 database=config.database,
                 table=config.canary_table,
                 bootstrap_servers=config.kafka_bootstrap,
+                trust=CONTAINER_TRUST,
                 overrides=self._arm_specs[arm.name].connector,
             )
             url = f"http://127.0.0.1:{worker.rest_port}"
