@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pymysql
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -147,12 +148,20 @@ def canary_id_of(value: bytes | None) -> str | None:
 class CanaryWatcher:
     """One long-lived consumer over every arm's topic, reading from where it starts."""
 
-    def __init__(self, bootstrap: str, topics_by_arm: dict[str, str]):
+    def __init__(
+        self,
+        bootstrap: str,
+        topics_by_arm: dict[str, str],
+        security: dict[str, Any] | None = None,
+    ):
+        """`security`: librdkafka's settings for the cluster's listener (TLS, SASL), as
+        cdclab.core.kafka_security.KafkaSecurity.librdkafka gives them; none for plaintext."""
         self.bootstrap = bootstrap
         self.arm_of_topic = {topic: arm for arm, topic in topics_by_arm.items()}
+        self._client = {"bootstrap.servers": bootstrap, **(security or {})}
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **self._client,
                 "group.id": f"cdclab-watch-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
@@ -169,7 +178,7 @@ class CanaryWatcher:
         default, as the connector's own topics (a factor of 1 on a cluster with
         min.insync.replicas >= 2 would stall delivery quietly).
         """
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient(self._client)
         futures = admin.create_topics(
             [NewTopic(t, num_partitions=1, replication_factor=-1) for t in self.arm_of_topic],
             request_timeout=timeout,

@@ -5,6 +5,9 @@ password or a grant, a certificate that does not verify the right CA bundle."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pymysql
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -19,6 +22,9 @@ NO_PRIVILEGE = {1044, 1142}  # on the database; on the table
 UNKNOWN_DATABASE = 1049
 NO_SUCH_TABLE = 1146
 KAFKA_TIMEOUT_S = 10.0
+QUIET = logging.getLogger("cdclab.reachability.librdkafka")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def canary_table_ddl(database: str, table: str) -> str:
@@ -87,22 +93,55 @@ def check_canary_table(writer: CanaryWriter) -> None:
         writer.close()
 
 
-def check_kafka(bootstrap: str, timeout: float = KAFKA_TIMEOUT_S) -> None:
+def check_kafka(
+    bootstrap: str, security: dict[str, Any] | None = None, timeout: float = KAFKA_TIMEOUT_S
+) -> None:
     """Fail before anything exists if this machine cannot read the cluster's metadata:
-    the canary consumer runs here and would otherwise fail only after the deploy."""
+    the canary consumer runs here and would otherwise fail only after the deploy.
+    `security`: librdkafka's settings for the listener (KafkaSecurity.librdkafka)."""
     if not bootstrap:
         raise InvalidInputError(
             "external.kafka_bootstrap: empty; give the cluster's bootstrap servers "
             "(host:port[,host:port]; MSK: its plaintext bootstrap string)"
         )
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)})
+    errors: list[str] = []  # librdkafka reports TLS and SASL failures here, not in the raise
+    admin = AdminClient(
+        {
+            "bootstrap.servers": bootstrap,
+            "socket.timeout.ms": int(timeout * 1000),
+            "error_cb": lambda error: errors.append(error.str()),
+            **(security or {}),
+        },
+        logger=QUIET,  # its retries would fill the terminal; the error says what went wrong
+    )
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise InvalidInputError(
-            f"external.kafka_bootstrap: cannot read the cluster's metadata from {bootstrap} "
-            f"within {timeout:g} s ({exc.args[0].str() if exc.args else exc}). A private "
-            "cluster (MSK usually is) must let this machine in: add an inbound rule for its "
-            "broker port to the cluster's security group from this machine's address, or "
-            "run cdclab from inside its VPC"
-        ) from exc
+        admin.poll(0.5)  # serves the queued error callbacks
+        said = errors[0] if errors else (exc.args[0].str() if exc.args else str(exc))
+        raise InvalidInputError(explain_kafka_error(bootstrap, said, timeout)) from exc
+
+
+def explain_kafka_error(bootstrap: str, said: str, timeout: float) -> str:
+    """The fix for what librdkafka said while reading the cluster's metadata."""
+    where = f"external.kafka_bootstrap: cannot read the cluster's metadata from {bootstrap}"
+    lowered = said.lower()
+    if "certificate" in lowered or "ssl handshake" in lowered:
+        return (
+            f"{where} ({said}): the brokers' certificate does not verify: give the CA bundle "
+            "that signed it with --set external.kafka_ca_file=<pem>, or check "
+            "external.kafka_security (SSL listeners: MSK's 9094, 9096 and 9098)"
+        )
+    if "authentication" in lowered or "sasl" in lowered:
+        return (
+            f"{where} ({said}): the cluster refused the SASL login: check "
+            "external.kafka_sasl_mechanism, external.kafka_user and what "
+            "external.kafka_password_from holds (SCRAM), or this machine's AWS credentials "
+            "and their kafka-cluster:Connect permission (AWS_MSK_IAM)"
+        )
+    return (
+        f"{where} within {timeout:g} s ({said}). A private cluster (MSK usually is) must "
+        "let this machine in: add an inbound rule for its broker port to the cluster's "
+        "security group from this machine's address, or run cdclab from inside its VPC; "
+        "and external.kafka_security must be the listener's (PLAINTEXT, SSL or SASL_SSL)"
+    )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from cdclab.core.kafka_security import SCHEMA_HISTORY_PREFIXES, prefixed
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 ConnectorValue = str | int | bool
 
@@ -76,10 +78,13 @@ def render_connector_config(
     table: str,
     bootstrap_servers: str,
     trust: DbTrust | None = None,
+    kafka_client: Mapping[str, str] | None = None,
     overrides: Mapping[str, ConnectorValue] | None = None,
 ) -> dict[str, str]:
     """The connector's config map: the template's settings, then the arm's overrides.
-    Without `trust` the connection is encrypted but the certificate is not verified."""
+    Without `trust` the connection is encrypted but the certificate is not verified;
+    `kafka_client`: the cluster's client security (KafkaSecurity.java), which Debezium's
+    schema history producer and consumer need besides the worker's own clients."""
     text = (
         environment()
         .get_template("connector.json.j2")
@@ -104,6 +109,7 @@ def render_connector_config(
         )
     )
     config: dict[str, str] = json.loads(text)
+    config |= prefixed(dict(kafka_client or {}), SCHEMA_HISTORY_PREFIXES)
     for key, value in (overrides or {}).items():
         if key == "name":
             raise ValueError("connector override 'name' is not allowed: names are per run")

@@ -22,6 +22,7 @@ class Versions(BaseModel):
     debezium_connector_class: str
     maven_dependency_plugin: str
     jolokia: str
+    aws_msk_iam_auth: str
     debezium_image: str
     docker_compose: str
 

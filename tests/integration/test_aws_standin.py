@@ -13,6 +13,7 @@ and log collection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -32,15 +33,26 @@ from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost
 from cdclab.connect_rest import ConnectRest
 from cdclab.core.journal import Journal
+from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.spec import load_spec
 from cdclab.faults.executor import FaultExecutor
 from cdclab.images.connect import built_image, built_tarball
-from cdclab.lab.access import running_config
+from cdclab.lab.access import kafka_ca_file, running_config
 from cdclab.lab.docker_engine import remove_engine
+from cdclab.lab.extravars import CDC_USER, WRITER_USER
 from cdclab.lab.smoke import lab_canary
 from cdclab.paths import state_dir
+from cdclab.secrets import (
+    DB_CDC_PASSWORD,
+    DB_WRITER_PASSWORD,
+    KAFKA_SCRAM_PASSWORD,
+    read_secret,
+    secret_files,
+)
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws import AwsTarget
+from cdclab.targets.compose import CONTAINER_KAFKA_CA, CONTAINER_SECRETS_FILE
+from cdclab.targets.run_connectors import delete_run_connectors, register_run_connectors
 from tests.conftest import make_ca, run_invoke
 from tests.integration.test_experiment import lab_env
 
@@ -50,7 +62,11 @@ pytestmark = [
 ]
 
 RUN_ID = "5a5a5a5a"
-PASSWORD = "s3cret-standin-7f3a"
+STANDIN_SECRETS = {
+    "CDCLAB_STANDIN_DB_PW": DB_CDC_PASSWORD,
+    "CDCLAB_STANDIN_WRITER_PW": DB_WRITER_PASSWORD,
+    "CDCLAB_STANDIN_KAFKA_PW": KAFKA_SCRAM_PASSWORD,
+}
 
 DOCKER_STANDIN = """#!/bin/sh
 # docker, as far as cdclab uses it, mapped onto the lab worker of each arm.
@@ -86,15 +102,26 @@ def standin(tmp_path_factory):
     docker = base / "docker"
     docker.write_text(DOCKER_STANDIN.format(state=state_dir()))
     docker.chmod(0o755)
-    os.environ["CDCLAB_STANDIN_DB_PW"] = PASSWORD
+    # The lab's accounts stand in for the user's: the CDC user, the writer, and the broker's
+    # SCRAM user on its SASL_SSL listener (MSK's SCRAM on TLS).
+    for variable, secret in STANDIN_SECRETS.items():
+        os.environ[variable] = read_secret(secret)
     spec = load_spec(
         "tls-compare",
         assignments=[
             "external.db_flavour=mariadb",  # the lab's MariaDB stands in for Aurora
             f"external.db_host={config.db.address}",
+            f"external.db_user={CDC_USER}",
             "external.db_password_from=env:CDCLAB_STANDIN_DB_PW",
+            f"external.writer_user={WRITER_USER}",
+            "external.writer_password_from=env:CDCLAB_STANDIN_WRITER_PW",
             f"external.db_ca_file={state_dir() / 'db' / 'tls' / 'ca.pem'}",
-            f"external.kafka_bootstrap={config.kafka_bootstrap}",
+            f"external.kafka_bootstrap={config.kafka_sasl_ssl_bootstrap}",
+            "external.kafka_security=SASL_SSL",
+            "external.kafka_sasl_mechanism=SCRAM-SHA-512",
+            "external.kafka_user=cdclab",
+            "external.kafka_password_from=env:CDCLAB_STANDIN_KAFKA_PW",
+            f"external.kafka_ca_file={kafka_ca_file()}",
             f"aws.container_cli={docker}",
             "faults=[{kind: drop, at: 0s, for: 30s}]",
         ],
@@ -117,7 +144,8 @@ def standin(tmp_path_factory):
     yield SimpleNamespace(
         config=config, target=target, base=base, env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)}
     )
-    os.environ.pop("CDCLAB_STANDIN_DB_PW", None)
+    for variable in STANDIN_SECRETS:
+        os.environ.pop(variable, None)
     # The instance's engine, containers and data (the deploy test's).
     _removed, errors = remove_engine(base / "instance-engine")
     assert not errors, errors
@@ -131,40 +159,19 @@ def _remote(standin, command: str) -> str:
 
 def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
     target = standin.target
-    password_file = standin.base / "db-password"
-    password_file.write_text(PASSWORD)
-    password_file.chmod(0o600)
+    password = read_secret(DB_CDC_PASSWORD)
+    secrets_given = {"db": password, "kafka": read_secret(KAFKA_SCRAM_PASSWORD)}
     engine = standin.base / "instance-engine" / "docker"  # base/docker is the stand-in script
     cli = str(engine / "docker")
     if built_tarball() is None:
         built = run_invoke("docker.image", env=standin.env, timeout=1800)
         assert built.rc == 0, built.stdout + built.stderr
-    # What AwsTarget.deploy does, on a Debian host without systemd: the docker_engine role's
-    # daemon mode with the machine's own docker.io and compose plugin, the image built here
-    # imported from its tarball; the env: reference's variable (a name no secret-looking
-    # pattern would catch) must stay out of ansible-runner's artifacts.
     # A bundle of two CAs, as RDS's global bundle holds one per region: both are trusted.
     bundle = standin.base / "bundle.pem"
     other = make_ca(standin.base, "another region's CA").read_text()
     bundle.write_text(other + (state_dir() / "db" / "tls" / "ca.pem").read_text())
-    run_playbook(
-        "aws_deploy.yml",
-        inventory=target.inventory,
-        hide_env=target.secret_env_names,
-        extravars={
-            **target.deploy_extravars(password_file),
-            "cdclab_db_ca_file": str(bundle),
-            "docker_engine_install": "none",
-            "docker_engine_service": "daemon",
-            "docker_engine_root": str(engine),
-            "docker_engine_mount_cgroups": True,
-            "cdclab_container_cli": cli,
-            "cdclab_image": built_image(),
-            "cdclab_image_tarball": str(built_tarball()),
-            "cdclab_compose_project": "cdclab-standin",  # the lab's workers use cdclab-<arm>
-        },
-        artifact_dir=target.artifact_dir,
-    )
+    with secret_files(standin.base, secrets_given) as files:
+        _deploy_on_the_standin(target, files, bundle, engine)
     remote = target.remote_dir
     compose = yaml.safe_load(_remote(standin, f"cat {remote}/docker-compose.yml"))
     services = compose["services"]
@@ -183,15 +190,17 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
             f"stat -c '%a %u' {remote}/{arm}/secrets.properties; cat {remote}/{arm}/*",
         )
         # The container's user (kafka, uid 1001, in the Debezium image) and no one else.
-        mode, password, truststore_password = mode_and_text.splitlines()
-        assert (mode, password) == ("400 1001", f"database.password={PASSWORD}")
+        mode, given, truststore_password, kafka = mode_and_text.splitlines()
+        assert kafka == f"kafka.password={secrets_given['kafka']}"
+        assert (mode, given) == ("400 1001", f"database.password={password}")
         chosen = r"database\.ssl\.truststore\.password=[A-Za-z0-9]{32}"
         assert re.fullmatch(chosen, truststore_password)
     assert _remote(standin, f"head -c 2 {remote}/jolokia.jar") == "PK"  # the agent jar
-    leaked = subprocess.run(
-        ["grep", "-rl", PASSWORD, str(target.artifact_dir)], capture_output=True, text=True
-    )
-    assert leaked.stdout == "", f"the password is in Ansible's artifacts: {leaked.stdout}"
+    for secret in secrets_given.values():
+        leaked = subprocess.run(
+            ["grep", "-rl", secret, str(target.artifact_dir)], capture_output=True, text=True
+        )
+        assert leaked.stdout == "", f"a password is in Ansible's artifacts: {leaked.stdout}"
     # The containers run, as uid 1001, and each worker answers on the instance's loopback.
     for arm, port in (("tls13", 8083), ("tls12", 8084)):
         name = f"cdclab-standin-connect-{arm}"
@@ -209,8 +218,80 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
         forward = LocalForward(target.ssh(), "127.0.0.1", port)
         with closing(forward):
             assert _answers(forward.url, within_s=180), f"{name}: no REST on 127.0.0.1:{port}"
+    _a_canary_crosses_the_containers_over_sasl_ssl(target)
+    _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli)
     _remote(standin, f"{cli} compose -f {remote}/docker-compose.yml down")
     assert _remote(standin, f"{cli} ps -q") == ""
+
+
+def _deploy_on_the_standin(target: AwsTarget, files: dict, bundle: Path, engine: Path) -> None:
+    """What AwsTarget.deploy does, on a Debian host without systemd: the docker_engine role's
+    daemon mode with the machine's own docker.io and compose plugin, the image built here
+    imported from its tarball; the env: references' variables (names no secret-looking
+    pattern would catch) must stay out of ansible-runner's artifacts."""
+    run_playbook(
+        "aws_deploy.yml",
+        inventory=target.inventory,
+        hide_env=target.secret_env_names,
+        extravars={
+            **target.deploy_extravars(files["db"], files["kafka"]),
+            "cdclab_db_ca_file": str(bundle),
+            "docker_engine_install": "none",
+            "docker_engine_service": "daemon",
+            "docker_engine_root": str(engine),
+            "docker_engine_mount_cgroups": True,
+            "cdclab_container_cli": str(engine / "docker"),
+            "cdclab_image": built_image(),
+            "cdclab_image_tarball": str(built_tarball()),
+            "cdclab_compose_project": "cdclab-standin",  # the lab's workers use cdclab-<arm>
+        },
+        artifact_dir=target.artifact_dir,
+    )
+
+
+def _a_canary_crosses_the_containers_over_sasl_ssl(target: AwsTarget) -> None:
+    """A run's connector in the tls13 container: its worker, producer and schema history
+    speak SCRAM over TLS to the broker, and so does this machine's canary consumer."""
+    (arm,) = [a for a in target.arms if a.name == "tls13"]
+    (entry,) = [e for e in target.connector_entries() if e["name"] == arm.connector]
+    forward = LocalForward(target.ssh(), "127.0.0.1", 8083)
+    watcher, writer = target.watcher(), target.writer()
+    with closing(forward):
+        on_instance = dataclasses.replace(arm, rest_url=forward.url)
+        try:
+            watcher.ensure_topics()
+            watcher.start_at_end()
+            register_run_connectors([on_instance], {arm.name: entry["config"]}, timeout_s=240)
+            canary = writer.write(run_id=RUN_ID, seq=1)
+            deadline = time.monotonic() + 60
+            seen = []
+            while not seen and time.monotonic() < deadline:
+                seen = [x for x in watcher.poll(1.0) if x.canary_id == canary.canary_id]
+            assert seen and seen[0].arm == "tls13", "no canary arrived through the containers"
+        finally:
+            delete_run_connectors([on_instance])
+            watcher.close()
+            writer.close()
+
+
+def _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli: str) -> None:
+    """No MSK here: against the lab's listener, which offers SCRAM only, a client with MSK
+    IAM's settings in the worker's container must be refused by the broker for its
+    mechanism, not by the JVM for a missing class."""
+    iam = KafkaSecurity(protocol="SASL_SSL", mechanism="AWS_MSK_IAM")
+    settings = iam.java(secrets_file=CONTAINER_SECRETS_FILE, ca_file=CONTAINER_KAFKA_CA)
+    check = Path(standin.target.remote_dir) / "tls" / "iam-check.properties"
+    check.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+    check.chmod(0o644)
+    done = standin.target.ssh().run(
+        f"timeout 120 {cli} exec cdclab-standin-connect-tls13 java -cp '/kafka/libs/*' "
+        f"kafka.admin.BrokerApiVersionsCommand --bootstrap-server "
+        f"{standin.config.kafka_sasl_ssl_bootstrap} --command-config /cdclab/tls/{check.name}"
+    )
+    check.unlink()
+    said = done.stdout + done.stderr
+    assert "ClassNotFound" not in said and "cannot be found" not in said, said[-2000:]
+    assert "UnsupportedSaslMechanism" in said and "AWS_MSK_IAM" in said, said[-2000:]
 
 
 def _answers(url: str, within_s: float) -> bool:

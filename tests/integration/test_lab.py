@@ -7,8 +7,8 @@ arms' Kafka topics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from cdclab.connect_rest import ConnectRest
-from cdclab.errors import CdclabError
+from cdclab.core.kafka_security import KafkaSecurity
+from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.lab.config import load_saved
 from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.processes import alive
 from cdclab.lab.proof import prove
 from cdclab.lab.teardown import lab_links, lab_namespaces, teardown
+from cdclab.reachability import check_kafka
 from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
@@ -338,11 +340,55 @@ def test_connectors_refuse_a_database_their_ca_does_not_vouch_for(lab_from_nothi
         "driver.serverSslCert": str(other_ca),
     }
     try:
+        # The JDBC side (schema, snapshot) checks first: registration is refused.
         with pytest.raises(CdclabError, match=arm.connector) as refused:
             register_run_connectors([arm], {arm.name: foreign}, timeout_s=90)
-        assert re.search(r"certificat|PKIX|trust", str(refused.value), re.IGNORECASE), refused
+        assert "PKIX path building failed" in str(refused.value), refused.value
     finally:
         delete_run_connectors([arm])
+    # The binlog client reads the truststore: with only that one foreign, the snapshot
+    # passes, the stream is refused, and Debezium retries while REST says RUNNING.
+    arm, config = _run_connector("0000bad1")
+    log = TEST_STATE / "connect" / arm.name / "log" / "connect.log"
+    start = log.stat().st_size
+    try:
+        register_run_connectors(
+            [arm], {arm.name: {**config, "database.ssl.truststore": str(other_store)}}, 90
+        )
+
+        def refused_stream() -> bool:
+            with log.open("rb") as handle:
+                handle.seek(start)
+                text = handle.read().decode(errors="replace")
+            return "Unable to connect to the database" in text and "PKIX path" in text
+
+        assert _wait_for(refused_stream, timeout=60), "the binlog client did not refuse"
+        state = ConnectRest(arm.rest_url).connector_state(arm.connector)
+        assert (state.connector, state.task) == ("RUNNING", "RUNNING")
+    finally:
+        delete_run_connectors([arm])
+
+
+def test_the_sasl_ssl_listener_takes_its_scram_user_over_tls_and_names_what_is_wrong(
+    lab_from_nothing,
+):
+    # The broker's second listener, as MSK's SCRAM one: this machine's client reads the
+    # cluster with the user's password and the broker's CA; each mistake gets its fix.
+    bootstrap = load_saved().kafka_sasl_ssl_bootstrap
+    scram = KafkaSecurity(
+        protocol="SASL_SSL",
+        mechanism="SCRAM-SHA-512",
+        user="cdclab",
+        ca_file=str(TEST_STATE / "kafka" / "tls" / "ca.pem"),
+    )
+    password = (TEST_STATE / "secrets" / "kafka_scram_password").read_text().strip()
+    check_kafka(bootstrap, scram.librdkafka(password))
+    with pytest.raises(InvalidInputError, match="refused the SASL login") as refused:
+        check_kafka(bootstrap, scram.librdkafka("not-" + password), timeout=5)
+    assert password not in str(refused.value)
+    unknown_ca = dataclasses.replace(scram, ca_file=None)  # the system's CAs never signed it
+    with pytest.raises(InvalidInputError, match=r"external\.kafka_ca_file"):
+        check_kafka(bootstrap, unknown_ca.librdkafka(password), timeout=5)
 
 
 def test_lab_down_leaves_nothing_and_is_safe_twice(lab_from_nothing):

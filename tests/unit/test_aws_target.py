@@ -59,6 +59,51 @@ def test_connectors_name_the_users_database_and_the_containers_secret_file():
     ]
 
 
+SCRAM = [
+    "external.kafka_security=SASL_SSL",
+    "external.kafka_sasl_mechanism=SCRAM-SHA-512",
+    "external.kafka_user=cdclab",
+    "external.kafka_password_from=env:CDCLAB_KAFKA_PASSWORD",
+    "external.kafka_ca_file=/etc/ssl/msk-ca.pem",
+]
+
+
+def test_the_database_is_verified_by_name_against_the_bundle_inside_the_container():
+    config = _target().connector_entries()[0]["config"]
+    assert config["database.ssl.mode"] == "verify_identity"  # Aurora's endpoint is a name
+    assert config["database.ssl.truststore"] == "/cdclab/tls/truststore.p12"
+    assert "driver.serverSslCert" not in config  # MySQL Connector/J reads the truststore
+    extravars = _target().deploy_extravars(Path("/pw"))
+    assert extravars["cdclab_db_ca_file"] == "/etc/ssl/rds-global-bundle.pem"
+
+
+def test_every_kafka_client_speaks_scram_with_a_reference_and_this_machine_the_secret(
+    monkeypatch,
+):
+    monkeypatch.setenv("CDCLAB_KAFKA_PASSWORD", "kafka-s3cret-never-in-vars")
+    target = _target(*SCRAM)
+    extravars = target.deploy_extravars(Path("/pw"), Path("/kafka-pw"))
+    workers = extravars["cdclab_kafka_properties"]
+    for prefix in ("", "producer.", "consumer.", "admin."):
+        assert workers[prefix + "security.protocol"] == "SASL_SSL"
+        assert workers[prefix + "ssl.truststore.location"] == "/cdclab/tls/kafka-ca.pem"
+        assert (
+            "${file:/cdclab/secrets.properties:kafka.password}"
+            in (workers[prefix + "sasl.jaas.config"])
+        )
+    assert (extravars["cdclab_kafka_ca_file"], extravars["cdclab_kafka_password_file"]) == (
+        "/etc/ssl/msk-ca.pem",
+        "/kafka-pw",
+    )
+    config = target.connector_entries()[0]["config"]
+    assert config["schema.history.internal.consumer.sasl.mechanism"] == "SCRAM-SHA-512"
+    client = target.kafka_client()
+    assert client["sasl.password"] == "kafka-s3cret-never-in-vars"
+    assert client["ssl.ca.location"] == "/etc/ssl/msk-ca.pem"
+    assert "kafka-s3cret-never-in-vars" not in repr(extravars) + repr(config)
+    assert "CDCLAB_KAFKA_PASSWORD" in target.secret_env_names  # kept from playbooks
+
+
 def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkeypatch):
     monkeypatch.setenv("CDCLAB_DB_PASSWORD", "s3cret-never-in-vars")
     extravars = _target().deploy_extravars(tmp_path / "pw")

@@ -7,6 +7,7 @@ import subprocess
 import jinja2
 import yaml
 
+from cdclab.core.kafka_security import WORKER_PREFIXES, KafkaSecurity, prefixed
 from cdclab.lab.config import Arm
 from cdclab.paths import ROLES_DIR
 from cdclab.targets.compose import compose_arms
@@ -42,6 +43,7 @@ def _render(**overrides) -> str:
         "connect_compose_arms": compose_arms(ARMS, metrics=metrics),
         "connect_compose_jolokia_jar": "/opt/cdclab/agents/jolokia.jar",
         "connect_compose_replication_factor": -1,
+        "connect_compose_kafka_properties": {},
         **overrides,
     }
     return env.get_template("docker-compose.yml.j2").render(**variables)
@@ -87,3 +89,31 @@ def test_docker_compose_accepts_the_file(tmp_path):
         ["docker", "compose", "-f", str(path), "config", "--quiet"], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stderr
+
+
+SCRAM = KafkaSecurity(protocol="SASL_SSL", mechanism="SCRAM-SHA-512", user="cdclab", ca_file="/x")
+SCRAM_JAVA = SCRAM.java(
+    secrets_file="/cdclab/secrets.properties", ca_file="/cdclab/tls/kafka-ca.pem"
+)
+
+
+def test_the_workers_clients_speak_the_clusters_security_as_compose_reads_it(tmp_path):
+    # What the worker's properties become after compose's own interpolation: ${file:...}
+    # must reach the entrypoint untouched, for Connect's FileConfigProvider to resolve.
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(_render(connect_compose_kafka_properties=prefixed(SCRAM_JAVA, WORKER_PREFIXES)))
+    shown = subprocess.run(
+        ["docker", "compose", "-f", str(path), "config"], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    env = yaml.safe_load(shown.stdout)["services"]["connect-tls13"]["environment"]
+    # `config` prints what it read escaped again ($$): one $ reaches the container.
+    reference = "$${file:/cdclab/secrets.properties:kafka.password}"
+    for prefix in ("", "PRODUCER_", "CONSUMER_", "ADMIN_"):
+        assert env[f"CONNECT_{prefix}SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env[f"CONNECT_{prefix}SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env[f"CONNECT_{prefix}SSL_TRUSTSTORE_LOCATION"] == "/cdclab/tls/kafka-ca.pem"
+        assert env[f"CONNECT_{prefix}SASL_JAAS_CONFIG"] == (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="cdclab" password="{reference}";'
+        )

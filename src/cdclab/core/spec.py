@@ -22,6 +22,7 @@ from cdclab.core.aws_settings import AwsSettings
 from cdclab.core.deadline import LearnSettings
 from cdclab.core.durations import format_duration
 from cdclab.core.faults import CampaignSpec, FaultSpec
+from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.secret_refs import check_reference
 from cdclab.core.spec_types import NAME_PATTERN, Duration
 from cdclab.errors import InvalidInputError, from_validation
@@ -257,15 +258,66 @@ class ExternalSpec(Strict):
     database: str = "cdclab"
     canary_table: str = "canary"
     kafka_bootstrap: str | None = None
+    kafka_security: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="the listener's protocol, for the workers, the connectors and the canary "
+        "consumer alike (MSK: SSL on 9094, SASL_SSL on 9096 for SCRAM and 9098 for IAM)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"] | None = Field(
+        default=None, description="with SASL_SSL: SCRAM-SHA-512 (MSK's SCRAM) or AWS_MSK_IAM"
+    )
+    kafka_user: str | None = Field(default=None, description="the SCRAM user")
+    kafka_password_from: str | None = Field(
+        default=None, description="the SCRAM password's reference (env:, secretsmanager:, ssm:)"
+    )
+    kafka_ca_file: str | None = Field(
+        default=None,
+        description="the CA bundle (here) that verifies the brokers' certificates; default: "
+        "the system's (MSK's chain to a public CA)",
+    )
 
     @property
     def connector_class(self) -> str:
         return CONNECTOR_CLASSES[self.db_flavour]
 
-    @field_validator("db_password_from", "writer_password_from")
+    def kafka(self, region: str | None = None) -> KafkaSecurity:
+        """How every client of the run speaks to the user's Kafka (IAM tokens: `region`)."""
+        ca_file = self.kafka_ca_file and str(Path(self.kafka_ca_file).expanduser().resolve())
+        return KafkaSecurity(
+            protocol=self.kafka_security,
+            mechanism=self.kafka_sasl_mechanism,
+            user=self.kafka_user,
+            ca_file=ca_file or None,
+            region=region,
+        )
+
+    @field_validator("db_password_from", "writer_password_from", "kafka_password_from")
     @classmethod
     def _a_reference_not_a_password(cls, value: str | None) -> str | None:
         return None if value is None else check_reference(value)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_whole(self) -> ExternalSpec:
+        sasl = self.kafka_security == "SASL_SSL"
+        if sasl != (self.kafka_sasl_mechanism is not None):
+            raise ValueError(
+                "external.kafka_sasl_mechanism goes with external.kafka_security=SASL_SSL, "
+                "and only with it: set both (SCRAM-SHA-512 or AWS_MSK_IAM) or neither"
+            )
+        scram = (self.kafka_sasl_mechanism or "").startswith("SCRAM")
+        for key in ("kafka_user", "kafka_password_from"):
+            if scram != (getattr(self, key) is not None):
+                raise ValueError(
+                    f"external.{key}: SCRAM needs external.kafka_user and "
+                    "external.kafka_password_from (env:VAR, secretsmanager:<id>[#key] or "
+                    "ssm:<name>); other mechanisms take neither"
+                )
+        if self.kafka_ca_file is not None and self.kafka_security == "PLAINTEXT":
+            raise ValueError(
+                "external.kafka_ca_file verifies TLS brokers: set external.kafka_security=SSL "
+                "or SASL_SSL, or drop the CA file"
+            )
+        return self
 
 
 # Security properties are read from java.security files, not from -D system properties.

@@ -32,6 +32,11 @@ def db_ca_file():
     return state_dir() / "db" / "tls" / "ca.pem"
 
 
+def kafka_ca_file():
+    """The CA of the broker's SASL_SSL listener (kafka_kraft makes its own)."""
+    return state_dir() / "kafka" / "tls" / "ca.pem"
+
+
 def writer_account(config: LabConfig, connect_timeout: float = 5.0) -> DbAccount:
     """The least-privilege writer (canaries, write load), over verified TLS."""
     return DbAccount(

@@ -15,6 +15,7 @@ from cdclab.paths import state_dir
 DEFAULT_SUBNET = "198.18.213.0/24"
 METRICS_PORT_OFFSET = 700
 KAFKA_CONTROLLER_PORT = 9093  # the kafka_kraft role's default
+KAFKA_SASL_SSL_PORT = 9094  # the kafka_kraft role's default: SCRAM-SHA-512 over TLS
 
 
 class Arm(BaseModel):
@@ -106,13 +107,14 @@ class LabConfig(BaseModel):
         if not self.arms:
             raise ValueError("arms: at least one arm is needed")
         # Every listener on the connect host: broker, controller, each REST and metrics port.
-        ports = [self.kafka_port, KAFKA_CONTROLLER_PORT]
+        ports = [self.kafka_port, KAFKA_CONTROLLER_PORT, KAFKA_SASL_SSL_PORT]
         ports += [p for arm in self.arms for p in (arm.rest_port, arm.metrics_port)]
         taken = sorted({p for p in ports if ports.count(p) > 1})
         if taken:
             raise ValueError(
                 f"arms: rest_port {taken} collides with another listener on the connect host "
-                f"(Kafka {self.kafka_port}/{KAFKA_CONTROLLER_PORT}, or a metrics port = "
+                f"(Kafka {self.kafka_port}/{KAFKA_CONTROLLER_PORT}/{KAFKA_SASL_SSL_PORT}, or a "
+                "metrics port = "
                 f"rest_port + {METRICS_PORT_OFFSET}): pick rest ports apart from those"
             )
         return self
@@ -145,6 +147,11 @@ class LabConfig(BaseModel):
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.connect.address}:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_ssl_bootstrap(self) -> str:
+        """The broker's SCRAM-over-TLS listener, as a managed cluster offers one."""
+        return f"{self.connect.address}:{KAFKA_SASL_SSL_PORT}"
 
     @property
     def addresses(self) -> dict[str, str]:

@@ -16,7 +16,7 @@ from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, stop_worke
 from cdclab.paths import LOCAL_INVENTORY, state_dir
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.progress import console
-from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, ensure_secret
+from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, KAFKA_SCRAM_PASSWORD, ensure_secret
 
 
 @dataclass
@@ -127,6 +127,7 @@ def lab_up(
         return UpResult(playbook=playbook(), config=config)
     ensure_secret(DB_CDC_PASSWORD)
     ensure_secret(DB_WRITER_PASSWORD)
+    ensure_secret(KAFKA_SCRAM_PASSWORD)
     # CDCLAB_LAB_PROOF=off: the behaviour before the proof existed (bench's baseline).
     full = full or os.environ.get("CDCLAB_LAB_PROOF") == "off"
     proof = None if full else prove(config, extravars)

@@ -16,8 +16,6 @@ Where things run, and what that does to the numbers:
 
 from __future__ import annotations
 
-import os
-import secrets
 import shlex
 import shutil
 import time
@@ -36,6 +34,7 @@ from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
+from cdclab.core.kafka_security import WORKER_PREFIXES, KafkaSecurity, prefixed
 from cdclab.core.spec import LoadSpec
 from cdclab.errors import CdclabError, InvalidInputError, PrerequisiteError
 from cdclab.faults.actions import FaultAction
@@ -47,11 +46,13 @@ from cdclab.paths import cache_dir
 from cdclab.prereqs import APT, Program, missing_programs
 from cdclab.progress import console
 from cdclab.reachability import check_canary_table, check_kafka
+from cdclab.secrets import secret_files
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws_plan import describe_aws_plan
 from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.compose import (
+    CONTAINER_KAFKA_CA,
     CONTAINER_SECRETS_FILE,
     CONTAINER_TRUST,
     close_forwards,
@@ -158,7 +159,14 @@ class AwsTarget(BaseTarget):
                 f"external.db_ca_file: {ca_file} is not a file; give the CA bundle that signed "
                 "the database's certificate (Aurora: RDS's global-bundle.pem)"
             )
-        for reference in {self.external.db_password_from, self.external.writer_password_from}:
+        kafka_ca = self.external.kafka_ca_file
+        if kafka_ca is not None and not Path(kafka_ca).expanduser().is_file():
+            raise InvalidInputError(
+                f"external.kafka_ca_file: {kafka_ca} is not a file; give the CA bundle (PEM) "
+                "that signed the brokers' certificates, or leave it out for the system's"
+            )
+        ext = self.external
+        for reference in {ext.db_password_from, ext.writer_password_from, ext.kafka_password_from}:
             if reference:
                 resolve_secret(reference, self._session)
         self._check_reachable()
@@ -187,7 +195,24 @@ class AwsTarget(BaseTarget):
         self.register()
         return warnings
 
-    def deploy_extravars(self, password_file: Path) -> dict[str, Any]:
+    @property
+    def kafka(self) -> KafkaSecurity:
+        return self.external.kafka(self._session.region_name if self._session else None)
+
+    def kafka_client(self) -> dict[str, Any]:
+        """librdkafka's settings for this machine's canary consumer and admin."""
+        reference = self.external.kafka_password_from
+        password = resolve_secret(reference, self._session) if reference else None
+        return self.kafka.librdkafka(password)
+
+    def kafka_java(self) -> dict[str, str]:
+        """The Java clients' settings, as the containers see the secrets file and the CA."""
+        ca_file = CONTAINER_KAFKA_CA if self.kafka.ca_file else None
+        return self.kafka.java(secrets_file=CONTAINER_SECRETS_FILE, ca_file=ca_file)
+
+    def deploy_extravars(
+        self, password_file: Path, kafka_password_file: Path | None = None
+    ) -> dict[str, Any]:
         return {
             "cdclab_versions": load_versions().model_dump(),
             "cdclab_image": self.image,
@@ -201,32 +226,31 @@ class AwsTarget(BaseTarget):
             # Absolute: Ansible reads a relative src inside the role.
             "cdclab_db_ca_file": str(Path(self.external.db_ca_file or "").expanduser().resolve()),
             "cdclab_metrics": self.spec.metrics.enabled,
+            "cdclab_kafka_properties": prefixed(self.kafka_java(), WORKER_PREFIXES),
+            "cdclab_kafka_ca_file": self.kafka.ca_file or "",
+            "cdclab_kafka_password_file": str(kafka_password_file or ""),
             "cdclab_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
         }
 
     def deploy(self) -> None:
         """Docker and the arms' containers on the instance (aws_deploy.yml).
 
-        The database password reaches the playbook as a 0600 file in the run's state (never
-        in extra vars, argv or results) and is removed as soon as the play ends.
+        The database and Kafka passwords reach the playbook as 0600 files in the run's state
+        (never in extra vars, argv or results), removed as soon as the play ends.
         """
         assert self.inventory is not None
-        password = resolve_secret(self.external.db_password_from or "", self._session)
-        password_file = run_state_dir(self.aws_run_id) / f".db-password-{secrets.token_hex(4)}"
-        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(password)
+        values = {"db": resolve_secret(self.external.db_password_from or "", self._session)}
+        if self.external.kafka_password_from:
+            values["kafka"] = resolve_secret(self.external.kafka_password_from, self._session)
+        with secret_files(run_state_dir(self.aws_run_id), values) as files:
             run_playbook(
                 "aws_deploy.yml",
                 inventory=self.inventory,
-                extravars=self.deploy_extravars(password_file),
+                extravars=self.deploy_extravars(files["db"], files.get("kafka")),
                 event_handler=self.event_handler,
                 artifact_dir=self.artifact_dir,
                 hide_env=self.secret_env_names,
             )
-        finally:
-            password_file.unlink(missing_ok=True)
         # For the runbook tasks (`invoke connect.status --target aws --run-id …`).
         write_arms_file(
             run_state_dir(self.aws_run_id),
@@ -249,7 +273,8 @@ class AwsTarget(BaseTarget):
     @property
     def secret_env_names(self) -> list[str]:
         """Environment variables the spec's env: references name: kept from playbooks."""
-        references = (self.external.db_password_from, self.external.writer_password_from)
+        ext = self.external
+        references = (ext.db_password_from, ext.writer_password_from, ext.kafka_password_from)
         return [r.split(":", 1)[1] for r in references if r and r.startswith("env:")]
 
     def connector_entries(self) -> list[dict[str, Any]]:
@@ -276,6 +301,7 @@ class AwsTarget(BaseTarget):
                         table=ext.canary_table,
                         bootstrap_servers=ext.kafka_bootstrap or "",
                         trust=CONTAINER_TRUST,
+                        kafka_client=self.kafka_java(),
                         overrides=overrides,
                     ),
                 }
@@ -322,7 +348,7 @@ class AwsTarget(BaseTarget):
         """Canaries are written and their topics read from this machine: the database and
         Kafka must answer here before anything exists."""
         check_canary_table(self.writer())
-        check_kafka(self.external.kafka_bootstrap or "")
+        check_kafka(self.external.kafka_bootstrap or "", self.kafka_client())
 
     def cleanup(self) -> list[str]:
         """Delete this run's connectors (the containers stay until the instance goes)."""
@@ -376,7 +402,9 @@ class AwsTarget(BaseTarget):
 
     def watcher(self) -> CanaryWatcher:
         return CanaryWatcher(
-            self.external.kafka_bootstrap or "", {a.name: a.topic for a in self.arms}
+            self.external.kafka_bootstrap or "",
+            {a.name: a.topic for a in self.arms},
+            security=self.kafka_client(),
         )
 
     def rest(self, arm: RunArm) -> ConnectRest:

@@ -21,6 +21,8 @@ from cdclab.templating import DbTrust
 CONTAINER_SECRETS_FILE = "/cdclab/secrets.properties"
 COMPOSE_SECURITY_FILE = "/cdclab/java.security"
 COMPOSE_AGENT_JAR = "/cdclab/jolokia.jar"
+# The CA of the user's Kafka brokers, when they name one (connect_compose puts it there).
+CONTAINER_KAFKA_CA = "/cdclab/tls/kafka-ca.pem"
 # The database's CA and its truststore (connect_compose's truststore tasks).
 CONTAINER_TRUST = DbTrust(ca_file="/cdclab/tls/db-ca.pem", truststore="/cdclab/tls/truststore.p12")
 
