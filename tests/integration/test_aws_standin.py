@@ -52,6 +52,7 @@ from cdclab.secrets import (
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws import AwsTarget
 from cdclab.targets.compose import CONTAINER_KAFKA_CA, CONTAINER_SECRETS_FILE
+from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import delete_run_connectors, register_run_connectors
 from tests.conftest import make_ca, run_invoke
 from tests.integration.test_experiment import lab_env
@@ -140,6 +141,14 @@ def standin(tmp_path_factory):
             a.name: {"rest_host": config.connect.address, "rest_port": a.rest_port}
             for a in config.arms
         },
+    )
+    # And how to reach its containers, faults and Kafka (SCRAM on TLS, by reference).
+    write_place_file(
+        aws_state / RUN_ID,
+        str(docker),
+        target.fault_heal_dir,
+        target.compose_project,
+        kafka=target.kafka_record(),
     )
     yield SimpleNamespace(
         config=config, target=target, base=base, env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)}
@@ -391,7 +400,9 @@ def test_the_watchdog_watches_a_runs_arms_through_the_instance(standin, tmp_path
     assert ran.rc == 0, ran.stdout + ran.stderr
     checks = [json.loads(x) for x in (tmp_path / "watch" / "checks.jsonl").read_text().splitlines()]
     delivered = {c["arm"] for c in checks if c["outcome"] == "delivered"}
-    assert delivered == {"tls13", "tls12"}  # each arm's topic, read from its connector's config
+    # Each arm's topic, read from its connector's config, through the run's recorded Kafka:
+    # its SASL_SSL listener, the SCRAM password read from the env: reference.
+    assert delivered == {"tls13", "tls12"}
     assert read_secret(DB_WRITER_PASSWORD) not in ran.stdout + ran.stderr
 
 

@@ -102,6 +102,10 @@ def test_every_kafka_client_speaks_scram_with_a_reference_and_this_machine_the_s
     assert client["ssl.ca.location"] == "/etc/ssl/msk-ca.pem"
     assert "kafka-s3cret-never-in-vars" not in repr(extravars) + repr(config)
     assert "CDCLAB_KAFKA_PASSWORD" in target.secret_env_names  # kept from playbooks
+    record = target.kafka_record()  # for `invoke watch --run-id`: the reference, not the secret
+    assert record["password_from"] == "env:CDCLAB_KAFKA_PASSWORD"
+    assert record["bootstrap"] == "b-1.msk.example:9092"
+    assert "kafka-s3cret-never-in-vars" not in repr(record)
 
 
 def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkeypatch):

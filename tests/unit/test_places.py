@@ -53,3 +53,31 @@ def test_an_aws_run_without_deployed_arms_says_how_to_find_runs(tmp_path, monkey
         place_for(run_id="abcd1234").endpoint("tls13", None),
     ):
         pass
+
+
+def test_an_aws_runs_kafka_is_recorded_by_reference_and_resolved_when_watched(
+    tmp_path, monkeypatch
+):
+    from cdclab.aws.provision import run_state_dir
+    from cdclab.targets.places import _kafka_client, write_place_file
+
+    monkeypatch.setenv("CDCLAB_AWS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("RUN_KAFKA_PW", "kafka-s3cret")
+    state = run_state_dir("abcd1234")
+    state.mkdir(parents=True, exist_ok=True)
+    recorded = {
+        "bootstrap": "b-1.msk.example:9096",
+        "protocol": "SASL_SSL",
+        "mechanism": "SCRAM-SHA-512",
+        "user": "cdclab",
+        "ca_file": None,
+        "region": None,
+        "password_from": "env:RUN_KAFKA_PW",
+    }
+    path = write_place_file(state, "docker", "/run/heal", kafka=recorded)
+    assert "kafka-s3cret" not in path.read_text()
+    kafka = dict(AwsRunPlace("abcd1234")._recorded["kafka"])
+    assert kafka.pop("bootstrap") == "b-1.msk.example:9096"
+    client = _kafka_client(kafka)
+    assert (client["security.protocol"], client["sasl.password"]) == ("SASL_SSL", "kafka-s3cret")
+    assert _kafka_client({}) is None  # a run deployed before Kafka's security was recorded

@@ -16,6 +16,7 @@ Where things run, and what that does to the numbers:
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import shutil
 import time
@@ -205,6 +206,15 @@ class AwsTarget(BaseTarget):
         password = resolve_secret(reference, self._session) if reference else None
         return self.kafka.librdkafka(password)
 
+    def kafka_record(self) -> dict[str, Any]:
+        """The run's Kafka for later tasks (`invoke watch --run-id`): its bootstrap, its
+        security and the password's reference, never the password."""
+        return {
+            "bootstrap": self.external.kafka_bootstrap,
+            **dataclasses.asdict(self.kafka),
+            "password_from": self.external.kafka_password_from,
+        }
+
     def kafka_java(self) -> dict[str, str]:
         """The Java clients' settings, as the containers see the secrets file and the CA."""
         ca_file = CONTAINER_KAFKA_CA if self.kafka.ca_file else None
@@ -268,6 +278,7 @@ class AwsTarget(BaseTarget):
             self.settings.container_cli,
             self.fault_heal_dir,
             self.compose_project,
+            kafka=self.kafka_record(),
         )
 
     @property

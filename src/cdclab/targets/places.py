@@ -53,6 +53,7 @@ class Watched:
     kafka_bootstrap: str
     account: Any = None  # canary.DbAccount
     table: str | None = None
+    kafka_security: dict[str, Any] | None = None  # librdkafka's; held in memory only
 
 
 class Place(Protocol):
@@ -213,7 +214,7 @@ class AwsRunPlace:
         self.state = run_state_dir(run_id)
 
     @functools.cached_property
-    def _recorded(self) -> dict[str, str]:
+    def _recorded(self) -> dict[str, Any]:
         path = self.state / PLACE_FILE
         return json.loads(path.read_text()) if path.exists() else {}
 
@@ -294,7 +295,25 @@ class AwsRunPlace:
             connectors.append(
                 {"name": arm, "connect_url": forward.url, "connector": connector, "topic": topic}
             )
-        return Watched(connectors, options.get("kafka_bootstrap") or bootstrap)
+        kafka = dict(self._recorded.get("kafka") or {})
+        bootstrap = options.get("kafka_bootstrap") or kafka.pop("bootstrap", None) or bootstrap
+        return Watched(connectors, bootstrap, kafka_security=_kafka_client(kafka))
+
+
+def _kafka_client(recorded: dict[str, Any]) -> dict[str, Any] | None:
+    """librdkafka's settings for the run's Kafka as its deploy recorded them, the password
+    read now from where its reference points (never from the record)."""
+    if not recorded:
+        return None
+    import boto3
+
+    from cdclab.aws.secrets import resolve_secret
+    from cdclab.core.kafka_security import KafkaSecurity
+
+    reference = recorded.pop("password_from", None)
+    security = KafkaSecurity(**recorded)
+    session = boto3.session.Session(region_name=security.region) if security.region else None
+    return security.librdkafka(resolve_secret(reference, session) if reference else None)
 
 
 def _single_table_connector(url: str, arm: str, run_id: str) -> tuple[str, dict[str, Any]]:
@@ -366,14 +385,21 @@ def journal_label(connector: str) -> str:
 
 
 def write_place_file(
-    state: Path, container_cli: str, heal_dir: str, compose_project: str = "cdclab"
+    state: Path,
+    container_cli: str,
+    heal_dir: str,
+    compose_project: str = "cdclab",
+    kafka: dict[str, Any] | None = None,
 ) -> Path:
-    """What later tasks need to reach an AWS run's containers and faults."""
+    """What later tasks need to reach an AWS run's containers, faults and Kafka. `kafka`:
+    its bootstrap and security as KafkaSecurity's fields plus the password's *reference*
+    (password_from), never a secret."""
     path = state / PLACE_FILE
     recorded = {
         "container_cli": container_cli,
         "heal_dir": heal_dir,
         "compose_project": compose_project,
+        "kafka": kafka or {},
     }
     path.write_text(json.dumps(recorded, indent=2) + "\n")
     return path

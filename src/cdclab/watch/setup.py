@@ -56,4 +56,5 @@ def _build(target, settings, explicit, directory, duration, stack) -> Watchdog:
         target=place.kind,
         duration=duration,
         cloudwatch_client=client,
+        kafka_security=watched.kafka_security,
     )

@@ -70,8 +70,12 @@ class Watchdog:
         target: str = "explicit",
         duration: float | None = None,
         cloudwatch_client=None,
+        kafka_security: dict[str, Any] | None = None,
     ):
+        """`kafka_security`: librdkafka's settings for the cluster (TLS, SASL), resolved
+        by the place; kept out of the config, which is journalled."""
         self.config = config
+        self.kafka_security = kafka_security
         self.account = account
         self.table = table
         self.directory = directory
@@ -207,7 +211,7 @@ class Watchdog:
         """The arms' topics from their end; Kafka down is recorded and retried, not fatal."""
         topics = {c.name: c.topic for c in self.config.connectors}
         while not self.stop.is_set():
-            watcher = CanaryWatcher(self.config.kafka_bootstrap, topics)
+            watcher = CanaryWatcher(self.config.kafka_bootstrap, topics, self.kafka_security)
             try:
                 watcher.start_at_end()
                 return watcher
