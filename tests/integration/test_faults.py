@@ -451,3 +451,49 @@ def test_half_open_leaves_the_reader_waiting_until_keep_alive_reconnects(env):
     assert opened == {"tls13", "tls12"}
     assert not _rules("cdclab-db")
     assert not list(Path(TEST_STATE).rglob("*.pid.killed"))
+
+
+def test_a_ca_rotation_the_connectors_do_not_trust_is_silent_until_the_heal(env):
+    """The database serves a certificate from a new CA and the connectors' sessions end:
+    each reconnect is refused (PKIX) and retried while REST says RUNNING; once the original
+    certificate is back, both arms deliver again. Nothing of the rotation is left."""
+    tls = TEST_STATE / "db" / "tls"
+    served = (tls / "server-cert.pem").read_bytes()
+    log = TEST_STATE / "connect" / "tls13" / "log" / "connect.log"
+    start = log.stat().st_size if log.exists() else 0
+    ran = run_invoke(
+        "experiment",
+        "ca-rotation",
+        "--minutes",
+        "2",
+        "--set",
+        "faults=[{kind: ca-rotation, host: db, at: 22s, for: 40s}]",
+        env=env,
+        timeout=900,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    run = _results_dir(ran.stdout)
+    faults = {r["event"]: r for r in _faults(run)}
+    applied = parse_iso(faults["fault-applied"]["at"])
+    healed = parse_iso(faults["fault-healed"]["at"])
+    checks = _checks(run)
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+
+    def written(arm, start, end):
+        return [c for c in checks if c["arm"] == arm and start <= parse_iso(c["written_at"]) < end]
+
+    for arm in ("tls13", "tls12"):
+        during = written(arm, applied + 3, healed)
+        assert len(during) >= 30, arm
+        # Nothing written while the old CA was away arrived before it was back.
+        assert not [c for c in during if c["seen_at"] and parse_iso(c["seen_at"]) < healed], arm
+        after = written(arm, healed + 25, healed + 45)
+        assert after and all(c["outcome"] == "delivered" for c in after), arm
+    opened = {e["arm"] for e in _events(run) if e["event"] == "silent_failure_open"}
+    assert opened == {"tls13", "tls12"}
+    with log.open("rb") as handle:  # the refusal is only in the worker's log
+        handle.seek(start)
+        assert b"PKIX path building failed" in handle.read()
+    assert (tls / "server-cert.pem").read_bytes() == served
+    assert not list(tls.glob("*.cdclab-orig"))
+    assert not list(Path("/run/cdclab-faults").glob("ca-rotation-*"))

@@ -4,6 +4,7 @@ that survives a failure to draw."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -101,13 +102,15 @@ def test_a_plot_that_cannot_be_drawn_costs_the_pictures_not_the_report(tmp_path)
 
 
 def _drawing_processes() -> list[int]:
+    """This test process's drawing children (other reports may be drawn on the machine)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if DRAWING_PROCESS in cmdline:
+        if DRAWING_PROCESS in cmdline and parent == os.getpid():
             found.append(int(proc.name))
     return found
 

@@ -46,6 +46,14 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "A database that dies unheard leaves the reader on a connection the server no longer "
         "has: with keep-alive off it never reads again.",
     ),
+    CatalogEntry(
+        "ca-rotation",
+        4,
+        (),
+        "A CA rotation the connectors' truststore was not given: after the restart that "
+        "applies it, every reconnect is refused (PKIX) and retried while the task says "
+        "RUNNING; only the worker's log says why. Add the new CA to the truststore first.",
+    ),
 )
 
 

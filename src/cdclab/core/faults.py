@@ -11,7 +11,16 @@ from cdclab.core.durations import format_duration
 from cdclab.core.spec_types import Duration
 
 FaultKind = Literal[
-    "drop", "reject", "delay", "loss", "jitter", "kill", "pause", "nat-idle", "half-open"
+    "drop",
+    "reject",
+    "delay",
+    "loss",
+    "jitter",
+    "kill",
+    "pause",
+    "nat-idle",
+    "half-open",
+    "ca-rotation",
 ]
 NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter", "nat-idle", "half-open")
 PROCESS_KINDS = ("kill", "pause")
@@ -36,6 +45,12 @@ FAULT_NOTES = {
         "half-open: the database dies while its packets to the Connect host are lost (no FIN, "
         "no reset reaches it) and comes back with no memory of its connections at the heal; "
         "a client that only reads is left waiting on a connection the server no longer has."
+    ),
+    "ca-rotation": (
+        "ca-rotation: the database starts serving a certificate from a new CA, as at a CA "
+        "rotation the connectors' truststore was not given, and ends their sessions as the "
+        "restart that applies a rotation would; every reconnect is refused until the heal "
+        "puts the old certificate back."
     ),
     "nat-idle": (
         "nat-idle: an emulated NAT gateway forgets connections idle past its timeout; their "
@@ -113,6 +128,10 @@ class FaultSpec(BaseModel):
             raise ValueError(
                 "host: a half-open fault takes the database host away from the Connect host: "
                 "host: db, peer: connect, direction: both"
+            )
+        if self.kind == "ca-rotation" and self.host != "db":
+            raise ValueError(
+                "host: a ca-rotation fault changes the database's certificate: host: db"
             )
         if self.kind == "nat-idle":
             self._check_nat_idle()

@@ -32,6 +32,12 @@ RESTORE_CONNTRACK = (
     f"&& echo $established > {CONNTRACK}/nf_conntrack_tcp_timeout_established "
     '&& rm -f "$note" && echo "conntrack settings restored"; fi'
 )
+# A ca-rotation fault leaves a restore script beside its work directory until it heals.
+RESTORE_CERTIFICATES = (
+    'for r in /run/cdclab-faults/ca-rotation-*.restore.sh; do [ -e "$r" ] || continue; '
+    'echo "rotated database certificate: $(basename "$r" .restore.sh)"; sh "$r" >/dev/null; '
+    "done"
+)
 KILL_WAIT_TENTHS = 150  # how long a heal waits for a killed process to be gone (15 s)
 # Alive is not "has a /proc entry": a zombie nobody has reaped yet is dead.
 ALIVE_FUNCTION = (
@@ -82,6 +88,21 @@ class Endpoint:
     address: str
 
 
+@dataclass(frozen=True)
+class DbCertificate:
+    """Where a ca-rotation fault swaps the database's certificate and how it tells the
+    server: its TLS directory, the root client (argv up to -e), the certificate's address,
+    and the user whose sessions it ends (the connectors')."""
+
+    tls_dir: str
+    client: list[str]
+    address: str
+    cdc_user: str
+
+    def sql(self, statement: str) -> str:
+        return f"{shlex.join(self.client)} {shlex.quote(statement)}"
+
+
 @dataclass
 class FaultAction:
     fault_id: str
@@ -101,6 +122,7 @@ class FaultAction:
     # an EC2 instance a transient systemd timer (listed by systemctl, outlives the session),
     # falling back to the detached shell where systemd is not running.
     deadman: Literal["detached", "systemd"] = "detached"
+    db: DbCertificate | None = None  # a ca-rotation fault's database
 
     @property
     def tag(self) -> str:
@@ -108,6 +130,8 @@ class FaultAction:
 
     @property
     def label(self) -> str:
+        if self.spec.kind == "ca-rotation":
+            return f"ca-rotation {self.host.name} {self.duration:g}s"
         target = self.peer.name if self.peer else self.spec.process
         label = f"{self.spec.kind} {self.host.name}↔{target} {self.duration:g}s"
         if self.spec.kind == "nat-idle":
@@ -176,6 +200,60 @@ class FaultAction:
             + [f"ss -K dst {self.peer.address} >/dev/null 2>&1 || true"]
         )
 
+    @property
+    def _rotation_dir(self) -> str:
+        return f"/run/cdclab-faults/ca-rotation-{self.run_id}-{self.fault_id}"
+
+    def _ca_rotation_script(self) -> str:
+        """A new CA and a certificate of it for the database's address, served from now on
+        (FLUSH SSL), the original pair kept aside for the heal (and, as a restore script,
+        for a sweep after a crash); then the connectors' sessions end, as in a restart."""
+        db = self.db
+        assert db is not None
+        work = shlex.quote(self._rotation_dir)
+        openssl = "openssl req -newkey rsa:2048 -nodes -sha256 -subj '/CN=cdclab-db' "
+        sessions = f"SELECT id FROM information_schema.processlist WHERE user={db.cdc_user!r}"
+        return "\n".join(
+            [
+                "set -e",
+                f'tls={shlex.quote(db.tls_dir)}; work={work}; mkdir -p "$work"',
+                'for f in server-cert.pem server-key.pem; do [ -f "$tls/$f.cdclab-orig" ] '
+                '|| cp -p "$tls/$f" "$tls/$f.cdclab-orig"; done',
+                f"cat > \"$work.restore.sh\" <<'CDCLAB_RESTORE'\n{self._ca_restore()}\n"
+                "CDCLAB_RESTORE",
+                "openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 "
+                '-keyout "$work/ca-key.pem" -out "$work/ca.pem" -subj "/CN=rotated CA" 2>/dev/null',
+                openssl + '-keyout "$work/key.pem" -out "$work/csr.pem" 2>/dev/null',
+                f"echo 'subjectAltName=IP:{db.address},DNS:cdclab-db' > \"$work/ext\"",
+                'openssl x509 -req -sha256 -days 2 -in "$work/csr.pem" -CA "$work/ca.pem" '
+                '-CAkey "$work/ca-key.pem" -CAcreateserial -extfile "$work/ext" '
+                '-out "$work/cert.pem" 2>/dev/null',
+                # cat keeps each file's owner and mode (the key is the server's user's).
+                'cat "$work/cert.pem" > "$tls/server-cert.pem"',
+                'cat "$work/key.pem" > "$tls/server-key.pem"',
+                db.sql("FLUSH SSL"),
+                f"{db.sql(sessions)} | while read -r id; do "
+                f'{shlex.join(db.client)} "KILL $id" || true; done',
+            ]
+        )
+
+    def _ca_restore(self) -> str:
+        """Put the original pair back and tell the server; idempotent."""
+        db = self.db
+        assert db is not None
+        work = shlex.quote(self._rotation_dir)
+        return "\n".join(
+            [
+                f"tls={shlex.quote(db.tls_dir)}; back=0",
+                'for f in server-cert.pem server-key.pem; do if [ -f "$tls/$f.cdclab-orig" ]; '
+                'then cat "$tls/$f.cdclab-orig" > "$tls/$f" && rm -f "$tls/$f.cdclab-orig"; '
+                "back=1; fi; done",
+                f'if [ "$back" = 1 ]; then {db.sql("FLUSH SSL")}; '
+                'echo "database certificate restored"; fi',
+                f"rm -rf {work} {work}.restore.sh",
+            ]
+        )
+
     def _netem(self) -> str:
         spec = self.spec
         if spec.kind == "delay":
@@ -193,6 +271,8 @@ class FaultAction:
             return self._nat_idle_script()
         if kind == "half-open":
             return self._half_open_script()
+        if kind == "ca-rotation":
+            return self._ca_rotation_script()
         if kind in ("delay", "loss", "jitter"):
             assert self.peer is not None
             dev = NETEM_DEVICE
@@ -235,6 +315,8 @@ class FaultAction:
                 + [restart_when_gone(p) for p in self.pidfiles]
                 + [heal_iptables_by_tag(self.tag)]
             )
+        if kind == "ca-rotation":
+            return self._ca_restore()
         if kind in ("delay", "loss", "jitter"):
             return f"tc qdisc del dev {NETEM_DEVICE} root 2>/dev/null || true"
         if kind == "kill":
@@ -361,6 +443,7 @@ def sweep_script(
             f"then echo 'netem: {NETEM_DEVICE}'; tc qdisc del dev {NETEM_DEVICE} root; fi",
             sweep_deadman_script(heal_dir),
             RESTORE_CONNTRACK,
+            RESTORE_CERTIFICATES,
             "if [ -d /run/systemd/system ] && systemctl list-timers --all --no-legend "
             f"'{SWEEP_MARK}-*' | grep -q .; then echo 'dead-man timers (systemd)'; "
             f"systemctl stop '{SWEEP_MARK}-*.timer'; fi",

@@ -11,13 +11,15 @@ from cdclab.core.spec import ExperimentSpec
 from cdclab.errors import CdclabError
 from cdclab.faults.actions import (
     DEADMAN_GRACE_S,
+    DbCertificate,
     Endpoint,
     FaultAction,
     heal_iptables_by_tag,
     sweep_script,
 )
-from cdclab.lab.access import ssh_to
+from cdclab.lab.access import mariadb_client_argv, ssh_to
 from cdclab.lab.config import LabConfig
+from cdclab.lab.extravars import CDC_USER
 from cdclab.paths import fault_heal_dir, state_dir, worker_pidfile
 from cdclab.ssh import SSHHost
 
@@ -48,6 +50,16 @@ def process_pidfiles(process: str, arms: list[str]) -> tuple[str, list[str]]:
     raise ValueError(f"process {process!r}: use broker, db, workers or worker:<arm>")
 
 
+def lab_certificate(address: str) -> DbCertificate:
+    """The lab database's TLS directory, root client and CDC user (ca-rotation faults)."""
+    return DbCertificate(
+        tls_dir=str(state_dir() / "db" / "tls"),
+        client=mariadb_client_argv(),
+        address=address,
+        cdc_user=CDC_USER,
+    )
+
+
 def plan_faults(
     spec: ExperimentSpec,
     addresses: dict[str, str],
@@ -67,6 +79,9 @@ def plan_faults(
             host, pidfiles, peer, names = fault.host, [], hosts[fault.peer], []
             if fault.kind == "half-open":
                 pidfiles = process_pidfiles("db", arms)[1]
+            db = None
+            if fault.kind == "ca-rotation":  # the database's own certificate: no peer
+                db, peer = lab_certificate(addresses["db"]), None
             if fault.process:
                 host, pidfiles = process_pidfiles(fault.process, arms)
                 peer = None
@@ -85,6 +100,7 @@ def plan_faults(
                     containers=names,
                     container_cli=workers.cli if workers else "docker",
                     deadman=deadman,
+                    db=db,
                 )
             )
     return actions
