@@ -78,14 +78,14 @@ def test_the_served_pair_rotates_and_the_heal_puts_it_back(tmp_path):
     assert "rotated CA" in text and "198.18.213.10" in text
     assert oct((tmp_path / "tls" / "server-key.pem").stat().st_mode & 0o777) == "0o600"
     assert said.read_text().splitlines() == [
-        "FLUSH SSL",
+        "FLUSH LOCAL SSL",
         "SELECT id FROM information_schema.processlist WHERE user='cdclab_cdc'",
     ]
     for _ in range(2):  # the heal, then the dead-man switch's: the same end
         healed = _sh(action.heal_script())
         assert healed.returncode == 0, healed.stderr
         assert {n: (tmp_path / "tls" / n).read_bytes() for n in original} == original
-    assert said.read_text().splitlines()[-1] == "FLUSH SSL"
+    assert said.read_text().splitlines()[-1] == "FLUSH LOCAL SSL"
     assert sorted(p.name for p in (tmp_path / "tls").iterdir()) == sorted(original)
     assert not list(Path("/run/cdclab-faults").glob("ca-rotation-0000ca00-*"))
 

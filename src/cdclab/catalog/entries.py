@@ -51,8 +51,9 @@ CATALOG: tuple[CatalogEntry, ...] = (
         4,
         (),
         "A CA rotation the connectors' truststore was not given: after the restart that "
-        "applies it, every reconnect is refused (PKIX) and retried while the task says "
-        "RUNNING; only the worker's log says why. Add the new CA to the truststore first.",
+        "applies it, every reconnect of the binlog client is refused and retried while the "
+        "task says RUNNING, and not even the worker's log says why. Add the new CA to the "
+        "truststore first.",
     ),
 )
 
