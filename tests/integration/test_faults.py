@@ -462,7 +462,7 @@ def test_a_ca_rotation_the_connectors_do_not_trust_is_silent_until_the_heal(env)
     tls = TEST_STATE / "db" / "tls"
     served = (tls / "server-cert.pem").read_bytes()
     log = TEST_STATE / "connect" / "tls13" / "log" / "connect.log"
-    start = log.stat().st_size if log.exists() else 0
+    start = log.stat().st_size  # the lab is up: its worker has logged
     ran = run_invoke(
         "experiment",
         "ca-rotation",
@@ -490,7 +490,8 @@ def test_a_ca_rotation_the_connectors_do_not_trust_is_silent_until_the_heal(env)
 
     for arm in ("tls13", "tls12"):
         during = written(arm, applied + 3, healed)
-        assert len(during) >= 30, arm
+        # A canary a second while rotated (a canary has a record per outcome it reached).
+        assert len({c["canary_id"] for c in during}) >= 20, arm
         # Nothing written while the old CA was away arrived before it was back.
         assert not [c for c in during if c["seen_at"] and parse_iso(c["seen_at"]) < healed], arm
         # A later retry gets through after the heal, and from then on every canary

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.secret_refs import check_reference
 from cdclab.errors import InvalidInputError
 
-__all__ = ["check_reference", "resolve_secret"]
+__all__ = ["check_reference", "kafka_client", "resolve_secret"]
 
 
 def resolve_secret(reference: str, session: boto3.session.Session | None = None) -> str:
@@ -36,3 +38,11 @@ def resolve_secret(reference: str, session: boto3.session.Session | None = None)
         return value
     except (ClientError, KeyError, ValueError) as exc:
         raise InvalidInputError(f"secret {reference}: cannot read it ({exc})") from exc
+
+
+def kafka_client(
+    security: KafkaSecurity, reference: str | None, session: boto3.session.Session | None = None
+) -> dict[str, Any]:
+    """librdkafka's settings for a cluster, the SCRAM password read from its reference now
+    (held in memory only)."""
+    return security.librdkafka(resolve_secret(reference, session) if reference else None)

@@ -31,7 +31,7 @@ from cdclab.aws.aurora import SourceAccess, with_cluster
 from cdclab.aws.inventory import instance_route, ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
-from cdclab.aws.secrets import resolve_secret
+from cdclab.aws.secrets import kafka_client, resolve_secret
 from cdclab.aws.settings import aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
@@ -202,9 +202,7 @@ class AwsTarget(BaseTarget):
 
     def kafka_client(self) -> dict[str, Any]:
         """librdkafka's settings for this machine's canary consumer and admin."""
-        reference = self.external.kafka_password_from
-        password = resolve_secret(reference, self._session) if reference else None
-        return self.kafka.librdkafka(password)
+        return kafka_client(self.kafka, self.external.kafka_password_from, self._session)
 
     def kafka_record(self) -> dict[str, Any]:
         """The run's Kafka for later tasks (`invoke watch --run-id`): its bootstrap, its

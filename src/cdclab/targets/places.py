@@ -307,13 +307,13 @@ def _kafka_client(recorded: dict[str, Any]) -> dict[str, Any] | None:
         return None
     import boto3
 
-    from cdclab.aws.secrets import resolve_secret
+    from cdclab.aws.secrets import kafka_client
     from cdclab.core.kafka_security import KafkaSecurity
 
     reference = recorded.pop("password_from", None)
     security = KafkaSecurity(**recorded)
     session = boto3.session.Session(region_name=security.region) if security.region else None
-    return security.librdkafka(resolve_secret(reference, session) if reference else None)
+    return kafka_client(security, reference, session)
 
 
 def _single_table_connector(url: str, arm: str, run_id: str) -> tuple[str, dict[str, Any]]:
