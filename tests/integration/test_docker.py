@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,175 @@ def test_dumps_and_logs_come_from_the_containers(drop_run, env):
         assert f"cdclab-run-{drop_run.name.rsplit('-', 1)[1]}-{arm}" in log
 
 
+# -- your database and Kafka (external.*), through the lab's way out -----------------------
+# A network outside the lab, on this machine: a namespace behind a veth of the root namespace
+# in TEST-NET-2, as the user's VPC or the internet would be. Only the egress reaches it.
+OUTSIDE_NS, OUTSIDE_LINK = "cdtest-outside", "cdtest-out0"
+OUTSIDE_GATEWAY, OUTSIDE = "198.51.100.1", "198.51.100.7"
+FORWARD_BEFORE = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+LISTENER = """
+import socket, sys
+server = socket.create_server((sys.argv[1], 7000))
+print("ready", flush=True)
+connection, peer = server.accept()
+print(peer[0], flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def outside():
+    def sh(*argv: str) -> None:
+        subprocess.run(argv, check=True, capture_output=True)
+
+    sh("ip", "netns", "add", OUTSIDE_NS)
+    try:
+        sh(
+            "ip",
+            "link",
+            "add",
+            OUTSIDE_LINK,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            OUTSIDE_NS,
+        )
+        sh("ip", "addr", "add", f"{OUTSIDE_GATEWAY}/24", "dev", OUTSIDE_LINK)
+        sh("ip", "link", "set", OUTSIDE_LINK, "up")
+        sh("ip", "-n", OUTSIDE_NS, "addr", "add", f"{OUTSIDE}/24", "dev", "eth0")
+        sh("ip", "-n", OUTSIDE_NS, "link", "set", "eth0", "up")
+        yield OUTSIDE
+    finally:
+        subprocess.run(["ip", "netns", "delete", OUTSIDE_NS], check=False)
+
+
+def _reach_outside_from_the_connect_host() -> str | None:
+    """The address a listener outside the lab saw the connect host's connection come from,
+    or None when the connection could not be made."""
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", OUTSIDE_NS, sys.executable, "-c", LISTENER, OUTSIDE],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert listener.stdout is not None and listener.stdout.readline() == "ready\n"
+        probe = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                "cdclab-connect",
+                sys.executable,
+                "-c",
+                f"import socket; socket.create_connection(('{OUTSIDE}', 7000), timeout=5)",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode != 0:
+            return None
+        return listener.communicate(timeout=10)[0].strip()
+    finally:
+        listener.kill()
+        listener.wait()
+
+
+@pytest.fixture(scope="module")
+def external_run(env, outside) -> Path:
+    """The lab's database and its SASL_SSL listener given as external.*, exactly as a user
+    gives theirs: by address, the CDC and writer passwords and the SCRAM password by env:
+    reference, the CAs as files."""
+    from cdclab.lab.access import kafka_ca_file, running_config
+    from cdclab.lab.extravars import CDC_USER, WRITER_USER
+    from cdclab.secrets import (
+        DB_CDC_PASSWORD,
+        DB_WRITER_PASSWORD,
+        KAFKA_SCRAM_PASSWORD,
+        read_secret,
+    )
+
+    assert _reach_outside_from_the_connect_host() is None, "the lab reached out before egress"
+    config = running_config()
+    secrets = {
+        "CDCLAB_T_DB": read_secret(DB_CDC_PASSWORD),
+        "CDCLAB_T_WRITER": read_secret(DB_WRITER_PASSWORD),
+        "CDCLAB_T_KAFKA": read_secret(KAFKA_SCRAM_PASSWORD),
+    }
+    external = [
+        "external.db_flavour=mariadb",
+        f"external.db_host={config.db.address}",
+        f"external.db_user={CDC_USER}",
+        "external.db_password_from=env:CDCLAB_T_DB",
+        f"external.writer_user={WRITER_USER}",
+        "external.writer_password_from=env:CDCLAB_T_WRITER",
+        f"external.db_ca_file={TEST_STATE / 'db' / 'tls' / 'ca.pem'}",
+        f"external.kafka_bootstrap={config.kafka_sasl_ssl_bootstrap}",
+        "external.kafka_security=SASL_SSL",
+        "external.kafka_sasl_mechanism=SCRAM-SHA-512",
+        "external.kafka_user=cdclab",
+        "external.kafka_password_from=env:CDCLAB_T_KAFKA",
+        f"external.kafka_ca_file={kafka_ca_file()}",
+        "faults=[{kind: drop, at: 20s, for: 25s}]",
+    ]
+    ran = run_invoke(
+        "experiment",
+        "tls-compare",
+        "--target",
+        "docker",
+        "--minutes",
+        "1.5",
+        *[a for assignment in external for a in ("--set", assignment)],
+        env={**env, **secrets},
+        timeout=1200,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    for secret in secrets.values():
+        assert secret not in ran.stdout + ran.stderr
+    return _results_dir(ran.stdout)
+
+
+def test_containers_capture_your_database_and_kafka_and_a_drop_silences_them(external_run):
+    start, end = _fault_times(external_run, "f01")
+    checks = _checks(external_run)
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+    for arm in CONTAINERS:
+        mine = [c for c in checks if c["arm"] == arm]
+        before = [c for c in mine if parse_iso(c["written_at"]) < start - 2]
+        during = [c for c in mine if start <= parse_iso(c["written_at"]) < end]
+        after = [c for c in mine if parse_iso(c["written_at"]) > end + 30]
+        assert before and all(c["outcome"] == "delivered" for c in before), arm
+        assert len(during) >= 15
+        assert all(c["seen_at"] is None or parse_iso(c["seen_at"]) >= end for c in during)
+        assert after and all(c["outcome"] == "delivered" for c in after), arm
+    manifest = json.loads((external_run / "manifest.json").read_text())
+    assert manifest["hosts"]["source"]["db_address"] == manifest["hosts"]["db"]["address"]
+    assert manifest["versions"]["source_db"].split("-")[0][0].isdigit()
+    assert manifest["tls"] == {}  # your server's view is not read: no rights asked for it
+    # The workers speak SCRAM over TLS to Kafka; the password reaches them as a file only.
+    props = _docker(
+        "exec", CONTAINERS["tls13"], "cat", "/kafka/config/connect-distributed.properties"
+    )
+    assert "security.protocol=SASL_SSL" in props.splitlines()
+    assert "sasl.mechanism=SCRAM-SHA-512" in props.splitlines()
+    inspected = _docker("inspect", *CONTAINERS.values())
+    passwords = [p.read_text().strip() for p in (TEST_STATE / "secrets").iterdir()]
+    for password in passwords:
+        assert password not in inspected
+        for path in external_run.rglob("*"):
+            if path.is_file():
+                assert password.encode() not in path.read_bytes(), path
+
+
+def test_the_connect_host_reaches_out_of_the_lab_masqueraded(external_run):
+    # The route, forwarding and masquerade the run's egress set up: a host outside the
+    # lab sees this machine, not the lab's private address.
+    assert _reach_outside_from_the_connect_host() == OUTSIDE_GATEWAY
+    nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True)
+    assert "cdclab-egress" in nat.stdout
+
+
 def test_lab_down_leaves_nothing_of_docker_behind(drop_run, env):
     ran = run_invoke("lab.down", env=env, timeout=600)
     assert ran.rc == 0, ran.stdout + ran.stderr
@@ -180,3 +350,7 @@ def test_lab_down_leaves_nothing_of_docker_behind(drop_run, env):
     rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
     assert "DOCKER" not in rules
     assert not Path("/run/netns/cdclab-connect").exists()
+    # The egress of the external run went with the lab: its rules, and forwarding as it was.
+    nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True)
+    assert "cdclab" not in rules + nat.stdout
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == FORWARD_BEFORE

@@ -51,7 +51,7 @@ def test_a_45s_drop_stops_delivery_while_rest_says_running(env):
         "experiment",
         "tls-compare",
         "--minutes",
-        "4",
+        "3",
         "--set",
         "faults=[{kind: drop, at: 30s, for: 45s}]",
         env=env,

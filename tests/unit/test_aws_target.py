@@ -102,7 +102,8 @@ def test_every_kafka_client_speaks_scram_with_a_reference_and_this_machine_the_s
     assert client["ssl.ca.location"] == "/etc/ssl/msk-ca.pem"
     assert "kafka-s3cret-never-in-vars" not in repr(extravars) + repr(config)
     assert "CDCLAB_KAFKA_PASSWORD" in target.secret_env_names  # kept from playbooks
-    record = target.kafka_record()  # for `invoke watch --run-id`: the reference, not the secret
+    # for `invoke watch --run-id`: the reference, not the secret
+    record = target.source.kafka_record()
     assert record["password_from"] == "env:CDCLAB_KAFKA_PASSWORD"
     assert record["bootstrap"] == "b-1.msk.example:9092"
     assert "kafka-s3cret-never-in-vars" not in repr(record)
@@ -265,3 +266,35 @@ def test_a_bastion_without_a_user_is_logged_in_to_as_this_machines_user():
     jump = JumpHost.parse("bastion.example")
     assert (jump.user, jump.port, jump.key_file) == (getpass.getuser(), 22, None)
     assert "IdentitiesOnly" not in jump.proxy_command()  # the agent's keys are offered
+
+
+def _docker_target(*assignments: str):
+    from cdclab.targets.docker import DockerTarget
+
+    spec = load_spec("tls-compare", assignments=list(assignments), target="docker")
+    return DockerTarget(spec, "0badcafe", artifact_dir=None)
+
+
+def test_containers_on_the_labs_engine_capture_your_source_as_the_instance_does(monkeypatch):
+    """--target docker with external.*: the same connectors, topics and Kafka settings as on
+    the EC2 host, and a way out of the lab for the connect host; without external.*, the
+    lab's own source and no way out."""
+    monkeypatch.setenv("CDCLAB_KAFKA_PASSWORD", "kafka-s3cret-never-in-vars")
+    theirs = _docker_target(*EXTERNAL, *SCRAM)
+    on_ec2 = _target(*SCRAM)
+    files = {"db": "/pw", "kafka": "/kafka-pw"}
+    extravars = theirs.deploy_extravars(files)
+    assert extravars["cdclab_egress"] is True
+    for key in ("cdclab_kafka_bootstrap", "cdclab_kafka_properties", "cdclab_db_ca_file"):
+        assert extravars[key] == on_ec2.deploy_extravars(Path("/pw"), Path("/kafka-pw"))[key]
+    (entry, _) = theirs.connector_entries()
+    assert entry["rest_url"] == "http://127.0.0.1:8183"  # beside the lab's own workers
+    assert entry["config"]["database.hostname"] == "db.cluster-x.ap-northeast-2.rds.amazonaws.com"
+    assert entry["config"]["connector.class"] == "io.debezium.connector.mysql.MySqlConnector"
+    assert [a.topic for a in theirs.arms] == [a.topic for a in on_ec2.arms]
+    assert theirs.source.secret_env_names == ["CDCLAB_DB_PASSWORD", "CDCLAB_KAFKA_PASSWORD"]
+    assert "kafka-s3cret-never-in-vars" not in repr(extravars) + repr(entry)
+    labs = _docker_target()
+    lab_vars = labs.deploy_extravars({"db": "/pw"})
+    assert lab_vars["cdclab_egress"] is False and lab_vars["cdclab_kafka_properties"] == {}
+    assert labs.connector_entries()[0]["config"]["database.hostname"] == "198.18.213.10"

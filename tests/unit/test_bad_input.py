@@ -27,22 +27,52 @@ def _nothing_created(env):
         assert not os.path.exists(path), f"{path} was created"
 
 
-@pytest.mark.parametrize("target", ["local", "docker"])
-def test_external_sources_on_a_lab_target_are_refused_not_ignored(env, target):
+def test_external_sources_on_the_local_lab_are_refused_not_ignored(env):
     ran = run_invoke(
-        "experiment",
-        "tls-compare",
-        "--target",
-        target,
-        "--set",
-        "external.db_host=mydb.example",
-        "--dry-run",
-        env=env,
+        "experiment", "tls-compare", "--set", "external.db_host=mydb.example", "--dry-run", env=env
     )
     assert ran.rc == 2
     said = " ".join(ran.stderr.split())
-    assert f"external.db_host: the {target} target runs against the lab's own" in said
-    assert "--target aws" in said
+    assert "external: the local target runs the lab's own MariaDB and Kafka" in said
+    assert "--target docker" in said and "--target aws" in said
+    _nothing_created(env)
+
+
+WHOLE_SOURCE = [
+    "external.db_host=mydb.example",
+    "external.db_password_from=env:CDCLAB_DB_PW",
+    "external.db_ca_file=ca.pem",
+    "external.kafka_bootstrap=b-1.example:9092",
+]
+
+
+@pytest.mark.parametrize(
+    ("assignments", "said"),
+    [
+        (
+            WHOLE_SOURCE[:1],
+            "target docker runs against your database and Kafka: set "
+            "external.db_password_from, external.db_ca_file, external.kafka_bootstrap",
+        ),
+        ([*WHOLE_SOURCE, "external.aurora_cluster=prod"], "external.aurora_cluster is looked up"),
+        ([*WHOLE_SOURCE, "hosts={db: {sysctls: {net.ipv4.tcp_keepalive_time: 60}}}"], "hosts.db"),
+        (
+            [*WHOLE_SOURCE, "faults=[{kind: drop, host: db, peer: connect, at: 1s, for: 5s}]"],
+            "faults[0]: a drop fault on db",
+        ),
+        (
+            [*WHOLE_SOURCE, "faults=[{kind: kill, at: 1s, for: 5s, process: broker}]"],
+            "faults[0]: a kill fault on broker",
+        ),
+    ],
+)
+def test_the_docker_target_with_your_source_names_what_is_missing_or_not_yours(
+    env, assignments, said
+):
+    args = [a for assignment in assignments for a in ("--set", assignment)]
+    ran = run_invoke("experiment", "tls-compare", "--target", "docker", *args, "--dry-run", env=env)
+    assert ran.rc == 2, ran.stdout
+    assert said in " ".join(ran.stderr.split())
     _nothing_created(env)
 
 

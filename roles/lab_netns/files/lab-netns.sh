@@ -3,6 +3,10 @@
 # so the Ansible task can report changed/ok truthfully.
 #   lab-netns.sh bridge BRIDGE CIDR
 #   lab-netns.sh host NAMESPACE VETH BRIDGE CIDR
+#   lab-netns.sh egress NAMESPACE BRIDGE GATEWAY SUBNET SAVED
+#     a way out of the lab for NAMESPACE: a default route via the bridge, forwarding on and
+#     the lab's subnet masqueraded behind this machine (rules tagged cdclab-egress; the
+#     ip_forward it replaced kept in SAVED for lab.down to restore)
 set -eu
 changed=0
 mark() { changed=1; }
@@ -26,7 +30,25 @@ host)
     ip -n "$ns" addr add "$cidr" dev eth0; mark; }
   ip -n "$ns" -o link show eth0 | grep -q ',UP' || { ip -n "$ns" link set eth0 up; mark; }
   ;;
+egress)
+  ns=$2 br=$3 gw=$4 subnet=$5 saved=$6
+  ip -n "$ns" -4 route show default | grep -q "via $gw " || {
+    ip -n "$ns" route replace default via "$gw"; mark; }
+  [ -e "$saved" ] || cat /proc/sys/net/ipv4/ip_forward > "$saved"
+  [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || {
+    echo 1 > /proc/sys/net/ipv4/ip_forward; mark; }
+  tag="-m comment --comment cdclab-egress"
+  for rule in \
+    "nat POSTROUTING -s $subnet ! -o $br $tag -j MASQUERADE" \
+    "filter FORWARD -i $br ! -o $br $tag -j ACCEPT" \
+    "filter FORWARD -o $br -m conntrack --ctstate ESTABLISHED,RELATED $tag -j ACCEPT"; do
+    set -- $rule
+    table=$1; shift
+    iptables -w -t "$table" -C "$@" 2>/dev/null || { iptables -w -t "$table" -I "$@"; mark; }
+  done
+  ;;
 *)
-  echo "usage: $0 bridge BRIDGE CIDR | host NS VETH BRIDGE CIDR" >&2; exit 64 ;;
+  echo "usage: $0 bridge BRIDGE CIDR | host NS VETH BRIDGE CIDR |" \
+    "egress NS BRIDGE GATEWAY SUBNET SAVED" >&2; exit 64 ;;
 esac
 [ "$changed" = 1 ] && echo CHANGED || echo OK

@@ -424,24 +424,36 @@ class ExperimentSpec(Strict):
                 f"aws.max_hours={math.ceil(needed_h)} (at most 72) or a shorter run"
             )
 
+    @property
+    def uses_external(self) -> bool:
+        """Whether the run captures the user's database and Kafka (external.*), not the
+        lab's: always on aws; on docker when external.* is given."""
+        default = ExternalSpec()  # a spec dumped and re-read sets every field, to its default
+        return self.target == "aws" or any(
+            getattr(self.external, k) != getattr(default, k) for k in ExternalSpec.model_fields
+        )
+
+    def _external_is_whole(self) -> None:
+        missing = [
+            f"external.{key}"
+            for key in ("db_password_from", "db_ca_file", "kafka_bootstrap")
+            if getattr(self.external, key) is None
+        ]
+        if self.external.db_host is None and self.external.aurora_cluster is None:
+            missing.insert(0, "external.db_host (or external.aurora_cluster)")
+        if missing:
+            raise ValueError(
+                f"target {self.target} runs against your database and Kafka: set "
+                f"{', '.join(missing)} (e.g. --set external.db_host=mydb.cluster-…rds.amazonaws"
+                ".com --set external.db_password_from=secretsmanager:cdclab/db#password "
+                "--set external.db_ca_file=global-bundle.pem "
+                "--set external.kafka_bootstrap=b-1.msk…:9092)"
+            )
+
     @model_validator(mode="after")
     def _aws_has_its_endpoints(self) -> ExperimentSpec:
         if self.target == "aws":
-            missing = [
-                f"external.{key}"
-                for key in ("db_password_from", "db_ca_file", "kafka_bootstrap")
-                if getattr(self.external, key) is None
-            ]
-            if self.external.db_host is None and self.external.aurora_cluster is None:
-                missing.insert(0, "external.db_host (or external.aurora_cluster)")
-            if missing:
-                raise ValueError(
-                    f"target aws runs against your database and Kafka: set {', '.join(missing)}"
-                    " (e.g. --set external.db_host=mydb.cluster-…rds.amazonaws.com "
-                    "--set external.db_password_from=secretsmanager:cdclab/db#password "
-                    "--set external.db_ca_file=global-bundle.pem "
-                    "--set external.kafka_bootstrap=b-1.msk…:9092)"
-                )
+            self._external_is_whole()
             self._fits_the_instances_life()
             if self.aws.authorize_source and self.external.aurora_cluster is None:
                 raise ValueError(
@@ -463,19 +475,38 @@ class ExperimentSpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _external_is_read_by_aws_only(self) -> ExperimentSpec:
-        """Set on another target, external.* would be ignored: the run would measure the
-        lab's database while the user believes it measured theirs."""
-        default = ExternalSpec()  # a spec dumped and re-read sets every field, to its default
-        given = [
-            k for k in ExternalSpec.model_fields if getattr(self.external, k) != getattr(default, k)
-        ]
-        if self.target != "aws" and given:
+    def _external_is_read_by_container_targets(self) -> ExperimentSpec:
+        """external.* is read where the arms are containers (aws, docker); on the local lab
+        it would be ignored: the run would measure the lab's database while the user
+        believes it measured theirs."""
+        if not self.uses_external or self.target == "aws":
+            return self
+        if self.target == "local":
             raise ValueError(
-                f"external.{given[0]}: the {self.target} target runs against the lab's own "
-                "MariaDB and Kafka, and only --target aws reads external.* (your database "
-                "and Kafka); remove the external settings or run with --target aws"
+                "external: the local target runs the lab's own MariaDB and Kafka; your "
+                "database and Kafka (external.*) are captured by containers: run with "
+                "--target docker (the lab's engine) or --target aws (an EC2 host)"
             )
+        self._external_is_whole()
+        if self.external.aurora_cluster is not None:
+            raise ValueError(
+                "external.aurora_cluster is looked up by --target aws (it places the instance "
+                "beside the cluster); with --target docker give external.db_host instead"
+            )
+        if "db" in self.hosts:
+            raise ValueError(
+                "hosts.db: with external.* the database is yours and its kernel is left alone; "
+                "remove hosts.db (hosts.connect tunes the lab's connect host)"
+            )
+        for index, fault in enumerate(self.all_faults()):
+            on_workers = (fault.process or "worker").startswith("worker")
+            if fault.host != "connect" or fault.kind == "half-open" or not on_workers:
+                raise ValueError(
+                    f"faults[{index}]: a {fault.kind} fault on {fault.process or fault.host}: "
+                    "with external.* the database and Kafka are yours, so faults act on the "
+                    "connect host only: network faults (host: connect, peer: db) and kill or "
+                    "pause of the workers"
+                )
         return self
 
     @model_validator(mode="after")

@@ -91,6 +91,7 @@ def lab_extravars(config: LabConfig) -> dict[str, Any]:
             "bridge": BRIDGE,
             "bridge_address": config.bridge_address,
             "prefixlen": config.prefixlen,
+            "subnet": config.subnet,
             "hosts": {host.name: host.address for host in config.hosts},
             "host_list": [
                 {"name": h.name, "namespace": h.namespace, "address": h.address}

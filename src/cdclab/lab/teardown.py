@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -93,18 +94,33 @@ def stop_pids(pids: list[int], grace_seconds: float = 30.0) -> list[int]:
 
 
 def _remove_root_iptables_rules(report: TeardownReport) -> None:
-    """Rules in the root namespace tagged cdclab (namespaced rules die with their namespace)."""
+    """Rules in the root namespace tagged cdclab (namespaced rules die with their namespace):
+    a run's leftovers, and the egress of the docker target's connect host (filter, nat)."""
     if shutil.which("iptables") is None:
         return
-    rules = _run(["iptables", "-w", "-S"]).stdout.splitlines()
-    for rule in rules:
-        if "cdclab" in rule and rule.startswith("-A "):
-            argv = ["iptables", "-w", "-D", *rule.split()[1:]]
-            done = _run(argv)
-            if done.returncode == 0:
-                report.note(f"iptables rule: {rule}")
-            else:
-                report.errors.append(f"could not remove iptables rule {rule!r}: {done.stderr}")
+    for table in ("filter", "nat"):
+        rules = _run(["iptables", "-w", "-t", table, "-S"]).stdout.splitlines()
+        for rule in rules:
+            if "cdclab" in rule and rule.startswith("-A "):
+                # iptables -S quotes comments; the argv wants them bare
+                argv = ["iptables", "-w", "-t", table, "-D", *shlex.split(rule)[1:]]
+                done = _run(argv)
+                if done.returncode == 0:
+                    report.note(f"iptables rule ({table}): {rule}")
+                else:
+                    report.errors.append(f"could not remove iptables rule {rule!r}: {done.stderr}")
+
+
+def _restore_ip_forward(report: TeardownReport) -> None:
+    """The egress turned forwarding on: put back what it found."""
+    saved = state_dir() / "run" / "ip_forward.before"
+    if not saved.is_file():
+        return
+    before = saved.read_text().strip()
+    if before in ("0", "1"):
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(before + "\n")
+        report.note(f"net.ipv4.ip_forward restored to {before}")
+    saved.unlink()
 
 
 def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]:
@@ -173,6 +189,7 @@ def teardown(*, purge: bool = False, grace_seconds: float = 30.0) -> TeardownRep
         elif link in lab_links():
             report.errors.append(f"could not delete link {link}: {done.stderr.strip()}")
     _remove_root_iptables_rules(report)
+    _restore_ip_forward(report)
     OWNER_FILE.unlink(missing_ok=True)
 
     root = state_dir()

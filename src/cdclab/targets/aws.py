@@ -16,8 +16,6 @@ Where things run, and what that does to the numbers:
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -31,42 +29,34 @@ from cdclab.aws.aurora import SourceAccess, with_cluster
 from cdclab.aws.inventory import instance_route, ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
-from cdclab.aws.secrets import kafka_client, resolve_secret
 from cdclab.aws.settings import aws_session
-from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.connect_rest import ConnectRest
-from cdclab.core.kafka_security import WORKER_PREFIXES, KafkaSecurity, prefixed
-from cdclab.core.spec import LoadSpec
-from cdclab.errors import CdclabError, InvalidInputError, PrerequisiteError
+from cdclab.errors import CdclabError, PrerequisiteError
 from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import plan_faults, sweep_host
 from cdclab.images.connect import choose_image
-from cdclab.load import LoadWriter
 from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
 from cdclab.prereqs import APT, Program, missing_programs
 from cdclab.progress import console
-from cdclab.reachability import check_canary_table, check_kafka
 from cdclab.secrets import secret_files
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws_plan import describe_aws_plan
 from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.compose import (
-    CONTAINER_KAFKA_CA,
-    CONTAINER_SECRETS_FILE,
-    CONTAINER_TRUST,
     close_forwards,
     compose_arms,
     forward_arms,
 )
+from cdclab.targets.external import ExternalSource, resolve_from
 from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
     sweep_run_connectors,
 )
-from cdclab.templating import render_connector_config
+from cdclab.targets.sourced import Sourced
 from cdclab.versions import jolokia_agent_jar, load_versions
 
 # What fetching the Jolokia agent from Maven Central takes on this machine.
@@ -94,7 +84,7 @@ def check_jolokia_source(metrics: bool, which: Callable[[str], str | None] = shu
         )
 
 
-class AwsTarget(BaseTarget):
+class AwsTarget(Sourced, BaseTarget):
     kind = "aws"
     substrate = "ec2"
 
@@ -104,7 +94,6 @@ class AwsTarget(BaseTarget):
         self.external = spec.external
         self.aws_run_id = self.settings.run_id or run_id
         self.workers = spec_arms(spec)  # REST / metrics ports on the instance
-        table = f"{self.external.database}.{self.external.canary_table}"
         for index, worker in enumerate(self.workers):
             # On the instance's loopback; its workers run only this run's connectors.
             self.add_arm(
@@ -112,7 +101,7 @@ class AwsTarget(BaseTarget):
                 worker.name,
                 rest_url=f"http://127.0.0.1:{worker.rest_port}",
                 metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
-                topic=f"{self.topic_prefix(worker.name)}.{table}",
+                topic=ExternalSource(self.external).topic(self.topic_prefix(worker.name)),
             )
         self.host: AwsHost | None = None
         self.inventory: Path | None = None
@@ -122,7 +111,7 @@ class AwsTarget(BaseTarget):
         self._forwards: list[LocalForward] = []
         self._registered: list[RunArm] = []
         self._session = None
-        self._source: SourceAccess | None = None
+        self._ingress: SourceAccess | None = None
         self._started_at = time.time()
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
         self.compose_project = containers.COMPOSE_PROJECT  # container names, worker groups
@@ -148,35 +137,20 @@ class AwsTarget(BaseTarget):
         the kept host, the CA file, the secrets (read, then dropped)."""
         self._session = aws_session(self.settings)
         # external.aurora_cluster: endpoint, port, VPC (and the groups to open) looked up.
-        self.spec, self._source = with_cluster(self.spec, self._session)
+        self.spec, self._ingress = with_cluster(self.spec, self._session)
         self.settings, self.external = self.spec.aws, self.spec.external
         if self.settings.run_id:
             self.host = AwsHost.load(self.settings.run_id)
         elif not self.settings.allow_cidr:  # fail closed now, not after the results exist
             self.settings = self.settings.model_copy(update={"allow_cidr": caller_cidr()})
-        ca_file = Path(self.external.db_ca_file or "")
-        if not ca_file.is_file():
-            raise InvalidInputError(
-                f"external.db_ca_file: {ca_file} is not a file; give the CA bundle that signed "
-                "the database's certificate (Aurora: RDS's global-bundle.pem)"
-            )
-        kafka_ca = self.external.kafka_ca_file
-        if kafka_ca is not None and not Path(kafka_ca).expanduser().is_file():
-            raise InvalidInputError(
-                f"external.kafka_ca_file: {kafka_ca} is not a file; give the CA bundle (PEM) "
-                "that signed the brokers' certificates, or leave it out for the system's"
-            )
-        ext = self.external
-        for reference in {ext.db_password_from, ext.writer_password_from, ext.kafka_password_from}:
-            if reference:
-                resolve_secret(reference, self._session)
+        self.source.check_settings()
         self._check_reachable()
         check_jolokia_source(self.spec.metrics.enabled)
 
     def prepare(self) -> list[str]:
         """Provision (or reuse) the instance, deploy the arms, register this run's connectors."""
         if self.host is None:
-            self.host = aws_up(self.settings, run_id=self.aws_run_id, source=self._source).host
+            self.host = aws_up(self.settings, run_id=self.aws_run_id, source=self._ingress).host
             self._provisioned = True
         self.inventory = run_state_dir(self.aws_run_id) / "inventory.yml"
         if not self.inventory.exists():
@@ -197,26 +171,13 @@ class AwsTarget(BaseTarget):
         return warnings
 
     @property
-    def kafka(self) -> KafkaSecurity:
-        return self.external.kafka(self._session.region_name if self._session else None)
+    def source(self) -> ExternalSource:
+        """The user's database and Kafka, with the session that reads their secrets."""
+        return ExternalSource(self.external, self._session)
 
     def kafka_client(self) -> dict[str, Any]:
         """librdkafka's settings for this machine's canary consumer and admin."""
-        return kafka_client(self.kafka, self.external.kafka_password_from, self._session)
-
-    def kafka_record(self) -> dict[str, Any]:
-        """The run's Kafka for later tasks (`invoke watch --run-id`): its bootstrap, its
-        security and the password's reference, never the password."""
-        return {
-            "bootstrap": self.external.kafka_bootstrap,
-            **dataclasses.asdict(self.kafka),
-            "password_from": self.external.kafka_password_from,
-        }
-
-    def kafka_java(self) -> dict[str, str]:
-        """The Java clients' settings, as the containers see the secrets file and the CA."""
-        ca_file = CONTAINER_KAFKA_CA if self.kafka.ca_file else None
-        return self.kafka.java(secrets_file=CONTAINER_SECRETS_FILE, ca_file=ca_file)
+        return self.source.kafka_client()
 
     def deploy_extravars(
         self, password_file: Path, kafka_password_file: Path | None = None
@@ -229,14 +190,8 @@ class AwsTarget(BaseTarget):
             "cdclab_compose_project": self.compose_project,
             "cdclab_cache_dir": str(cache_dir()),
             "cdclab_compose_dir": self.remote_dir,
-            "cdclab_kafka_bootstrap": self.external.kafka_bootstrap,
-            "cdclab_db_password_file": str(password_file),
-            # Absolute: Ansible reads a relative src inside the role.
-            "cdclab_db_ca_file": str(Path(self.external.db_ca_file or "").expanduser().resolve()),
+            **self.source.deploy_vars({"db": password_file, "kafka": kafka_password_file or ""}),
             "cdclab_metrics": self.spec.metrics.enabled,
-            "cdclab_kafka_properties": prefixed(self.kafka_java(), WORKER_PREFIXES),
-            "cdclab_kafka_ca_file": self.kafka.ca_file or "",
-            "cdclab_kafka_password_file": str(kafka_password_file or ""),
             "cdclab_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
         }
 
@@ -247,9 +202,7 @@ class AwsTarget(BaseTarget):
         (never in extra vars, argv or results), removed as soon as the play ends.
         """
         assert self.inventory is not None
-        values = {"db": resolve_secret(self.external.db_password_from or "", self._session)}
-        if self.external.kafka_password_from:
-            values["kafka"] = resolve_secret(self.external.kafka_password_from, self._session)
+        values = self.source.deploy_secrets()
         with secret_files(run_state_dir(self.aws_run_id), values) as files:
             run_playbook(
                 "aws_deploy.yml",
@@ -276,46 +229,13 @@ class AwsTarget(BaseTarget):
             self.settings.container_cli,
             self.fault_heal_dir,
             self.compose_project,
-            kafka=self.kafka_record(),
+            kafka=self.source.kafka_record(),
         )
 
     @property
     def secret_env_names(self) -> list[str]:
         """Environment variables the spec's env: references name: kept from playbooks."""
-        ext = self.external
-        references = (ext.db_password_from, ext.writer_password_from, ext.kafka_password_from)
-        return [r.split(":", 1)[1] for r in references if r and r.startswith("env:")]
-
-    def connector_entries(self) -> list[dict[str, Any]]:
-        """{name, rest_url (on the instance), config} per arm, from the lab's template;
-        the connector class by the source's flavour (MySqlConnector for Aurora MySQL)."""
-        ext = self.external
-        entries = []
-        for arm in self.arms:
-            overrides = self._arm_specs[arm.name].connector  # the spec's shared ones merged in
-            entries.append(
-                {
-                    "name": arm.connector,
-                    "rest_url": f"http://127.0.0.1:{self._worker(arm.name).rest_port}",
-                    "config": render_connector_config(
-                        name=arm.connector,
-                        connector_class=ext.connector_class,
-                        db_host=ext.db_host or "",
-                        db_port=ext.db_port,
-                        db_user=ext.db_user,
-                        secrets_file=CONTAINER_SECRETS_FILE,
-                        server_id=arm.server_id,
-                        topic_prefix=arm.topic_prefix,
-                        database=ext.database,
-                        table=ext.canary_table,
-                        bootstrap_servers=ext.kafka_bootstrap or "",
-                        trust=CONTAINER_TRUST,
-                        kafka_client=self.kafka_java(),
-                        overrides=overrides,
-                    ),
-                }
-            )
-        return entries
+        return self.source.secret_env_names
 
     def register(self) -> None:
         assert self.inventory is not None
@@ -328,6 +248,9 @@ class AwsTarget(BaseTarget):
             hide_env=self.secret_env_names,
         )
 
+    def rest_port(self, arm_name: str) -> int:
+        return self._worker(arm_name).rest_port
+
     def _worker(self, name: str):
         return next(w for w in self.workers if w.name == name)
 
@@ -339,25 +262,13 @@ class AwsTarget(BaseTarget):
         return self._ssh
 
     def _resolve_on_instance(self, name: str) -> str:
-        """The database's address as the instance resolves it (private endpoints included):
-        the fault rules name an address, not a DNS name that could re-resolve mid-run."""
-        done = self.ssh().run(f"getent ahostsv4 {shlex.quote(name)} | head -n 1")
-        address = done.stdout.split()[0] if done.ok and done.stdout.split() else ""
-        if not address:
-            raise CdclabError(
-                f"external.db_host: the instance cannot resolve {name!r}; check the name and "
-                "that the instance's VPC reaches it"
-            )
-        return address
+        return resolve_from(self.ssh(), name, "the instance")
 
     def _open_forwards(self) -> None:
         self.arms = forward_arms(self.ssh(), self.arms, self.workers, self._forwards)
 
     def _check_reachable(self) -> None:
-        """Canaries are written and their topics read from this machine: the database and
-        Kafka must answer here before anything exists."""
-        check_canary_table(self.writer())
-        check_kafka(self.external.kafka_bootstrap or "", self.kafka_client())
+        self.source.check_reachable()
 
     def cleanup(self) -> list[str]:
         """Delete this run's connectors (the containers stay until the instance goes)."""
@@ -386,36 +297,7 @@ class AwsTarget(BaseTarget):
             ]
         return []
 
-    # -- what the clock uses ------------------------------------------------------------
-    def _writer_user(self) -> str:
-        return self.external.writer_user or self.external.db_user
-
-    def _account(self) -> DbAccount:
-        ext = self.external
-        reference = ext.writer_password_from or ext.db_password_from or ""
-        return DbAccount(
-            host=ext.db_host or "",
-            port=ext.db_port,
-            user=self._writer_user(),
-            password=resolve_secret(reference, self._session),
-            ca_file=Path(ext.db_ca_file or ""),
-            database=ext.database,
-            connect_timeout=3.0,
-        )
-
-    def writer(self) -> CanaryWriter:
-        return CanaryWriter(self._account(), self.external.canary_table)
-
-    def load_writer(self, load: LoadSpec, on_error) -> LoadWriter:
-        return LoadWriter(self._account(), "write_load", load, on_error=on_error)
-
-    def watcher(self) -> CanaryWatcher:
-        return CanaryWatcher(
-            self.external.kafka_bootstrap or "",
-            {a.name: a.topic for a in self.arms},
-            security=self.kafka_client(),
-        )
-
+    # -- what the clock uses (writer, load writer and watcher: Sourced) --------------------
     def rest(self, arm: RunArm) -> ConnectRest:
         return ConnectRest(arm.rest_url, timeout=3.0, attempts=2, backoff=0.2)
 
@@ -467,13 +349,7 @@ class AwsTarget(BaseTarget):
         name = containers.container_name(self.arms[0].name, self.compose_project)
         java = self.ssh().run([self.settings.container_cli, "exec", name, "java", "-version"])
         facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None
-        writer = self.writer()
-        try:
-            facts["source_db"] = writer.query_one("SELECT VERSION()")[0]
-        except Exception:  # a fact, not a precondition
-            facts["source_db"] = None
-        finally:
-            writer.close()
+        facts["source_db"] = self.source.db_version()
         return facts
 
     def hosts(self) -> dict[str, Any]:

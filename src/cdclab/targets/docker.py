@@ -1,7 +1,9 @@
 """The docker target: the arms run as containers of the Connect image, from the same compose
 role the EC2 host uses, on a Docker engine inside the lab's connect host.
 
-The sources are the lab's MariaDB and Kafka. The engine shares the connect host's network
+The source is the lab's MariaDB and Kafka, or, with external.*, your database and Kafka
+(targets.external: the containers reach them through the lab's egress, a route out of the
+connect host that `lab.down` removes). The engine shares the connect host's network
 namespace and the containers use host networking, so the lab's faults (iptables in that
 namespace), canaries, sysctls and sweeps apply unchanged; what differs from the local target
 is how the arms are started (compose), reached (SSH forwards to the host's loopback, as on
@@ -17,36 +19,36 @@ from typing import Any
 
 from cdclab.ansible import run_playbook
 from cdclab.aws import containers
+from cdclab.aws.settings import aws_session
 from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import WorkerContainers, lab_sweep, plan_faults
 from cdclab.images.connect import choose_image
 from cdclab.lab import config as lab_config
-from cdclab.lab.access import db_ca_file, mariadb_client_argv, ssh_to
+from cdclab.lab.access import ssh_to
 from cdclab.lab.config import LabConfig
 from cdclab.lab.docker_engine import engine_cli, engine_extravars, engine_root
-from cdclab.lab.extravars import CDC_USER, lab_extravars
-from cdclab.lab.tls_evidence import collect_tls_evidence
+from cdclab.lab.extravars import lab_extravars
 from cdclab.lab.up import LOCAL_INVENTORY, check_matches_running_lab, lab_up
 from cdclab.paths import state_dir
 from cdclab.prereqs import DOCKER_PROGRAMS, LAB_PROGRAMS, check_lab_prerequisites
-from cdclab.secrets import DB_CDC_PASSWORD, secrets_dir
+from cdclab.secrets import secret_files
 from cdclab.ssh import SSHHost
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.base import spec_arms
 from cdclab.targets.compose import (
-    CONTAINER_SECRETS_FILE,
-    CONTAINER_TRUST,
     close_forwards,
     compose_arms,
     forward_arms,
 )
+from cdclab.targets.external import ExternalSource, needs_aws
+from cdclab.targets.lab_source import LabSource
 from cdclab.targets.local import LocalTarget
 from cdclab.targets.run_connectors import (
     delete_run_connectors,
     register_run_connectors,
     sweep_run_connectors,
 )
-from cdclab.templating import render_connector_config
+from cdclab.targets.sourced import Source, Sourced
 from cdclab.versions import jolokia_agent_jar, load_versions
 
 # Beside the lab's own workers (8083…) in the same namespace: containers listen from 8183.
@@ -66,21 +68,24 @@ def deployed_workers() -> WorkerContainers | None:
     return WorkerContainers(engine_cli(), names) if names else None
 
 
-class DockerTarget(LocalTarget):
+class DockerTarget(Sourced, LocalTarget):
     kind = "docker"
     substrate = "docker"
 
     def setup(self) -> None:
         self.config = lab_config.load_saved() or LabConfig()
+        self.source: Source = LabSource(self.config)
+        if self.spec.uses_external:
+            self.source = ExternalSource(self.spec.external)
+        self._db_peer: str | None = None  # the source's address, as the connect host sees it
         self.workers = spec_arms(self.spec, first_rest_port=FIRST_CONTAINER_PORT)
         for index, worker in enumerate(self.workers):
-            prefix = self.topic_prefix(worker.name)
             self.add_arm(
                 index,
                 worker.name,
                 rest_url=f"http://127.0.0.1:{worker.rest_port}",  # forwarded in prepare()
                 metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
-                topic=f"{prefix}.{self.config.database}.{self.config.canary_table}",
+                topic=self.source.topic(self.topic_prefix(worker.name)),
             )
         self._registered = []
         self._paused = []  # the lab's standing connectors run on other workers: none paused
@@ -91,6 +96,9 @@ class DockerTarget(LocalTarget):
         self.image, self.tarball = choose_image(self.spec.docker.image)
 
     # -- before anything exists ---------------------------------------------------------
+    def describe_source(self) -> str:
+        return self.source.describe()
+
     def describe_arms(self) -> list[str]:
         source = f"imported from {self.tarball}" if self.tarball else "pulled"
         lines = [
@@ -115,13 +123,18 @@ class DockerTarget(LocalTarget):
 
     def preflight(self) -> None:
         check_matches_running_lab(self.config)
+        if self.spec.uses_external and needs_aws(self.spec.external):
+            self.source = ExternalSource(self.spec.external, aws_session(self.spec.aws))
+        self.source.preflight()
 
     # -- set up and tear down -----------------------------------------------------------
     def prepare(self) -> list[str]:
         """The lab, the engine, the image and one container per arm; this run's connectors."""
         lab_up(self.config, event_handler=self.event_handler, artifact_dir=self.artifact_dir)
-        self._playbook("docker_up.yml", self.deploy_extravars())
+        with secret_files(state_dir(), self.source.deploy_secrets()) as files:
+            self._playbook("docker_up.yml", self.deploy_extravars(files))
         self._ssh = ssh_to(self.config.connect)
+        self._db_peer = self.source.db_peer(self._ssh, f"the lab's {self.config.connect.name}")
         self.arms = forward_arms(self._ssh, self.arms, self.workers, self._forwards)
         warnings = sweep_run_connectors(self.arms)
         self._registered = list(self.arms)
@@ -130,42 +143,22 @@ class DockerTarget(LocalTarget):
         register_run_connectors(self.arms, configs)
         return warnings
 
-    def deploy_extravars(self) -> dict[str, Any]:
+    def deploy_extravars(self, files: dict[str, Path | str]) -> dict[str, Any]:
         return {
             **engine_extravars(self.image, self.tarball),
+            **self.source.deploy_vars(files),
+            # Your database and Kafka are outside the lab: the connect host needs a way out.
+            "cdclab_egress": self.spec.uses_external,
             "cdclab_compose_dir": str(engine_root() / "compose"),
             "cdclab_compose_project": PROJECT,
             "cdclab_compose_arms": compose_arms(self.workers, metrics=self.spec.metrics.enabled),
-            "cdclab_db_password_file": str(secrets_dir() / DB_CDC_PASSWORD),
-            "cdclab_db_ca_file": str(db_ca_file()),
             "cdclab_metrics_agent": (
                 str(jolokia_agent_jar(state_dir() / "dist")) if self.spec.metrics.enabled else ""
             ),
         }
 
-    def connector_entries(self) -> list[dict[str, Any]]:
-        """{name, rest_url (on the connect host), config} per arm."""
-        config, versions = self.config, load_versions()
-        entries = []
-        for arm, worker in zip(self.arms, self.workers, strict=True):
-            settings = render_connector_config(
-                name=arm.connector,
-                connector_class=versions.debezium_connector_class,
-                db_host=config.db.address,
-                db_port=config.db_port,
-                db_user=CDC_USER,
-                secrets_file=CONTAINER_SECRETS_FILE,
-                server_id=arm.server_id,
-                topic_prefix=arm.topic_prefix,
-                database=config.database,
-                table=config.canary_table,
-                bootstrap_servers=config.kafka_bootstrap,
-                trust=CONTAINER_TRUST,
-                overrides=self._arm_specs[arm.name].connector,
-            )
-            url = f"http://127.0.0.1:{worker.rest_port}"
-            entries.append({"name": arm.connector, "rest_url": url, "config": settings})
-        return entries
+    def rest_port(self, arm_name: str) -> int:
+        return next(w.rest_port for w in self.workers if w.name == arm_name)
 
     def _playbook(self, playbook: str, extra: dict[str, Any]) -> None:
         run_playbook(
@@ -174,6 +167,7 @@ class DockerTarget(LocalTarget):
             extravars={**lab_extravars(self.config), **extra},
             event_handler=self.event_handler,
             artifact_dir=self.artifact_dir,
+            hide_env=self.source.secret_env_names,
         )
 
     def cleanup(self) -> list[str]:
@@ -194,13 +188,13 @@ class DockerTarget(LocalTarget):
         return WorkerContainers(engine_cli(), names)
 
     def fault_actions(self, run_id: str) -> list[FaultAction]:
-        return plan_faults(self.spec, self.config.addresses, run_id, workers=self.worker_containers)
+        addresses = {**self.config.addresses, "db": self._db_peer or self.source.db_host}
+        return plan_faults(self.spec, addresses, run_id, workers=self.worker_containers)
 
     def sweep_faults(self) -> list[str]:
         swept = lab_sweep(self.config, workers=self.worker_containers)
         return [f"{host}: {line}" for host, lines in swept.items() for line in lines]
 
-    # -- what the clock uses ------------------------------------------------------------
     def thread_dump(self, arm_name: str) -> str:
         """`jcmd 1 Thread.print -l` in the arm's container (SIGQUIT and its log otherwise)."""
         with ssh_to(self.config.connect) as ssh:
@@ -223,7 +217,7 @@ class DockerTarget(LocalTarget):
             "image": self.image,
             "kafka": pinned.kafka,
             "debezium": pinned.debezium,
-            "debezium_connector": pinned.debezium_connector_artifact,
+            "connector_class": self.source.connector_class,
         }
         with ssh_to(self.config.connect) as ssh:
             name = containers.container_name(self.workers[0].name, PROJECT)
@@ -233,22 +227,20 @@ class DockerTarget(LocalTarget):
             facts["docker_engine"] = engine.stdout.strip() if engine.ok else None
             user = ssh.run([engine_cli(), "exec", name, "id", "-u"])
             facts["container_uid"] = user.stdout.strip() if user.ok else None
-        with ssh_to(self.config.db) as ssh:
-            version = ssh.run([*mariadb_client_argv(), "SELECT VERSION()"])
-            facts["mariadb"] = version.stdout.strip() if version.ok else None
+        facts["source_db"] = self.source.db_version()
         return facts
 
     def hosts(self) -> dict[str, Any]:
         hosts = super().hosts()
         hosts["connect"]["docker_engine"] = str(engine_root())
+        hosts["source"] = {"db": self.source.db_host, "db_address": self._db_peer}
         return hosts
 
     def tls(self) -> dict[str, Any]:
-        """Negotiated TLS per arm, as the server saw each container's connections."""
+        """Negotiated TLS per arm, as the source saw each container's connections."""
         with ssh_to(self.config.connect) as ssh:
             pids = self.container_pids(ssh)
-        evidence = collect_tls_evidence(self.config, worker_pids=pids)
-        return {name: tls.model_dump() for name, tls in evidence.items()}
+        return self.source.tls(pids)
 
     def collect_logs(self, results: Path) -> None:
         self._playbook(

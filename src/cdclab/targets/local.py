@@ -108,7 +108,7 @@ class LocalTarget(BaseTarget):
         config, spec = self.config, self.spec
         lines = [
             "hosts: " + ", ".join(f"{h.name} {h.address} ({h.namespace})" for h in config.hosts),
-            f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}",
+            self.describe_source(),
             *self.describe_arms(),
         ]
         if spec.load:
@@ -123,6 +123,10 @@ class LocalTarget(BaseTarget):
                 f"(Jolokia on {urls})"
             )
         return lines + describe_faults(self.fault_actions(self.run_id))
+
+    def describe_source(self) -> str:
+        config = self.config
+        return f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}"
 
     def describe_arms(self) -> list[str]:
         return [
