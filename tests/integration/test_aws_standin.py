@@ -4,11 +4,11 @@ moto's instances have no network, so the lab's connect namespace plays the EC2 h
 reached through an inventory written by the same code as a provisioned run's. The deploy
 playbook runs for real there: a Docker engine (the docker_engine role's daemon mode: the
 host is Debian without systemd), the image built here imported, and the arms' containers
-started by compose. The other tests drive the lab's Connect workers as the arms, with a
-docker stand-in (below) answering `exec … jcmd` and `logs --since` from those workers —
-still to be replaced by the real containers. Everything else is the AWS target's real path:
-port forwards to REST, the fault executor with the instance's dead-man switch, thread dumps
-and log collection.
+started by compose, each with this run's connector, against the lab's database and its
+SASL_SSL listener as the user's. Everything else is the AWS target's real path on those
+containers: port forwards to REST, the fault executor with the instance's dead-man switch,
+thread dumps (`docker exec … jcmd`), log collection (`docker logs`), the runbook tasks and
+the watchdog through the run's recorded place.
 """
 
 from __future__ import annotations
@@ -69,19 +69,6 @@ STANDIN_SECRETS = {
     "CDCLAB_STANDIN_KAFKA_PW": KAFKA_SCRAM_PASSWORD,
 }
 
-DOCKER_STANDIN = """#!/bin/sh
-# docker, as far as cdclab uses it, mapped onto the lab worker of each arm.
-state={state}
-arm() {{ echo "${{1#cdclab-connect-}}"; }}
-case "$1" in
-  exec)  # exec cdclab-connect-<arm> jcmd 1 <command…>: pid 1 in a container is the JVM
-    a=$(arm "$2"); shift 4; exec jcmd "$(cat "$state/connect/$a/run/connect.pid")" "$@" ;;
-  logs)  # logs [--since T] cdclab-connect-<arm>
-    shift; [ "$1" = --since ] && shift 2; cat "$state/connect/$(arm "$1")/log/connect.out" ;;
-  *) echo "docker stand-in: '$1' is not one of the commands cdclab sends" >&2; exit 64 ;;
-esac
-"""
-
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
@@ -100,9 +87,7 @@ def standin(tmp_path_factory):
         key_file=str(ssh_dir / "id_ed25519"),
         known_hosts=str(ssh_dir / "known_hosts"),
     )
-    docker = base / "docker"
-    docker.write_text(DOCKER_STANDIN.format(state=state_dir()))
-    docker.chmod(0o755)
+    engine = base / "instance-engine" / "docker"  # the deploy's Docker engine, its data and cli
     # The lab's accounts stand in for the user's: the CDC user, the writer, and the broker's
     # SCRAM user on its SASL_SSL listener (MSK's SCRAM on TLS).
     for variable, secret in STANDIN_SECRETS.items():
@@ -123,7 +108,7 @@ def standin(tmp_path_factory):
             "external.kafka_user=cdclab",
             "external.kafka_password_from=env:CDCLAB_STANDIN_KAFKA_PW",
             f"external.kafka_ca_file={kafka_ca_file()}",
-            f"aws.container_cli={docker}",
+            f"aws.container_cli={engine / 'docker'}",
             "faults=[{kind: drop, at: 0s, for: 30s}]",
         ],
         target="aws",
@@ -131,27 +116,29 @@ def standin(tmp_path_factory):
     target = AwsTarget(spec, RUN_ID, artifact_dir=base / "ansible")
     target.inventory = inventory
     target.remote_dir = str(base / "instance")  # /opt/cdclab on EC2; the lab shares this fs
+    target.compose_project = "cdclab-standin"  # the lab's workers' containers would be cdclab-*
     target.host = AwsHost(
         RUN_ID, "ap-northeast-2", "i-standin", "sg-x", "k", "k", config.connect.address, None, ""
     )
-    # What a deploy records; the stand-in's workers listen on its address, EC2's on loopback.
+    # What a deploy records: the arms' REST on the instance's loopback, how to reach its
+    # containers, faults and Kafka (SCRAM on TLS, by reference).
     write_arms_file(
         aws_state / RUN_ID,
-        {
-            a.name: {"rest_host": config.connect.address, "rest_port": a.rest_port}
-            for a in config.arms
-        },
+        {w.name: {"rest_host": "127.0.0.1", "rest_port": w.rest_port} for w in target.workers},
     )
-    # And how to reach its containers, faults and Kafka (SCRAM on TLS, by reference).
     write_place_file(
         aws_state / RUN_ID,
-        str(docker),
+        str(engine / "docker"),
         target.fault_heal_dir,
         target.compose_project,
-        kafka=target.kafka_record(),
+        kafka=target.source.kafka_record(),
     )
     yield SimpleNamespace(
-        config=config, target=target, base=base, env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)}
+        config=config,
+        target=target,
+        base=base,
+        engine=engine,
+        env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)},
     )
     for variable in STANDIN_SECRETS:
         os.environ.pop(variable, None)
@@ -166,12 +153,13 @@ def _remote(standin, command: str) -> str:
     return done.stdout
 
 
-def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
+@pytest.fixture(scope="module")
+def deployed(standin):
+    """The deploy on the stand-in, then this run's connector on each arm's container (through
+    port forwards to the instance's loopback, as a run registers them); the containers stay
+    for the module's tests and go at its end."""
     target = standin.target
-    password = read_secret(DB_CDC_PASSWORD)
-    secrets_given = {"db": password, "kafka": read_secret(KAFKA_SCRAM_PASSWORD)}
-    engine = standin.base / "instance-engine" / "docker"  # base/docker is the stand-in script
-    cli = str(engine / "docker")
+    secrets_given = {"db": read_secret(DB_CDC_PASSWORD), "kafka": read_secret(KAFKA_SCRAM_PASSWORD)}
     if built_tarball() is None:
         built = run_invoke("docker.image", env=standin.env, timeout=1800)
         assert built.rc == 0, built.stdout + built.stderr
@@ -180,7 +168,31 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
     other = make_ca(standin.base, "another region's CA").read_text()
     bundle.write_text(other + (state_dir() / "db" / "tls" / "ca.pem").read_text())
     with secret_files(standin.base, secrets_given) as files:
-        _deploy_on_the_standin(target, files, bundle, engine)
+        _deploy_on_the_standin(target, files, bundle, standin.engine)
+    forwards = [LocalForward(target.ssh(), "127.0.0.1", w.rest_port) for w in target.workers]
+    on_instance = [
+        dataclasses.replace(arm, rest_url=forward.url)
+        for arm, forward in zip(target.arms, forwards, strict=True)
+    ]
+    try:
+        for arm in on_instance:
+            assert _answers(arm.rest_url, within_s=180), f"{arm.name}: no REST on the instance"
+        configs = {e["name"]: e["config"] for e in target.connector_entries()}
+        register_run_connectors(
+            on_instance, {a.name: configs[a.connector] for a in on_instance}, timeout_s=240
+        )
+        yield SimpleNamespace(secrets=secrets_given, cli=str(standin.engine / "docker"))
+    finally:
+        delete_run_connectors(on_instance)
+        for forward in forwards:
+            forward.close()
+        compose = f"{target.remote_dir}/docker-compose.yml"
+        target.ssh().run(f"{standin.engine / 'docker'} compose -f {compose} down")
+
+
+def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin, deployed):
+    target, cli, secrets_given = standin.target, deployed.cli, deployed.secrets
+    password = secrets_given["db"]
     remote = target.remote_dir
     compose = yaml.safe_load(_remote(standin, f"cat {remote}/docker-compose.yml"))
     services = compose["services"]
@@ -211,7 +223,7 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
         )
         assert leaked.stdout == "", f"a password is in Ansible's artifacts: {leaked.stdout}"
     # The containers run, as uid 1001, and each worker answers on the instance's loopback.
-    for arm, port in (("tls13", 8083), ("tls12", 8084)):
+    for arm in ("tls13", "tls12"):
         name = f"cdclab-standin-connect-{arm}"
         assert _remote(standin, f"{cli} inspect --format '{{{{.State.Running}}}}' {name}") == (
             "true\n"
@@ -224,13 +236,8 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin):
             "-storetype PKCS12 -storepass:file /cdclab/tls/truststore.pass",
         )
         assert "contains 2 entries" in listed, listed
-        forward = LocalForward(target.ssh(), "127.0.0.1", port)
-        with closing(forward):
-            assert _answers(forward.url, within_s=180), f"{name}: no REST on 127.0.0.1:{port}"
     _a_canary_crosses_the_containers_over_sasl_ssl(target)
     _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli)
-    _remote(standin, f"{cli} compose -f {remote}/docker-compose.yml down")
-    assert _remote(standin, f"{cli} ps -q") == ""
 
 
 def _deploy_on_the_standin(target: AwsTarget, files: dict, bundle: Path, engine: Path) -> None:
@@ -252,35 +259,27 @@ def _deploy_on_the_standin(target: AwsTarget, files: dict, bundle: Path, engine:
             "cdclab_container_cli": str(engine / "docker"),
             "cdclab_image": built_image(),
             "cdclab_image_tarball": str(built_tarball()),
-            "cdclab_compose_project": "cdclab-standin",  # the lab's workers use cdclab-<arm>
         },
         artifact_dir=target.artifact_dir,
     )
 
 
 def _a_canary_crosses_the_containers_over_sasl_ssl(target: AwsTarget) -> None:
-    """A run's connector in the tls13 container: its worker, producer and schema history
+    """The run's connectors in the containers: their workers, producers and schema history
     speak SCRAM over TLS to the broker, and so does this machine's canary consumer."""
-    (arm,) = [a for a in target.arms if a.name == "tls13"]
-    (entry,) = [e for e in target.connector_entries() if e["name"] == arm.connector]
-    forward = LocalForward(target.ssh(), "127.0.0.1", 8083)
     watcher, writer = target.watcher(), target.writer()
-    with closing(forward):
-        on_instance = dataclasses.replace(arm, rest_url=forward.url)
-        try:
-            watcher.ensure_topics()
-            watcher.start_at_end()
-            register_run_connectors([on_instance], {arm.name: entry["config"]}, timeout_s=240)
-            canary = writer.write(run_id=RUN_ID, seq=1)
-            deadline = time.monotonic() + 60
-            seen = []
-            while not seen and time.monotonic() < deadline:
-                seen = [x for x in watcher.poll(1.0) if x.canary_id == canary.canary_id]
-            assert seen and seen[0].arm == "tls13", "no canary arrived through the containers"
-        finally:
-            delete_run_connectors([on_instance])
-            watcher.close()
-            writer.close()
+    try:
+        watcher.ensure_topics()
+        watcher.start_at_end()
+        canary = writer.write(run_id=RUN_ID, seq=1)
+        deadline = time.monotonic() + 60
+        arrived: set[str] = set()
+        while arrived != {"tls13", "tls12"} and time.monotonic() < deadline:
+            arrived |= {x.arm for x in watcher.poll(1.0) if x.canary_id == canary.canary_id}
+        assert arrived == {"tls13", "tls12"}, f"through the containers: only {arrived}"
+    finally:
+        watcher.close()
+        writer.close()
 
 
 def _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli: str) -> None:
@@ -359,19 +358,19 @@ def test_a_drop_on_the_instance_stops_delivery_and_is_healed(standin):
     assert lab_canary(timeout_s=90).all_delivered, "delivery did not resume after the heal"
 
 
-def test_runbook_steps_reach_a_runs_arm_through_the_instance(standin):
+def test_runbook_steps_reach_a_runs_arm_through_the_instance(standin, deployed):
     config = standin.config
     args = ("--target", "aws", "--run-id", RUN_ID, "--arm", "tls13", "--json")
     ran = run_invoke("connect.status", *args, env=standin.env)
     assert ran.rc == 0, ran.stderr
     status = ran.json()
-    assert status["connector"] == config.arms[0].connector_name and status["target"] == "aws"
+    assert status["connector"] == standin.target.arms[0].connector and status["target"] == "aws"
     assert status["state"] == "RUNNING" and status["rest_url"].startswith("http://127.0.0.1:")
     config_ran = run_invoke("connect.config", *args, env=standin.env)
     assert config_ran.rc == 0 and config_ran.json()["database.hostname"] == config.db.address
 
 
-def test_the_watchdog_watches_a_runs_arms_through_the_instance(standin, tmp_path):
+def test_the_watchdog_watches_a_runs_arms_through_the_instance(standin, deployed, tmp_path):
     from urllib.parse import quote
 
     from cdclab.secrets import DB_WRITER_PASSWORD, read_secret
@@ -406,7 +405,7 @@ def test_the_watchdog_watches_a_runs_arms_through_the_instance(standin, tmp_path
     assert read_secret(DB_WRITER_PASSWORD) not in ran.stdout + ran.stderr
 
 
-def test_fault_clear_sweeps_the_instance_of_a_run(standin):
+def test_fault_clear_sweeps_the_instance_of_a_run(standin, deployed):
     rule = [
         "OUTPUT",
         "-d",
@@ -428,11 +427,11 @@ def test_fault_clear_sweeps_the_instance_of_a_run(standin):
     assert again.rc == 0 and "instance: no cdclab fault" in again.stdout
 
 
-def test_thread_dumps_and_logs_come_from_the_arms_containers(standin):
+def test_thread_dumps_and_logs_come_from_the_arms_containers(standin, deployed):
     target = standin.target
     dump = target.thread_dump("tls13")
     assert "Full thread dump" in dump
-    assert '"blc-' in dump  # the standing connector's binlog reader
+    assert '"blc-' in dump  # the run connector's binlog reader, in the container's JVM
     results = standin.base / "results"
     target.collect_logs(results)
     for arm in ("tls13", "tls12"):
