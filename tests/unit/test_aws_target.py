@@ -298,3 +298,23 @@ def test_containers_on_the_labs_engine_capture_your_source_as_the_instance_does(
     lab_vars = labs.deploy_extravars({"db": "/pw"})
     assert lab_vars["cdclab_egress"] is False and lab_vars["cdclab_kafka_properties"] == {}
     assert labs.connector_entries()[0]["config"]["database.hostname"] == "198.18.213.10"
+
+
+def test_your_source_asks_aws_only_for_what_lives_there(monkeypatch, tmp_path):
+    """env: references need no AWS session (a docker run from a laptop without credentials);
+    a secret in Secrets Manager makes one, from the spec's aws settings, when it is read."""
+    from cdclab.errors import InvalidInputError
+    from cdclab.targets.external import ExternalSource
+
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("CDCLAB_DB_PASSWORD", "pw")
+    local = _docker_target(*EXTERNAL).source
+    assert isinstance(local, ExternalSource) and local.deploy_secrets() == {"db": "pw"}
+    assert local.session is None
+    stored = _docker_target(
+        *EXTERNAL, "external.db_password_from=secretsmanager:cdclab/db#password"
+    ).source
+    with pytest.raises(InvalidInputError, match=r"aws\.region"):
+        stored.deploy_secrets()

@@ -94,6 +94,7 @@ class AwsTarget(Sourced, BaseTarget):
         self.external = spec.external
         self.aws_run_id = self.settings.run_id or run_id
         self.workers = spec_arms(spec)  # REST / metrics ports on the instance
+        self._session = None  # made in preflight: region, profile, credentials checked
         for index, worker in enumerate(self.workers):
             # On the instance's loopback; its workers run only this run's connectors.
             self.add_arm(
@@ -101,7 +102,7 @@ class AwsTarget(Sourced, BaseTarget):
                 worker.name,
                 rest_url=f"http://127.0.0.1:{worker.rest_port}",
                 metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
-                topic=ExternalSource(self.external).topic(self.topic_prefix(worker.name)),
+                topic=self.source.topic(self.topic_prefix(worker.name)),
             )
         self.host: AwsHost | None = None
         self.inventory: Path | None = None
@@ -110,7 +111,6 @@ class AwsTarget(Sourced, BaseTarget):
         self._ssh: SSHHost | None = None
         self._forwards: list[LocalForward] = []
         self._registered: list[RunArm] = []
-        self._session = None
         self._ingress: SourceAccess | None = None
         self._started_at = time.time()
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts

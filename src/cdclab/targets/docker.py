@@ -19,7 +19,6 @@ from typing import Any
 
 from cdclab.ansible import run_playbook
 from cdclab.aws import containers
-from cdclab.aws.settings import aws_session
 from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import WorkerContainers, lab_sweep, plan_faults
 from cdclab.images.connect import choose_image
@@ -40,7 +39,7 @@ from cdclab.targets.compose import (
     compose_arms,
     forward_arms,
 )
-from cdclab.targets.external import ExternalSource, needs_aws
+from cdclab.targets.external import ExternalSource
 from cdclab.targets.lab_source import LabSource
 from cdclab.targets.local import LocalTarget
 from cdclab.targets.run_connectors import (
@@ -74,9 +73,11 @@ class DockerTarget(Sourced, LocalTarget):
 
     def setup(self) -> None:
         self.config = lab_config.load_saved() or LabConfig()
-        self.source: Source = LabSource(self.config)
-        if self.spec.uses_external:
-            self.source = ExternalSource(self.spec.external)
+        self.source: Source = (
+            ExternalSource(self.spec.external, aws=self.spec.aws)
+            if self.spec.uses_external
+            else LabSource(self.config)
+        )
         self._db_peer: str | None = None  # the source's address, as the connect host sees it
         self.workers = spec_arms(self.spec, first_rest_port=FIRST_CONTAINER_PORT)
         for index, worker in enumerate(self.workers):
@@ -123,8 +124,6 @@ class DockerTarget(Sourced, LocalTarget):
 
     def preflight(self) -> None:
         check_matches_running_lab(self.config)
-        if self.spec.uses_external and needs_aws(self.spec.external):
-            self.source = ExternalSource(self.spec.external, aws_session(self.spec.aws))
         self.source.preflight()
 
     # -- set up and tear down -----------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 
 from cdclab.aws.secrets import kafka_client, resolve_secret
+from cdclab.aws.settings import AwsSettings, aws_session
 from cdclab.canary import CanaryWatcher, CanaryWriter, DbAccount
 from cdclab.core.kafka_security import WORKER_PREFIXES, KafkaSecurity, prefixed
 from cdclab.core.spec import ExternalSpec, LoadSpec
@@ -71,7 +72,15 @@ class ExternalSource:
     """One run's view of the user's database and Kafka."""
 
     external: ExternalSpec
-    session: boto3.session.Session | None = None  # for secrets in AWS and MSK IAM tokens
+    # For secrets in AWS and MSK IAM tokens: the caller's session, or one made from `aws`
+    # the first time a reference or the mechanism needs it (env: and file: never do).
+    session: boto3.session.Session | None = None
+    aws: AwsSettings | None = None
+
+    def _session(self) -> boto3.session.Session | None:
+        if self.session is None and self.aws is not None and needs_aws(self.external):
+            self.session = aws_session(self.aws)
+        return self.session
 
     # -- before anything exists -----------------------------------------------------------
     def preflight(self) -> None:
@@ -99,7 +108,7 @@ class ExternalSource:
         ext = self.external
         for reference in {ext.db_password_from, ext.writer_password_from, ext.kafka_password_from}:
             if reference:
-                resolve_secret(reference, self.session)
+                resolve_secret(reference, self._session())
 
     def check_reachable(self) -> None:
         """Canaries are written and their topics read from this machine: the database and
@@ -116,9 +125,9 @@ class ExternalSource:
 
     def deploy_secrets(self) -> dict[str, str]:
         """The containers' passwords (the CDC user's, the Kafka SCRAM user's), read now."""
-        values = {"db": resolve_secret(self.external.db_password_from or "", self.session)}
+        values = {"db": resolve_secret(self.external.db_password_from or "", self._session())}
         if self.external.kafka_password_from:
-            values["kafka"] = resolve_secret(self.external.kafka_password_from, self.session)
+            values["kafka"] = resolve_secret(self.external.kafka_password_from, self._session())
         return values
 
     def deploy_vars(self, files: dict[str, Path | str]) -> dict[str, Any]:
@@ -146,11 +155,12 @@ class ExternalSource:
     # -- Kafka ------------------------------------------------------------------------------
     @property
     def kafka(self) -> KafkaSecurity:
-        return self.external.kafka(self.session.region_name if self.session else None)
+        session = self._session()
+        return self.external.kafka(session.region_name if session else None)
 
     def kafka_client(self) -> dict[str, Any]:
         """librdkafka's settings for this machine's canary consumer and admin."""
-        return kafka_client(self.kafka, self.external.kafka_password_from, self.session)
+        return kafka_client(self.kafka, self.external.kafka_password_from, self._session())
 
     def kafka_java(self) -> dict[str, str]:
         """The Java clients' settings, as the containers see the secrets file and the CA."""
@@ -201,7 +211,7 @@ class ExternalSource:
             host=ext.db_host or "",
             port=ext.db_port,
             user=ext.writer_user or ext.db_user,
-            password=resolve_secret(reference, self.session),
+            password=resolve_secret(reference, self._session()),
             ca_file=Path(ext.db_ca_file or "").expanduser(),
             database=ext.database,
             connect_timeout=3.0,
