@@ -6,10 +6,13 @@ playbook's seconds, which is what checks on a schedule need.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import paramiko
 
@@ -203,6 +206,15 @@ class SSHHost:
         out = chan_out.read().decode(errors="replace")
         err = chan_err.read().decode(errors="replace")
         return CommandResult(chan_out.channel.recv_exit_status(), out, err)
+
+    @contextlib.contextmanager
+    def stream(self, argv: list[str] | str, timeout: float = 600.0) -> Iterator[IO[bytes]]:
+        """A command's standard output as a byte stream (a tar of a results directory);
+        a failure of the command raises after the stream was read."""
+        _stdin, stdout, stderr = self.client.exec_command(self.command_line(argv), timeout=timeout)
+        yield stdout
+        if stdout.channel.recv_exit_status() != 0:
+            raise CdclabError(f"{self.address}: {stderr.read().decode(errors='replace')[-500:]}")
 
     def close(self) -> None:
         if self._client is not None:

@@ -27,12 +27,14 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from cdclab import __version__
 from cdclab.ansible import run_playbook
 from cdclab.aws.arms import write_arms_file
 from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost
+from cdclab.aws.wheelhouse import wheelhouse_tarball
 from cdclab.connect_rest import ConnectRest
-from cdclab.core.journal import Journal
+from cdclab.core.journal import Journal, parse_iso
 from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.spec import load_spec
 from cdclab.faults.executor import FaultExecutor
@@ -92,25 +94,25 @@ def standin(tmp_path_factory):
     # SCRAM user on its SASL_SSL listener (MSK's SCRAM on TLS).
     for variable, secret in STANDIN_SECRETS.items():
         os.environ[variable] = read_secret(secret)
+    assignments = [
+        "external.db_flavour=mariadb",  # the lab's MariaDB stands in for Aurora
+        f"external.db_host={config.db.address}",
+        f"external.db_user={CDC_USER}",
+        "external.db_password_from=env:CDCLAB_STANDIN_DB_PW",
+        f"external.writer_user={WRITER_USER}",
+        "external.writer_password_from=env:CDCLAB_STANDIN_WRITER_PW",
+        f"external.db_ca_file={state_dir() / 'db' / 'tls' / 'ca.pem'}",
+        f"external.kafka_bootstrap={config.kafka_sasl_ssl_bootstrap}",
+        "external.kafka_security=SASL_SSL",
+        "external.kafka_sasl_mechanism=SCRAM-SHA-512",
+        "external.kafka_user=cdclab",
+        "external.kafka_password_from=env:CDCLAB_STANDIN_KAFKA_PW",
+        f"external.kafka_ca_file={kafka_ca_file()}",
+        f"aws.container_cli={engine / 'docker'}",
+    ]
     spec = load_spec(
         "tls-compare",
-        assignments=[
-            "external.db_flavour=mariadb",  # the lab's MariaDB stands in for Aurora
-            f"external.db_host={config.db.address}",
-            f"external.db_user={CDC_USER}",
-            "external.db_password_from=env:CDCLAB_STANDIN_DB_PW",
-            f"external.writer_user={WRITER_USER}",
-            "external.writer_password_from=env:CDCLAB_STANDIN_WRITER_PW",
-            f"external.db_ca_file={state_dir() / 'db' / 'tls' / 'ca.pem'}",
-            f"external.kafka_bootstrap={config.kafka_sasl_ssl_bootstrap}",
-            "external.kafka_security=SASL_SSL",
-            "external.kafka_sasl_mechanism=SCRAM-SHA-512",
-            "external.kafka_user=cdclab",
-            "external.kafka_password_from=env:CDCLAB_STANDIN_KAFKA_PW",
-            f"external.kafka_ca_file={kafka_ca_file()}",
-            f"aws.container_cli={engine / 'docker'}",
-            "faults=[{kind: drop, at: 0s, for: 30s}]",
-        ],
+        assignments=[*assignments, "faults=[{kind: drop, at: 0s, for: 30s}]"],
         target="aws",
     )
     target = AwsTarget(spec, RUN_ID, artifact_dir=base / "ansible")
@@ -138,6 +140,7 @@ def standin(tmp_path_factory):
         target=target,
         base=base,
         engine=engine,
+        assignments=assignments,
         env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)},
     )
     for variable in STANDIN_SECRETS:
@@ -259,6 +262,11 @@ def _deploy_on_the_standin(target: AwsTarget, files: dict, bundle: Path, engine:
             "cdclab_container_cli": str(engine / "docker"),
             "cdclab_image": built_image(),
             "cdclab_image_tarball": str(built_tarball()),
+            # cdclab itself, for runs handed over: Debian's own Python 3.11 (no dnf here).
+            "cdclab_wheelhouse": str(wheelhouse_tarball()),
+            "cdclab_version": __version__,
+            "cdclab_control_install": "none",
+            "cdclab_control_python": "/usr/bin/python3",
         },
         artifact_dir=target.artifact_dir,
     )
@@ -453,6 +461,62 @@ def _rules() -> list[str]:
 def _deadman_timers(heal_dir: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "cdclab-deadman" in line and heal_dir in line]
+
+
+def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
+    standin, deployed, tmp_path, monkeypatch
+):
+    """The clock on the instance: cdclab installed there from the wheelhouse (no index),
+    the run started as a service with its secrets as files, followed from its journals,
+    its results pulled whole; the instance reaches the database and Kafka, not this
+    machine's run. A DROP on the instance silences both arms while REST says RUNNING."""
+    from cdclab.experiment.runner import run_experiment
+
+    spec = load_spec(
+        "tls-compare",
+        assignments=[*standin.assignments, "faults=[{kind: drop, at: 20s, for: 20s}]"],
+        duration=75,
+        target="aws",
+    )
+    handed = AwsTarget(spec, "6b6b6b6b", artifact_dir=tmp_path / "ansible")
+    base = standin.target
+    handed.inventory, handed.host = base.inventory, base.host
+    handed.remote_dir, handed.compose_project = base.remote_dir, base.compose_project
+    monkeypatch.setattr(handed, "prepare", lambda: [])  # deployed by the fixture
+    outcome = run_experiment(spec, tmp_path / "results", target=handed)
+    assert outcome.status == "completed", outcome.errors
+    run = outcome.directory
+    assert run.parent == tmp_path / "results" and run.name.endswith("-6b6b6b6b")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["hosts"]["connect"]["address"].startswith("this instance")
+    records = {
+        r["event"]: r for r in map(json.loads, (run / "faults.jsonl").read_text().splitlines())
+    }
+    assert records["fault-healed"]["healed_by"] == "schedule"
+    start = parse_iso(records["fault-applied"]["at"])
+    end = parse_iso(records["fault-healed"]["at"])
+    checks = [json.loads(x) for x in (run / "checks.jsonl").read_text().splitlines()]
+    assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
+    for arm in ("tls13", "tls12"):
+        mine = [c for c in checks if c["arm"] == arm]
+        before = [c for c in mine if parse_iso(c["written_at"]) < start - 2]
+        during = [c for c in mine if start <= parse_iso(c["written_at"]) < end]
+        after = [c for c in mine if parse_iso(c["written_at"]) > end + 15]
+        assert before and all(c["outcome"] == "delivered" for c in before), arm
+        assert during and all(
+            c["seen_at"] is None or parse_iso(c["seen_at"]) >= end for c in during
+        )
+        assert after and all(c["outcome"] == "delivered" for c in after), arm
+    assert (run / "report.md").is_file() and (run / "summary.json").is_file()
+    assert _rules() == []
+    # The secrets reached the instance as 0600 files of the run, and nowhere else.
+    secrets = Path(base.remote_dir) / "runs" / "6b6b6b6b" / "secrets"
+    assert {p.stat().st_mode & 0o777 for p in secrets.iterdir()} == {0o600}
+    for value in STANDIN_SECRETS:
+        secret = os.environ[value]
+        for path in run.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
 
 
 def test_an_instance_without_a_reachable_address_is_reached_through_a_bastion(standin):

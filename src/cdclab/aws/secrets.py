@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,6 +25,14 @@ def resolve_secret(reference: str, session: boto3.session.Session | None = None)
         value = os.environ.get(name)
         if not value:
             raise InvalidInputError(f"secret {reference}: environment variable {name} is not set")
+        return value
+    if scheme == "file":
+        try:
+            value = Path(name).read_text().rstrip("\n")
+        except OSError as exc:
+            raise InvalidInputError(f"secret {reference}: cannot read it ({exc.strerror})") from exc
+        if not value:
+            raise InvalidInputError(f"secret {reference}: the file is empty")
         return value
     session = session or boto3.session.Session()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import task
+from invoke import Collection, task
 
 from cdclab.cli._common import flag_duration, user_errors
 from cdclab.progress import console, out
@@ -23,7 +23,7 @@ def _duration(hours, minutes) -> float | None:
 
 
 @task(
-    name="experiment",
+    name="run",
     positional=["name"],
     iterable=["set_"],
     help={
@@ -35,6 +35,8 @@ def _duration(hours, minutes) -> float | None:
         "set": "override a spec value, e.g. --set canary.interval=1s (repeatable)",
         "dry-run": "print the resolved spec and the plan; change nothing",
         "keep": "aws: leave the instance running after the run (remove it with aws.down)",
+        "detach": "aws: start the run on the instance and return (experiment.attach follows "
+        "it, results.pull fetches it)",
     },
 )
 @user_errors
@@ -48,6 +50,7 @@ def experiment(
     set_=None,
     dry_run=False,
     keep=False,
+    detach=False,
 ):
     """Run an experiment (NAME = a kind, or `list`) and write one results directory."""
     import yaml
@@ -70,7 +73,7 @@ def experiment(
         out.print("---")
         out.print(describe_plan(resolved))
         return
-    outcome = run_experiment(resolved)
+    outcome = run_experiment(resolved, detach=detach)
     for error in outcome.errors:
         console.print(f"[yellow]note:[/yellow] {error}")
     out.print(f"results: {outcome.directory}")
@@ -114,3 +117,70 @@ def report(c, directory):
     out.print(f"report: {path / 'report.md'} and {path / 'report.html'}")
     for line in summary.verdict:
         out.print(f"verdict: {line}")
+
+
+def _remote(run):
+    from cdclab.aws.handover import remote_for
+
+    return remote_for(run)
+
+
+@task(name="attach", positional=["run"], help={"run": "the run id (`invoke aws.ls`)"})
+@user_errors
+def attach(c, run):
+    """Follow a run on its instance until it ends (Ctrl-C leaves it running)."""
+    from cdclab.experiment.follow import FollowedRun
+
+    remote = _remote(run)
+    try:
+        code = remote.follow(FollowedRun().line)
+    except KeyboardInterrupt:
+        out.print(f"left run {run} running: invoke experiment.attach {run}")
+        return
+    out.print(f"run {run} ended ({code}): invoke results.pull {run}")
+
+
+@task(name="stop", positional=["run"], help={"run": "the run id (`invoke aws.ls`)"})
+@user_errors
+def stop(c, run):
+    """Stop a run on its instance as Ctrl-C would: faults healed, report written."""
+    _remote(run).stop()
+    out.print(f"asked run {run} to stop; invoke experiment.attach {run} follows it to its end")
+
+
+@task(
+    name="pull",
+    positional=["run"],
+    help={
+        "run": "the run id (`invoke aws.ls`)",
+        "keep": "leave the instance running after the pull (remove it with aws.down)",
+    },
+)
+@user_errors
+def pull(c, run, keep=False):
+    """Fetch a run's results directory, complete, from its instance; then remove the
+    instance unless --keep."""
+    from cdclab.aws.handover import find_handover
+    from cdclab.paths import aws_state_dir, results_dir
+
+    remote = _remote(run)
+    if remote.exit_code() is None:
+        raise SystemExit(f"run {run} is still running: invoke experiment.attach {run}")
+    directory = remote.pull(results_dir())
+    out.print(f"results: {directory}")
+    if not keep:
+        from cdclab.aws.lifecycle import aws_down
+        from cdclab.core.aws_settings import AwsSettings
+
+        state, _record = find_handover(run, aws_state_dir())
+        aws_down(AwsSettings(), state.name)
+
+
+# `invoke experiment NAME` runs one; `experiment.attach` / `experiment.stop` act on a run
+# handed over to an instance; `results.pull` fetches it.
+ns = Collection("experiment")
+ns.add_task(experiment, default=True)
+ns.add_task(attach)
+ns.add_task(stop)
+results = Collection("results")
+results.add_task(pull)

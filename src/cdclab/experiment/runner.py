@@ -7,6 +7,8 @@ style); the report is always written, from whatever the journals hold.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,13 +21,15 @@ from cdclab.core.deadline import LearnedDeadline
 from cdclab.core.durations import format_duration
 from cdclab.core.journal import Journal, utc_iso
 from cdclab.core.spec import ExperimentSpec
-from cdclab.errors import CdclabError
+from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.experiment.clock import ClockHooks, ClockIO, ExperimentClock
+from cdclab.experiment.follow import FollowedRun
 from cdclab.experiment.live import LiveProgress
 from cdclab.experiment.results import RunDirectory, new_run_id
 from cdclab.experiment.signals import StopOnSignals
 from cdclab.faults.executor import FaultExecutor
 from cdclab.load import LoadWriter
+from cdclab.paths import results_dir
 from cdclab.progress import ansible_printer, console
 from cdclab.report.render import build_report
 from cdclab.targets import target_for
@@ -33,6 +37,7 @@ from cdclab.targets.base import Target
 
 __all__ = ["RunOutcome", "StopOnSignals", "describe_plan", "run_experiment"]
 DRY_RUN_ID = "00000000"  # a --dry-run plans with this id and creates nothing
+EXIT_STATUS = {0: "completed", 1: "failed", 130: "interrupted"}  # a handed-over run's exit
 
 
 @dataclass
@@ -80,12 +85,27 @@ def describe_plan(spec: ExperimentSpec) -> str:
     return "\n".join(lines)
 
 
-def run_experiment(spec: ExperimentSpec, results_root: Path | None = None) -> RunOutcome:
-    """One run, in a new directory under results_root (default: the results directory)."""
-    target = target_for(spec, new_run_id(), event_handler=ansible_printer(verbose=False))
+def run_experiment(
+    spec: ExperimentSpec,
+    results_root: Path | None = None,
+    target: Target | None = None,
+    *,
+    detach: bool = False,
+) -> RunOutcome:
+    """One run, in a new directory under results_root (default: the results directory), on
+    the spec's target (or the one given: the run handed over to an EC2 instance). `detach`:
+    a run handed over is started and left running there."""
+    target = target or target_for(spec, new_run_id(), event_handler=ansible_printer(verbose=False))
+    if detach and not target.hands_over:
+        raise InvalidInputError(
+            f"--detach: a run on the {target.kind} target runs here and cannot be left; runs "
+            "handed over to an EC2 instance (--target aws) can"
+        )
     target.check_prerequisites()
     with target.exclusive():
         target.preflight()  # bad settings fail here, before a results directory exists
+        if target.hands_over:  # the clock runs where the arms are (an EC2 instance)
+            return _hand_over(spec, target, results_root or results_dir(), detach)
         run = _start(spec, target, results_root)
         try:
             _prepare(run)
@@ -235,6 +255,56 @@ def _report(run: Run) -> RunOutcome:
         checksums=run.directory.checksums(),
     )
     return RunOutcome(run.directory.path, run.status, summary.verdict, run.errors)
+
+
+# -- a run handed over --------------------------------------------------------------------
+def _hand_over(
+    spec: ExperimentSpec, target: Target, results_root: Path, detach: bool
+) -> RunOutcome:
+    """Prepare the place, start the run there, follow its journals, pull its results."""
+    console.print(f"[bold]{spec.name}[/bold] run {target.run_id}: the clock runs on the instance")
+    errors: list[str] = []
+    directory, leave = None, False
+    try:
+        console.print(target.preparing)
+        for warning in target.prepare():
+            console.print(f"[yellow]warning:[/yellow] {warning}")
+        remote = target.start_remote()
+        if detach:
+            leave = True  # the instance, its run and its session stay as they are
+            return _detached(spec, target, errors)
+        stop = threading.Event()
+        with StopOnSignals(stop):
+            code = remote.follow(FollowedRun().line, stop_requested=stop.is_set)
+        if code not in EXIT_STATUS:
+            errors.append(f"the run on the instance ended with {code}: {remote.console_tail()}")
+        directory = remote.pull(results_root)
+    except (CdclabError, KafkaException, RuntimeError) as exc:
+        errors.append(str(exc))
+    finally:
+        if not leave:
+            errors += target.close()
+    if directory is None:
+        raise CdclabError("; ".join(errors) or "the run on the instance left no results")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    summary = json.loads((directory / "summary.json").read_text())
+    return RunOutcome(directory, manifest.get("status", "failed"), summary["verdict"], errors)
+
+
+def _detached(spec: ExperimentSpec, target: Target, errors: list[str]) -> RunOutcome:
+    """The run goes on on the instance, which stays until `results.pull` removes it."""
+    run = target.run_id
+    return RunOutcome(
+        Path(f"(on the instance; `invoke results.pull {run}` fetches it)"),
+        "detached",
+        [
+            f"run {run} is running on the instance for {format_duration(spec.duration)}",
+            f"follow it: invoke experiment.attach {run}",
+            f"stop it: invoke experiment.stop {run}",
+            f"fetch its results (then remove the instance): invoke results.pull {run}",
+        ],
+        errors,
+    )
 
 
 # -- beside the clock ---------------------------------------------------------------------

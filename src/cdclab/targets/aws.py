@@ -22,14 +22,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cdclab import __version__
 from cdclab.ansible import run_playbook
 from cdclab.aws import containers
 from cdclab.aws.arms import write_arms_file
 from cdclab.aws.aurora import SourceAccess, with_cluster
+from cdclab.aws.handover import SECRET_FIELDS, RemoteRun, record_handover
 from cdclab.aws.inventory import instance_route, ssh_from_inventory, write_inventory
 from cdclab.aws.lifecycle import aws_down, aws_up
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
+from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
+from cdclab.aws.wheelhouse import wheelhouse_tarball
 from cdclab.connect_rest import ConnectRest
 from cdclab.errors import CdclabError, PrerequisiteError
 from cdclab.faults.actions import FaultAction
@@ -54,7 +58,6 @@ from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import (
     RunArm,
     delete_run_connectors,
-    sweep_run_connectors,
 )
 from cdclab.targets.sourced import Sourced
 from cdclab.versions import jolokia_agent_jar, load_versions
@@ -87,6 +90,7 @@ def check_jolokia_source(metrics: bool, which: Callable[[str], str | None] = shu
 class AwsTarget(Sourced, BaseTarget):
     kind = "aws"
     substrate = "ec2"
+    hands_over = True  # the clock runs on the instance (targets/instance.py)
 
     def setup(self) -> None:
         spec, run_id = self.spec, self.run_id
@@ -143,8 +147,8 @@ class AwsTarget(Sourced, BaseTarget):
             self.host = AwsHost.load(self.settings.run_id)
         elif not self.settings.allow_cidr:  # fail closed now, not after the results exist
             self.settings = self.settings.model_copy(update={"allow_cidr": caller_cidr()})
+        # Reachability is checked where the clock runs: on the instance, as the run starts.
         self.source.check_settings()
-        self._check_reachable()
         check_jolokia_source(self.spec.metrics.enabled)
 
     def prepare(self) -> list[str]:
@@ -163,12 +167,18 @@ class AwsTarget(Sourced, BaseTarget):
                 jump=jump,
             )
         self.deploy()
-        self.db_address = self._resolve_on_instance(self.external.db_host or "")
-        self._open_forwards()
-        warnings = sweep_run_connectors(self.arms)
-        self._registered = list(self.arms)
-        self.register()
-        return warnings
+        return []
+
+    def start_remote(self) -> RemoteRun:
+        """Hand the run over to the instance: its spec, secrets and CA bundles copied there,
+        the run started as a service that outlives this machine."""
+        remote = RemoteRun(self.ssh(), self.run_id, self.remote_dir, self.compose_project)
+        ext = self.external
+        references = {f: getattr(ext, f) for f in SECRET_FIELDS if getattr(ext, f)}
+        secrets = {f: resolve_secret(r, self._session) for f, r in references.items()}
+        remote.start(self.spec, secrets)
+        record_handover(run_state_dir(self.aws_run_id), remote)
+        return remote
 
     @property
     def source(self) -> ExternalSource:
@@ -207,7 +217,11 @@ class AwsTarget(Sourced, BaseTarget):
             run_playbook(
                 "aws_deploy.yml",
                 inventory=self.inventory,
-                extravars=self.deploy_extravars(files["db"], files.get("kafka")),
+                extravars={
+                    **self.deploy_extravars(files["db"], files.get("kafka")),
+                    "cdclab_wheelhouse": str(wheelhouse_tarball()),
+                    "cdclab_version": __version__,
+                },
                 event_handler=self.event_handler,
                 artifact_dir=self.artifact_dir,
                 hide_env=self.secret_env_names,

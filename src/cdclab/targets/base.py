@@ -83,6 +83,12 @@ class Target(Protocol):
         """Stand up the arms and register this run's connectors; returns warnings."""
         ...
 
+    # A target that hands its runs over (an EC2 instance runs the clock itself) is prepared,
+    # then started there, followed and pulled: `start_remote` gives that run.
+    hands_over: bool
+
+    def start_remote(self) -> Any: ...
+
     def apply_sysctls(self) -> list[dict[str, str]]:
         """The spec's host tuning; what was set and what it replaced."""
         ...
@@ -147,6 +153,7 @@ class BaseTarget:
 
     kind: str
     substrate: str
+    hands_over = False
 
     def __init__(
         self,
@@ -199,6 +206,9 @@ class BaseTarget:
 
     def exclusive(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
+
+    def start_remote(self) -> Any:
+        raise NotImplementedError(f"the {self.kind} target runs its clock here")
 
     def check_prerequisites(self) -> None:
         """Nothing beyond Python by default."""

@@ -33,7 +33,7 @@ def needs_aws(external: ExternalSpec) -> bool:
     references = (external.db_password_from, external.writer_password_from)
     stored = [r for r in (*references, external.kafka_password_from) if r]
     return (
-        any(not r.startswith("env:") for r in stored)
+        any(r.split(":", 1)[0] not in ("env", "file") for r in stored)
         or external.kafka_sasl_mechanism == "AWS_MSK_IAM"
     )
 
