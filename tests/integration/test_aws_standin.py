@@ -472,9 +472,22 @@ def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
     machine's run. A DROP on the instance silences both arms while REST says RUNNING."""
     from cdclab.experiment.runner import run_experiment
 
+    # moto's credentials and region for the laptop's preflight (nothing is provisioned: the
+    # stand-in is the instance); the laptop's record of the run in the test's AWS state.
+    for variable, value in {
+        "AWS_REGION": "ap-northeast-2",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "CDCLAB_AWS_STATE_DIR": standin.env["CDCLAB_AWS_STATE_DIR"],
+    }.items():
+        monkeypatch.setenv(variable, value)
     spec = load_spec(
         "tls-compare",
-        assignments=[*standin.assignments, "faults=[{kind: drop, at: 20s, for: 20s}]"],
+        assignments=[
+            *standin.assignments,
+            "aws.allow_cidr=192.0.2.0/24",  # not looked up (that would leave the machine)
+            "faults=[{kind: drop, at: 20s, for: 20s}]",
+        ],
         duration=75,
         target="aws",
     )
