@@ -521,6 +521,12 @@ def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
         )
         assert after and all(c["outcome"] == "delivered" for c in after), arm
     assert (run / "report.md").is_file() and (run / "summary.json").is_file()
+    # The instance's own thread dumps (docker exec … jcmd, at each episode's start) and its
+    # containers' logs came back with the run.
+    assert any("Full thread dump" in p.read_text() for p in (run / "dumps").rglob("*.txt"))
+    for arm in ("tls13", "tls12"):
+        log = (run / "logs" / "instance" / arm / "connect.out").read_text(errors="replace")
+        assert "cdclab-run-6b6b6b6b-" + arm in log, arm
     assert _rules() == []
     # The secrets reached the instance as 0600 files of the run, and nowhere else.
     secrets = Path(base.remote_dir) / "runs" / "6b6b6b6b" / "secrets"
