@@ -22,7 +22,9 @@ from cdclab.aws.wheelhouse import installed, platform_args
 from cdclab.core.spec import ExperimentSpec, load_spec
 from cdclab.errors import InvalidInputError
 from cdclab.experiment.follow import FollowedRun
+from cdclab.experiment.runner import run_experiment
 from cdclab.localhost import LocalHost
+from cdclab.targets.base import BaseTarget
 
 EXTERNAL = [
     "external.db_host=db.example",
@@ -91,6 +93,9 @@ with open(f"{run}/checks.jsonl", "a") as checks, open(f"{run}/events.jsonl", "a"
     events.write(json.dumps({"event": "run_end",
                              "status": "interrupted" if stopped else "completed"}) + "\\n")
 open(f"{run}/report.md", "w").write("# report\\n")
+status = "interrupted" if stopped else "completed"
+open(f"{run}/manifest.json", "w").write(json.dumps({"status": status}))
+open(f"{run}/summary.json", "w").write(json.dumps({"verdict": [f"fake run {status}"]}))
 sys.exit(130 if stopped else 0)
 """
 
@@ -144,6 +149,54 @@ def test_a_stopped_run_ends_as_interrupted_with_its_journals(tmp_path, monkeypat
     pulled = remote.pull(tmp_path / "pulled")
     assert json.loads((pulled / "events.jsonl").read_text())["status"] == "interrupted"
     assert 0 < len((pulled / "checks.jsonl").read_text().splitlines()) < 500
+
+
+class _HandingOver(BaseTarget):
+    """A target that hands its runs over to `remote` (this machine, as the instance)."""
+
+    kind = "aws"
+    hands_over = True
+
+    def setup(self) -> None:
+        self.prepared = self.closed = 0
+
+    def preflight(self) -> None:
+        pass
+
+    preparing = "preparing"
+
+    def prepare(self) -> list[str]:
+        self.prepared += 1
+        return []
+
+    def start_remote(self) -> RemoteRun:
+        self.remote.start(self.spec, {})
+        return self.remote
+
+    def close(self) -> list[str]:
+        self.closed += 1
+        return []
+
+
+def test_the_runner_prepares_starts_follows_pulls_and_closes_a_run_handed_over(tmp_path):
+    target = _HandingOver(_spec(), RUN_ID, artifact_dir=None)
+    target.remote = _remote(tmp_path)
+    outcome = run_experiment(_spec(), tmp_path / "results", target=target)
+    assert (outcome.status, outcome.verdict) == ("completed", ["fake run completed"])
+    assert outcome.directory.parent == tmp_path / "results"
+    assert (outcome.directory / "checks.jsonl").is_file()
+    assert (target.prepared, target.closed) == (1, 1)
+
+
+def test_a_detached_run_is_left_running_with_its_instance(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CANARIES", "50")
+    target = _HandingOver(_spec(), RUN_ID, artifact_dir=None)
+    target.remote = _remote(tmp_path)
+    outcome = run_experiment(_spec(), tmp_path / "results", target=target, detach=True)
+    assert outcome.status == "detached" and target.closed == 0  # the instance stays
+    assert f"invoke experiment.attach {RUN_ID}" in outcome.verdict[1]
+    assert target.remote.exit_code() is None  # still running there
+    assert target.remote.follow(lambda *_: None, poll_s=0.2) == 0
 
 
 def test_attach_stop_and_pull_find_the_instance_of_a_run(tmp_path):
