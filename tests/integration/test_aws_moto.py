@@ -376,9 +376,8 @@ def test_a_run_that_fails_after_provisioning_removes_its_instance_unless_kept(
         target="aws",
     )
     target = AwsTarget(spec, "1234abcd", artifact_dir=tmp_path / "ansible")
-    # No database, Kafka or network behind moto's instance: the reachability checks are
-    # skipped and the deploy fails as it would against an instance that never answers SSH.
-    monkeypatch.setattr(target, "_check_reachable", lambda: None)
+    # No network behind moto's instance: the deploy fails as it would against an instance
+    # that never answers SSH (the database and Kafka are checked from the instance, later).
 
     def unreachable():
         raise CdclabError("cannot reach ec2-user@… over SSH")

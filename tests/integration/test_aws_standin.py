@@ -1,14 +1,13 @@
-"""The SSH half of the AWS target, against a lab namespace standing in for the instance.
+"""The AWS target against a lab namespace standing in for the instance.
 
 moto's instances have no network, so the lab's connect namespace plays the EC2 host,
 reached through an inventory written by the same code as a provisioned run's. The deploy
 playbook runs for real there: a Docker engine (the docker_engine role's daemon mode: the
-host is Debian without systemd), the image built here imported, and the arms' containers
-started by compose, each with this run's connector, against the lab's database and its
-SASL_SSL listener as the user's. Everything else is the AWS target's real path on those
-containers: port forwards to REST, the fault executor with the instance's dead-man switch,
-thread dumps (`docker exec … jcmd`), log collection (`docker logs`), the runbook tasks and
-the watchdog through the run's recorded place.
+host is Debian without systemd), the image built here imported, the arms' containers
+started by compose against the lab's database and its SASL_SSL listener as the user's, and
+cdclab installed from its wheelhouse. A run is handed over to it and runs its clock there
+(faults, dumps, logs on the instance), followed and pulled from here; the runbook tasks,
+the watchdog and fault.clear reach the containers through the run's recorded place.
 """
 
 from __future__ import annotations
@@ -34,15 +33,13 @@ from cdclab.aws.inventory import write_inventory
 from cdclab.aws.provision import AwsHost
 from cdclab.aws.wheelhouse import wheelhouse_tarball
 from cdclab.connect_rest import ConnectRest
-from cdclab.core.journal import Journal, parse_iso
+from cdclab.core.journal import parse_iso
 from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.spec import load_spec
-from cdclab.faults.executor import FaultExecutor
 from cdclab.images.connect import built_image, built_tarball
 from cdclab.lab.access import kafka_ca_file, running_config
 from cdclab.lab.docker_engine import remove_engine
 from cdclab.lab.extravars import CDC_USER, WRITER_USER
-from cdclab.lab.smoke import lab_canary
 from cdclab.paths import state_dir
 from cdclab.secrets import (
     DB_CDC_PASSWORD,
@@ -54,6 +51,7 @@ from cdclab.secrets import (
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws import AwsTarget
 from cdclab.targets.compose import CONTAINER_KAFKA_CA, CONTAINER_SECRETS_FILE
+from cdclab.targets.instance import InstanceTarget
 from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import delete_run_connectors, register_run_connectors
 from tests.conftest import make_ca, run_invoke
@@ -116,6 +114,9 @@ def standin(tmp_path_factory):
         target="aws",
     )
     target = AwsTarget(spec, RUN_ID, artifact_dir=base / "ansible")
+    # The same run as the instance runs it: its arms, connectors, canaries (what a handed-
+    # over run registers and writes there).
+    on_instance = InstanceTarget(spec, RUN_ID, artifact_dir=None)
     target.inventory = inventory
     target.remote_dir = str(base / "instance")  # /opt/cdclab on EC2; the lab shares this fs
     target.compose_project = "cdclab-standin"  # the lab's workers' containers would be cdclab-*
@@ -131,13 +132,14 @@ def standin(tmp_path_factory):
     write_place_file(
         aws_state / RUN_ID,
         str(engine / "docker"),
-        target.fault_heal_dir,
+        f"{target.remote_dir}/faults",
         target.compose_project,
         kafka=target.source.kafka_record(),
     )
     yield SimpleNamespace(
         config=config,
         target=target,
+        on_instance=on_instance,
         base=base,
         engine=engine,
         assignments=assignments,
@@ -175,12 +177,12 @@ def deployed(standin):
     forwards = [LocalForward(target.ssh(), "127.0.0.1", w.rest_port) for w in target.workers]
     on_instance = [
         dataclasses.replace(arm, rest_url=forward.url)
-        for arm, forward in zip(target.arms, forwards, strict=True)
+        for arm, forward in zip(standin.on_instance.arms, forwards, strict=True)
     ]
     try:
         for arm in on_instance:
             assert _answers(arm.rest_url, within_s=180), f"{arm.name}: no REST on the instance"
-        configs = {e["name"]: e["config"] for e in target.connector_entries()}
+        configs = {e["name"]: e["config"] for e in standin.on_instance.connector_entries()}
         register_run_connectors(
             on_instance, {a.name: configs[a.connector] for a in on_instance}, timeout_s=240
         )
@@ -239,7 +241,7 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin, 
             "-storetype PKCS12 -storepass:file /cdclab/tls/truststore.pass",
         )
         assert "contains 2 entries" in listed, listed
-    _a_canary_crosses_the_containers_over_sasl_ssl(target)
+    _a_canary_crosses_the_containers_over_sasl_ssl(standin.on_instance)
     _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli)
 
 
@@ -272,7 +274,7 @@ def _deploy_on_the_standin(target: AwsTarget, files: dict, bundle: Path, engine:
     )
 
 
-def _a_canary_crosses_the_containers_over_sasl_ssl(target: AwsTarget) -> None:
+def _a_canary_crosses_the_containers_over_sasl_ssl(target: InstanceTarget) -> None:
     """The run's connectors in the containers: their workers, producers and schema history
     speak SCRAM over TLS to the broker, and so does this machine's canary consumer."""
     watcher, writer = target.watcher(), target.writer()
@@ -333,46 +335,14 @@ def test_rest_through_a_port_forward_on_the_instance_session(standin):
     assert status == 200 and arm.connector_name in names
 
 
-def test_a_drop_on_the_instance_stops_delivery_and_is_healed(standin):
-    target = standin.target
-    target.db_address = target._resolve_on_instance(standin.config.db.address)
-    assert target.db_address == standin.config.db.address
-    assert lab_canary(timeout_s=60).all_delivered, "the lab must deliver before the fault"
-    (action,) = target.fault_actions(RUN_ID)
-    journal_path = standin.base / "faults.jsonl"
-    executor = FaultExecutor(
-        [action],
-        journal=Journal(journal_path),
-        ssh_for=target.ssh_for,
-        heal_dir=target.fault_heal_dir,
-    )
-    executor.start(time.time())
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(_rules()) < 2:
-            time.sleep(0.2)
-        rules = _rules()
-        assert len(rules) == 2 and all(action.tag in r for r in rules), rules
-        assert any("-A OUTPUT -d" in r for r in rules) and any("-A INPUT -s" in r for r in rules)
-        assert not lab_canary(timeout_s=8).all_delivered, "a canary crossed the drop"
-    finally:
-        executor.stop("interrupt")
-        executor.journal.close()
-    assert _rules() == []
-    assert _deadman_timers(target.fault_heal_dir) == []  # the heal disarmed it
-    records = {r["event"]: r for r in map(json.loads, journal_path.read_text().splitlines())}
-    assert records["fault-applied"]["deadman_pid"].isdigit()  # no systemd here: detached
-    assert records["fault-healed"]["healed_by"] == "interrupt"
-    assert lab_canary(timeout_s=90).all_delivered, "delivery did not resume after the heal"
-
-
 def test_runbook_steps_reach_a_runs_arm_through_the_instance(standin, deployed):
     config = standin.config
     args = ("--target", "aws", "--run-id", RUN_ID, "--arm", "tls13", "--json")
     ran = run_invoke("connect.status", *args, env=standin.env)
     assert ran.rc == 0, ran.stderr
     status = ran.json()
-    assert status["connector"] == standin.target.arms[0].connector and status["target"] == "aws"
+    assert status["connector"] == standin.on_instance.arms[0].connector
+    assert status["target"] == "aws"
     assert status["state"] == "RUNNING" and status["rest_url"].startswith("http://127.0.0.1:")
     config_ran = run_invoke("connect.config", *args, env=standin.env)
     assert config_ran.rc == 0 and config_ran.json()["database.hostname"] == config.db.address
@@ -435,20 +405,6 @@ def test_fault_clear_sweeps_the_instance_of_a_run(standin, deployed):
     assert again.rc == 0 and "instance: no cdclab fault" in again.stdout
 
 
-def test_thread_dumps_and_logs_come_from_the_arms_containers(standin, deployed):
-    target = standin.target
-    dump = target.thread_dump("tls13")
-    assert "Full thread dump" in dump
-    assert '"blc-' in dump  # the run connector's binlog reader, in the container's JVM
-    results = standin.base / "results"
-    target.collect_logs(results)
-    for arm in ("tls13", "tls12"):
-        log = results / "logs" / "cdclab-aws" / arm / "connect.out"
-        # the worker's stdout, as `docker logs` gives a container's
-        text = log.read_text(errors="replace")
-        assert "Jolokia: Agent started" in text and "BinaryLogClient" in text, log
-
-
 def _rules() -> list[str]:
     out = subprocess.run(
         ["ip", "netns", "exec", "cdclab-connect", "iptables", "-w", "-S"],
@@ -506,6 +462,8 @@ def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
         r["event"]: r for r in map(json.loads, (run / "faults.jsonl").read_text().splitlines())
     }
     assert records["fault-healed"]["healed_by"] == "schedule"
+    assert records["fault-applied"]["deadman_pid"].isdigit()  # no systemd here: detached
+    assert _deadman_timers(f"{base.remote_dir}/faults") == []  # the heal disarmed it
     start = parse_iso(records["fault-applied"]["at"])
     end = parse_iso(records["fault-healed"]["at"])
     checks = [json.loads(x) for x in (run / "checks.jsonl").read_text().splitlines()]

@@ -9,11 +9,11 @@ import pytest
 
 from cdclab.aws.containers import container_name, extract_dump
 from cdclab.aws.inventory import read_inventory, write_inventory
-from cdclab.aws.provision import AwsHost
 from cdclab.core.spec import load_spec
 from cdclab.errors import InvalidInputError
 from cdclab.ssh import SSHHost
 from cdclab.targets.aws import AwsTarget
+from cdclab.targets.instance import InstanceTarget
 
 EXTERNAL = [
     "external.db_host=db.cluster-x.ap-northeast-2.rds.amazonaws.com",
@@ -28,11 +28,17 @@ def _target(*assignments: str) -> AwsTarget:
     return AwsTarget(spec, "0badcafe", artifact_dir=None)
 
 
+def _on_instance(*assignments: str) -> InstanceTarget:
+    """The same run as the instance runs it (the connectors, arms and faults are its)."""
+    spec = load_spec("tls-compare", assignments=[*EXTERNAL, *assignments], target="aws")
+    return InstanceTarget(spec, "0badcafe", artifact_dir=None)
+
+
 def test_the_connector_class_follows_the_sources_flavour_mysql_by_default():
     # Aurora MySQL is read by Debezium's MySQL connector; the MariaDB one is for MariaDB.
-    (mysql,) = {e["config"]["connector.class"] for e in _target().connector_entries()}
+    (mysql,) = {e["config"]["connector.class"] for e in _on_instance().connector_entries()}
     assert mysql == "io.debezium.connector.mysql.MySqlConnector"
-    entries = _target("external.db_flavour=mariadb").connector_entries()
+    entries = _on_instance("external.db_flavour=mariadb").connector_entries()
     assert {e["config"]["connector.class"] for e in entries} == {
         "io.debezium.connector.mariadb.MariaDbConnector"
     }
@@ -41,7 +47,7 @@ def test_the_connector_class_follows_the_sources_flavour_mysql_by_default():
 
 
 def test_connectors_name_the_users_database_and_the_containers_secret_file():
-    target = _target()
+    target = _on_instance()
     entries = {e["name"]: e for e in target.connector_entries()}
     assert set(entries) == {"cdclab-run-0badcafe-tls13", "cdclab-run-0badcafe-tls12"}
     tls13 = entries["cdclab-run-0badcafe-tls13"]
@@ -69,7 +75,7 @@ SCRAM = [
 
 
 def test_the_database_is_verified_by_name_against_the_bundle_inside_the_container():
-    config = _target().connector_entries()[0]["config"]
+    config = _on_instance().connector_entries()[0]["config"]
     assert config["database.ssl.mode"] == "verify_identity"  # Aurora's endpoint is a name
     assert config["database.ssl.truststore"] == "/cdclab/tls/truststore.p12"
     assert "driver.serverSslCert" not in config  # MySQL Connector/J reads the truststore
@@ -95,9 +101,9 @@ def test_every_kafka_client_speaks_scram_with_a_reference_and_this_machine_the_s
         "/etc/ssl/msk-ca.pem",
         "/kafka-pw",
     )
-    config = target.connector_entries()[0]["config"]
+    config = _on_instance(*SCRAM).connector_entries()[0]["config"]
     assert config["schema.history.internal.consumer.sasl.mechanism"] == "SCRAM-SHA-512"
-    client = target.kafka_client()
+    client = target.source.kafka_client()
     assert client["sasl.password"] == "kafka-s3cret-never-in-vars"
     assert client["ssl.ca.location"] == "/etc/ssl/msk-ca.pem"
     assert "kafka-s3cret-never-in-vars" not in repr(extravars) + repr(config)
@@ -128,9 +134,8 @@ def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkey
 
 
 def test_faults_target_the_resolved_database_with_a_systemd_deadman():
-    target = _target("faults=[{kind: drop, at: 1m, for: 30s}]")
-    target.host = AwsHost("r", "ap-northeast-2", "i-1", "sg-1", "k", "/k", "203.0.113.9", None, "")
-    target.db_address = "10.0.3.7"
+    target = _on_instance("faults=[{kind: drop, at: 1m, for: 30s}]")
+    target.db_address = "10.0.3.7"  # as the instance resolved the endpoint
     (action,) = target.fault_actions("0badcafe")
     assert action.deadman == "systemd"
     assert "iptables -w -I OUTPUT -d 10.0.3.7" in action.apply_script()
@@ -291,7 +296,7 @@ def test_containers_on_the_labs_engine_capture_your_source_as_the_instance_does(
     assert entry["rest_url"] == "http://127.0.0.1:8183"  # beside the lab's own workers
     assert entry["config"]["database.hostname"] == "db.cluster-x.ap-northeast-2.rds.amazonaws.com"
     assert entry["config"]["connector.class"] == "io.debezium.connector.mysql.MySqlConnector"
-    assert [a.topic for a in theirs.arms] == [a.topic for a in on_ec2.arms]
+    assert [a.topic for a in theirs.arms] == [a.topic for a in _on_instance().arms]
     assert theirs.source.secret_env_names == ["CDCLAB_DB_PASSWORD", "CDCLAB_KAFKA_PASSWORD"]
     assert "kafka-s3cret-never-in-vars" not in repr(extravars) + repr(entry)
     labs = _docker_target()

@@ -17,6 +17,7 @@ LAYERS = [
     {"core"},  # what an experiment is: spec models, durations, journal, outcomes, detector
     {  # clients of one thing each
         "ssh",
+        "localhost",
         "ssh_tunnel",
         "connect_rest",
         "canary",

@@ -33,7 +33,7 @@ from cdclab.paths import results_dir
 from cdclab.progress import ansible_printer, console
 from cdclab.report.render import build_report
 from cdclab.targets import target_for
-from cdclab.targets.base import Target
+from cdclab.targets.base import HandsOver, Target
 
 __all__ = ["RunOutcome", "StopOnSignals", "describe_plan", "run_experiment"]
 DRY_RUN_ID = "00000000"  # a --dry-run plans with this id and creates nothing
@@ -88,7 +88,7 @@ def describe_plan(spec: ExperimentSpec) -> str:
 def run_experiment(
     spec: ExperimentSpec,
     results_root: Path | None = None,
-    target: Target | None = None,
+    target: Target | HandsOver | None = None,
     *,
     detach: bool = False,
 ) -> RunOutcome:
@@ -259,7 +259,7 @@ def _report(run: Run) -> RunOutcome:
 
 # -- a run handed over --------------------------------------------------------------------
 def _hand_over(
-    spec: ExperimentSpec, target: Target, results_root: Path, detach: bool
+    spec: ExperimentSpec, target: HandsOver, results_root: Path, detach: bool
 ) -> RunOutcome:
     """Prepare the place, start the run there, follow its journals, pull its results."""
     console.print(f"[bold]{spec.name}[/bold] run {target.run_id}: the clock runs on the instance")
@@ -291,7 +291,7 @@ def _hand_over(
     return RunOutcome(directory, manifest.get("status", "failed"), summary["verdict"], errors)
 
 
-def _detached(spec: ExperimentSpec, target: Target, errors: list[str]) -> RunOutcome:
+def _detached(spec: ExperimentSpec, target: HandsOver, errors: list[str]) -> RunOutcome:
     """The run goes on on the instance, which stays until `results.pull` removes it."""
     run = target.run_id
     return RunOutcome(

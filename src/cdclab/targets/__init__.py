@@ -2,7 +2,8 @@
 
 - `target_for(spec, run_id)`: the `Target` (targets/base.py) an experiment run uses:
   the local lab (targets/local.py), containers on the lab's Docker engine
-  (targets/docker.py) or an EC2 host (targets/aws.py);
+  (targets/docker.py), or the `HandsOver` place that is an EC2 host (targets/aws.py), whose
+  runs are handed over to targets/instance.py there;
 - `places.place_for(kind, run_id=…, connect_url=…)`: the `Place` the runbook, logs, dumps,
   fault.clear and the watchdog act on.
 
@@ -16,13 +17,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the runbook tasks import targets.places: keep this package light
     from cdclab.ansible import EventHandler
     from cdclab.core.spec import ExperimentSpec
-    from cdclab.targets.base import Target
+    from cdclab.targets.base import HandsOver, Target
 
 
 def target_for(
     spec: ExperimentSpec, run_id: str, *, event_handler: EventHandler | None = None
-) -> Target:
-    """The target the spec names, for one run (nothing is created by constructing it)."""
+) -> Target | HandsOver:
+    """The target the spec names, for one run (nothing is created by constructing it): one
+    that runs the clock here, or (aws) one that hands the run over to its instance."""
     if spec.target == "aws":
         from cdclab.targets.aws import AwsTarget
 

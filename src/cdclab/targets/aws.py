@@ -1,23 +1,17 @@
-"""The AWS target: the original investigation's EC2 host, provisioned, deployed and driven over SSH.
+"""The AWS target: the original investigation's EC2 host, provisioned and deployed from here;
+the run itself is handed over to it (targets/instance.py runs its clock there).
 
 One instance per run (or one kept from `aws.up` / `--keep`, named by `aws.run_id`) runs one
-`quay.io/debezium/connect` container per arm against the user's database and Kafka.
-
-Where things run, and what that does to the numbers:
-- Canaries are written to the user's database and read from the user's Kafka **from where
-  cdclab runs** (as the original investigation's operators did from their own shell). A canary's
-  latency therefore includes this machine's round trips to both; run cdclab in the same
-  region/VPC (e.g. on a bastion) when the endpoints are private, or when latency matters.
-- Connect REST and Jolokia listen on 127.0.0.1 of the instance and are reached through SSH
-  forwards; registration runs on the instance (the same register.yml as the lab).
-- Faults are iptables rules on the instance (tagged, both directions) with a transient
-  systemd timer as dead-man switch; dumps and logs come from the containers over SSH.
+Connect container per arm against the user's database and Kafka, and cdclab itself, from a
+wheelhouse built here. This machine checks what needs nothing created, provisions, deploys,
+hands the run over (aws/handover.py), follows its journals, pulls its results directory and
+removes the instance. The database and Kafka are reached from the instance only: private
+endpoints work, latencies are measured inside the VPC, and the run survives this machine.
 """
 
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,32 +28,20 @@ from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
 from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
 from cdclab.aws.wheelhouse import wheelhouse_tarball
-from cdclab.connect_rest import ConnectRest
-from cdclab.errors import CdclabError, PrerequisiteError
-from cdclab.faults.actions import FaultAction
-from cdclab.faults.plan import plan_faults, sweep_host
+from cdclab.errors import PrerequisiteError
 from cdclab.images.connect import choose_image
-from cdclab.metrics import JolokiaMetrics, StreamingMetrics
 from cdclab.paths import cache_dir
 from cdclab.prereqs import APT, Program, missing_programs
 from cdclab.progress import console
 from cdclab.secrets import secret_files
 from cdclab.ssh import SSHHost
-from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws_plan import describe_aws_plan
 from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.compose import (
-    close_forwards,
     compose_arms,
-    forward_arms,
 )
-from cdclab.targets.external import ExternalSource, resolve_from
+from cdclab.targets.external import ExternalSource
 from cdclab.targets.places import write_place_file
-from cdclab.targets.run_connectors import (
-    RunArm,
-    delete_run_connectors,
-)
-from cdclab.targets.sourced import Sourced
 from cdclab.versions import jolokia_agent_jar, load_versions
 
 # What fetching the Jolokia agent from Maven Central takes on this machine.
@@ -87,7 +69,7 @@ def check_jolokia_source(metrics: bool, which: Callable[[str], str | None] = shu
         )
 
 
-class AwsTarget(Sourced, BaseTarget):
+class AwsTarget(BaseTarget):
     kind = "aws"
     substrate = "ec2"
     hands_over = True  # the clock runs on the instance (targets/instance.py)
@@ -97,26 +79,13 @@ class AwsTarget(Sourced, BaseTarget):
         self.settings = spec.aws
         self.external = spec.external
         self.aws_run_id = self.settings.run_id or run_id
-        self.workers = spec_arms(spec)  # REST / metrics ports on the instance
-        self._session = None  # made in preflight: region, profile, credentials checked
-        for index, worker in enumerate(self.workers):
-            # On the instance's loopback; its workers run only this run's connectors.
-            self.add_arm(
-                index,
-                worker.name,
-                rest_url=f"http://127.0.0.1:{worker.rest_port}",
-                metrics_url=f"http://127.0.0.1:{worker.metrics_port}/jolokia/",
-                topic=self.source.topic(self.topic_prefix(worker.name)),
-            )
+        self.workers = spec_arms(spec)  # REST / metrics ports on the instance's loopback
         self.host: AwsHost | None = None
         self.inventory: Path | None = None
-        self.db_address: str | None = None
         self._provisioned = False  # this run created the instance: it removes it too
         self._ssh: SSHHost | None = None
-        self._forwards: list[LocalForward] = []
-        self._registered: list[RunArm] = []
+        self._session = None
         self._ingress: SourceAccess | None = None
-        self._started_at = time.time()
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
         self.compose_project = containers.COMPOSE_PROJECT  # container names, worker groups
         # The original investigation's image, pulled by the instance, unless docker.image
@@ -185,10 +154,6 @@ class AwsTarget(Sourced, BaseTarget):
         """The user's database and Kafka, with the session that reads their secrets."""
         return ExternalSource(self.external, self._session)
 
-    def kafka_client(self) -> dict[str, Any]:
-        """librdkafka's settings for this machine's canary consumer and admin."""
-        return self.source.kafka_client()
-
     def deploy_extravars(
         self, password_file: Path, kafka_password_file: Path | None = None
     ) -> dict[str, Any]:
@@ -251,23 +216,6 @@ class AwsTarget(Sourced, BaseTarget):
         """Environment variables the spec's env: references name: kept from playbooks."""
         return self.source.secret_env_names
 
-    def register(self) -> None:
-        assert self.inventory is not None
-        run_playbook(
-            "register.yml",
-            inventory=self.inventory,
-            extravars={"cdclab_connectors": self.connector_entries()},
-            event_handler=self.event_handler,
-            artifact_dir=self.artifact_dir,
-            hide_env=self.secret_env_names,
-        )
-
-    def rest_port(self, arm_name: str) -> int:
-        return self._worker(arm_name).rest_port
-
-    def _worker(self, name: str):
-        return next(w for w in self.workers if w.name == name)
-
     def ssh(self) -> SSHHost:
         """The run's session to the instance (its login user, commands through sudo)."""
         if self._ssh is None:
@@ -275,24 +223,11 @@ class AwsTarget(Sourced, BaseTarget):
             self._ssh = ssh_from_inventory(self.inventory)
         return self._ssh
 
-    def _resolve_on_instance(self, name: str) -> str:
-        return resolve_from(self.ssh(), name, "the instance")
-
-    def _open_forwards(self) -> None:
-        self.arms = forward_arms(self.ssh(), self.arms, self.workers, self._forwards)
-
-    def _check_reachable(self) -> None:
-        self.source.check_reachable()
-
-    def cleanup(self) -> list[str]:
-        """Delete this run's connectors (the containers stay until the instance goes)."""
-        errors = delete_run_connectors(self._registered)
-        self._registered = []
-        return errors
-
     def close(self) -> list[str]:
-        """Close the forwards and the session; remove the instance unless kept or reused."""
-        close_forwards(self._forwards, self._ssh)
+        """Close the session; remove the instance unless kept or reused."""
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
         if not self._provisioned:
             return []
         if self.settings.keep:
@@ -310,94 +245,3 @@ class AwsTarget(Sourced, BaseTarget):
                 f"`invoke aws.down {self.aws_run_id}` (and `invoke aws.ls` to check)"
             ]
         return []
-
-    # -- what the clock uses (writer, load writer and watcher: Sourced) --------------------
-    def rest(self, arm: RunArm) -> ConnectRest:
-        return ConnectRest(arm.rest_url, timeout=3.0, attempts=2, backoff=0.2)
-
-    def metrics(self, arm: RunArm) -> StreamingMetrics:
-        return JolokiaMetrics(arm.metrics_url, timeout=2.0).streaming(arm.topic_prefix)
-
-    def thread_dump(self, arm_name: str) -> str:
-        return containers.thread_dump(
-            self.ssh(), self.settings.container_cli, arm_name, self.compose_project
-        )
-
-    # -- host tuning: none on aws (the spec refuses hosts: for it) ------------------------
-    def apply_sysctls(self) -> list[dict[str, str]]:
-        return []
-
-    def restore_sysctls(self) -> list[str]:
-        return []
-
-    # -- faults ---------------------------------------------------------------------------
-    def fault_actions(self, run_id: str) -> list[FaultAction]:
-        assert self.host is not None and self.db_address is not None
-        addresses = {
-            "connect": self.host.public_ip or self.host.private_ip or "",
-            "db": self.db_address,
-        }
-        return plan_faults(self.spec, addresses, run_id, deadman="systemd")
-
-    def ssh_for(self, host_name: str) -> SSHHost:
-        if host_name != "connect":
-            raise CdclabError(f"the aws target reaches only the instance, not {host_name}")
-        # A session of its own: the fault thread must not wait behind a slow dump.
-        assert self.inventory is not None
-        return ssh_from_inventory(self.inventory)
-
-    @property
-    def fault_heal_dir(self) -> str:
-        return f"{self.remote_dir}/faults"
-
-    def sweep_faults(self) -> list[str]:
-        with self.ssh_for("connect") as ssh:
-            return [f"instance: {line}" for line in sweep_host(ssh, self.fault_heal_dir, [])]
-
-    # -- facts for the manifest ---------------------------------------------------------
-    def versions(self) -> dict[str, Any]:
-        facts: dict[str, Any] = {
-            "debezium_image": self.image,
-            "connector_class": self.external.connector_class,
-        }
-        name = containers.container_name(self.arms[0].name, self.compose_project)
-        java = self.ssh().run([self.settings.container_cli, "exec", name, "java", "-version"])
-        facts["jdk"] = (java.stderr or java.stdout).splitlines()[0] if java.ok else None
-        facts["source_db"] = self.source.db_version()
-        return facts
-
-    def hosts(self) -> dict[str, Any]:
-        assert self.host is not None
-        return {
-            "connect": {
-                "instance_id": self.host.instance_id,
-                "region": self.host.region,
-                "address": self.host.public_ip or self.host.private_ip,
-            },
-            "db": {"address": self.external.db_host, "resolved": self.db_address},
-            "kafka": {"bootstrap": self.external.kafka_bootstrap},
-        }
-
-    def tls(self) -> dict[str, Any]:
-        """The server's view needs rights on the user's database that cdclab does not ask
-        for; the client's view (ssl-debug) comes from the collected container logs."""
-        return {}
-
-    def collect_logs(self, results: Path) -> None:
-        if self.inventory is None:
-            return  # nothing was provisioned
-        run_playbook(
-            "collect_aws.yml",
-            inventory=self.inventory,
-            extravars={
-                "cdclab_container_cli": self.settings.container_cli,
-                "cdclab_container_prefix": f"{self.compose_project}-connect-",
-                "cdclab_compose_dir": self.remote_dir,
-                "cdclab_since": int(self._started_at) - 5,
-                "cdclab_arm_names": [a.name for a in self.arms],
-                "cdclab_results_dir": str(results),
-            },
-            event_handler=self.event_handler,
-            artifact_dir=self.artifact_dir,
-            hide_env=self.secret_env_names,
-        )

@@ -83,11 +83,7 @@ class Target(Protocol):
         """Stand up the arms and register this run's connectors; returns warnings."""
         ...
 
-    # A target that hands its runs over (an EC2 instance runs the clock itself) is prepared,
-    # then started there, followed and pulled: `start_remote` gives that run.
-    hands_over: bool
-
-    def start_remote(self) -> Any: ...
+    hands_over: bool  # False: the clock runs here (see HandsOver)
 
     def apply_sysctls(self) -> list[dict[str, str]]:
         """The spec's host tuning; what was set and what it replaced."""
@@ -148,6 +144,35 @@ class Target(Protocol):
     def tls(self) -> dict[str, Any]: ...
 
 
+class HandsOver(Protocol):
+    """A place that runs the clock itself (an EC2 instance with cdclab on it): checked and
+    prepared from here, then handed the run (`start_remote`), which this machine follows
+    and pulls; `close` removes what was made for it."""
+
+    kind: str
+    run_id: str
+    hands_over: bool  # True
+
+    def describe_plan(self) -> list[str]: ...
+
+    def check_prerequisites(self) -> None: ...
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]: ...
+
+    def preflight(self) -> None: ...
+
+    @property
+    def preparing(self) -> str: ...
+
+    def prepare(self) -> list[str]: ...
+
+    def start_remote(self) -> Any:
+        """Start the run there; its handle (aws.handover.RemoteRun: follow, stop, pull)."""
+        ...
+
+    def close(self) -> list[str]: ...
+
+
 class BaseTarget:
     """The constructor every target shares."""
 
@@ -206,9 +231,6 @@ class BaseTarget:
 
     def exclusive(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
-
-    def start_remote(self) -> Any:
-        raise NotImplementedError(f"the {self.kind} target runs its clock here")
 
     def check_prerequisites(self) -> None:
         """Nothing beyond Python by default."""
