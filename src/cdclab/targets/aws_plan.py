@@ -42,14 +42,16 @@ def describe_aws_plan(spec: ExperimentSpec) -> list[str]:
     image = spec.docker.image or load_versions().debezium_image
     lines += [
         "deploy over SSH (Ansible): Docker Engine + compose plugin, then one container per arm "
-        f"from {image} (host network; REST and Jolokia on 127.0.0.1, "
-        "reached through SSH, never opened in the security group)",
+        f"from {image} (host network; REST and Jolokia on 127.0.0.1, never opened in the "
+        "security group), and cdclab from a wheelhouse built here (Python 3.11, no package "
+        "index needed on the instance)",
+        "the run is handed over to the instance (spec, CA bundles, secrets as 0600 files) and "
+        "its clock runs there as a service: checks, canaries, faults and dumps inside the VPC; "
+        "this machine follows it and pulls its results directory",
         f"source: {ext.db_host}:{ext.db_port} as {ext.db_user}, password from "
         f"{ext.db_password_from} (read at run time, never written down); "
         f"canaries into {ext.database}.{ext.canary_table}",
-        f"kafka: {ext.kafka_bootstrap}",
-        "canaries written and read from this machine: their latency includes its round trips "
-        "to the database and to Kafka",
+        f"kafka: {ext.kafka_bootstrap} ({ext.kafka_security}), from the instance",
     ]
     for worker, (name, arm) in zip(spec_arms(spec), spec.resolved_arms().items(), strict=True):
         lines.append(
