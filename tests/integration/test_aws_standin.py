@@ -450,6 +450,7 @@ def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
     handed = AwsTarget(spec, "6b6b6b6b", artifact_dir=tmp_path / "ansible")
     base = standin.target
     handed.inventory, handed.host = base.inventory, base.host
+    handed.aws_run_id = RUN_ID  # the stand-in's host, as a kept one (aws.run_id) would be
     handed.remote_dir, handed.compose_project = base.remote_dir, base.compose_project
     monkeypatch.setattr(handed, "prepare", lambda: [])  # deployed by the fixture
     outcome = run_experiment(spec, tmp_path / "results", target=handed)

@@ -1,8 +1,9 @@
 """The docker target on a real Docker engine: the arms as containers of the image built here
 (`invoke docker.image`), from the compose role the EC2 host uses, inside the lab's connect host.
 
-One run: a both-way DROP stops delivery to both containers while REST says RUNNING, then a
-kill fault stops one arm's container, which its heal starts again and which delivers again;
+One 3-minute run: a both-way DROP stops delivery to both containers while REST says RUNNING,
+then a kill fault stops one arm's container, which its heal starts again and which delivers
+again;
 the lab's faults, dumps, TLS evidence and log collection reach the containers; the worker
 runs as uid 1001 and no password shows in `docker inspect` or in the results; `lab.down`
 leaves nothing of Docker behind. This module runs last (tests/conftest.py): its last test
@@ -52,10 +53,10 @@ def drop_run(env) -> Path:
         "--target",
         "docker",
         "--minutes",
-        "4",
+        "3",
         "--set",
-        "faults=[{kind: drop, at: 30s, for: 45s}, "
-        "{kind: kill, at: 120s, for: 15s, process: 'worker:tls12'}]",
+        "faults=[{kind: drop, at: 20s, for: 30s}, "
+        "{kind: kill, at: 95s, for: 15s, process: 'worker:tls12'}]",
         "--set",
         "dumps={triggers: [fault, episode_start], every: 20s, min_interval: 20s}",
         env=env,

@@ -79,7 +79,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(env, results_root):
 
 
 def test_tls_compare_end_to_end(env):
-    ran = run_invoke("experiment", "tls-compare", "--minutes", "3", env=env, timeout=900)
+    ran = run_invoke("experiment", "tls-compare", "--minutes", "1.5", env=env, timeout=900)
     assert ran.rc == 0, ran.stdout + ran.stderr
     run = _results_dir(ran.stdout)
     assert "verdict:" in ran.stdout

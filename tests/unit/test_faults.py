@@ -57,8 +57,24 @@ def test_egress_only_and_reject_with_tcp_reset():
 def test_heal_removes_by_tag_not_by_position():
     heal = _action(kind="drop").heal_script()
     assert heal == heal_iptables_by_tag("cdclab:abcd1234:f01")
-    assert "iptables -w -S | grep -F -- cdclab:abcd1234:f01" in heal
+    for table in ("filter", "mangle"):  # mangle: where a run's own clock is spared
+        assert f"iptables -w -t {table} -S | grep -F -- cdclab:abcd1234:f01" in heal
     assert heal.endswith("true")  # idempotent: nothing to remove is success
+
+
+def test_a_clock_on_the_faulted_host_is_spared_and_the_connectors_are_not():
+    from dataclasses import replace
+
+    plain = _action(kind="drop")
+    spared = replace(plain, spare_uid=0).apply_script().splitlines()
+    assert spared[: len(plain.apply_script().splitlines())] == plain.apply_script().splitlines()
+    mark, accept_out, accept_in = spared[-3:]
+    assert "-t mangle -I OUTPUT -d 198.18.213.10 -m owner --uid-owner 0" in mark
+    assert mark.endswith("-j CONNMARK --set-mark 0xcdc1")
+    # Inserted after the DROPs, so above them: the clock's marked connections pass.
+    assert "-I OUTPUT -d 198.18.213.10 -m connmark --mark 0xcdc1" in accept_out
+    assert "-I INPUT -s 198.18.213.10 -m connmark --mark 0xcdc1" in accept_in
+    assert all("cdclab:abcd1234:f01" in rule for rule in (mark, accept_out, accept_in))
 
 
 def test_netem_only_toward_the_peer():

@@ -169,6 +169,7 @@ HANDOVER_FILE = "handover.json"
 def record_handover(state: Path, remote: RemoteRun) -> None:
     """Which run the instance of this AWS run holds: `experiment.attach/stop` and
     `results.pull` find it by its run id."""
+    state.mkdir(parents=True, exist_ok=True)
     (state / HANDOVER_FILE).write_text(
         json.dumps(
             {"run_id": remote.run_id, "home": remote.home, "project": remote.compose_project}

@@ -20,6 +20,7 @@ NETEM_DEVICE = "eth0"
 NETEM_ROOT = "1:"
 SWEEP_MARK = "cdclab-deadman"
 DEADMAN_PID_SUFFIX = ".deadman.pid"
+SPARED_MARK = "0xcdc1"  # connmark of a run's own clock's connections on a faulted host
 DEADMAN_GRACE_S = 15.0  # the dead-man switch fires at for + grace
 KILLED_SUFFIX = ".killed"  # beside a pid file: the pid a kill fault sent SIGKILL
 CONNTRACK = "/proc/sys/net/netfilter"
@@ -124,6 +125,9 @@ class FaultAction:
     # falling back to the detached shell where systemd is not running.
     deadman: Literal["detached", "systemd"] = "detached"
     db: DbCertificate | None = None  # a ca-rotation fault's database
+    # The uid of a run's own clock on the faulted host (a run on an EC2 instance): its
+    # canaries and checks cross the fault untouched, only the connectors are cut off.
+    spare_uid: int | None = None
 
     @property
     def tag(self) -> str:
@@ -159,7 +163,39 @@ class FaultAction:
 
     def _iptables_commands(self) -> list[str]:
         # -I: first in the chain, ahead of anything that would accept the traffic.
-        return [shlex.join(["iptables", "-w", "-I", *rule]) for rule in self._iptables_rules()]
+        commands = [shlex.join(["iptables", "-w", "-I", *r]) for r in self._iptables_rules()]
+        return commands + self._spare_the_clock()
+
+    def _spare_the_clock(self) -> list[str]:
+        """Where the run's own clock shares the host, its connections are marked as they
+        leave (mangle) and accepted both ways ahead of the fault's rules (inserted after
+        them, so above them): the clock measures the fault instead of suffering it."""
+        if self.spare_uid is None or self.peer is None:
+            return []
+        peer, mark = self.peer.address, ["-m", "comment", "--comment", self.tag]
+        connmark = ["-m", "connmark", "--mark", SPARED_MARK]
+        rules = [
+            [
+                "-t",
+                "mangle",
+                "-I",
+                "OUTPUT",
+                "-d",
+                peer,
+                "-m",
+                "owner",
+                "--uid-owner",
+                str(self.spare_uid),
+                *mark,
+                "-j",
+                "CONNMARK",
+                "--set-mark",
+                SPARED_MARK,
+            ],
+            ["-I", "OUTPUT", "-d", peer, *connmark, *mark, "-j", "ACCEPT"],
+            ["-I", "INPUT", "-s", peer, *connmark, *mark, "-j", "ACCEPT"],
+        ]
+        return [shlex.join(["iptables", "-w", *rule]) for rule in rules]
 
     def _nat_idle_script(self) -> str:
         """An emulated NAT gateway on the host's path to its peer.
@@ -381,10 +417,15 @@ def cancel_deadman_command(handle: str) -> str:
 
 
 def heal_iptables_by_tag(pattern: str) -> str:
-    """Delete every iptables rule whose comment contains pattern (a tag, or 'cdclab:')."""
+    """Delete every iptables rule whose comment contains pattern (a tag, or 'cdclab:'), in
+    the filter table and in mangle (where a run's own clock is spared)."""
     return (
-        f"iptables -w -S | grep -F -- {shlex.quote(pattern)} | sed 's/^-A /-D /' | "
-        'while read -r rule; do eval "iptables -w $rule"; done; true'
+        "; ".join(
+            f"iptables -w -t {table} -S | grep -F -- {shlex.quote(pattern)} | sed 's/^-A /-D /' | "
+            f'while read -r rule; do eval "iptables -w -t {table} $rule"; done'
+            for table in ("filter", "mangle")
+        )
+        + "; true"
     )
 
 

@@ -67,6 +67,7 @@ def plan_faults(
     *,
     deadman: Literal["detached", "systemd"] = "detached",
     workers: WorkerContainers | None = None,
+    spare_uid: int | None = None,
 ) -> list[FaultAction]:
     """Concrete actions on the target's hosts (host name → address: connect, db); with
     `workers`, kill and pause faults on workers act on those containers."""
@@ -101,6 +102,7 @@ def plan_faults(
                     container_cli=workers.cli if workers else "docker",
                     deadman=deadman,
                     db=db,
+                    spare_uid=spare_uid,
                 )
             )
     return actions
