@@ -1,13 +1,16 @@
-"""The AWS target against a lab namespace standing in for the instance.
+"""The AWS target in the sandbox (`invoke aws.sandbox`): the AWS path as a user runs it.
 
-moto's instances have no network, so the lab's connect namespace plays the EC2 host,
-reached through an inventory written by the same code as a provisioned run's. The deploy
-playbook runs for real there: a Docker engine (the docker_engine role's daemon mode: the
-host is Debian without systemd), the image built here imported, the arms' containers
-started by compose against the lab's database and its SASL_SSL listener as the user's, and
-cdclab installed from its wheelhouse. A run is handed over to it and runs its clock there
-(faults, dumps, logs on the instance), followed and pulled from here; the runbook tasks,
-the watchdog and fault.clear reach the containers through the run's recorded place.
+moto's server stands in for the AWS API and the lab's connect namespace for the instance:
+`aws.up` provisions on moto and is handed the stand-in (the run's key authorised for its
+ec2-user, who has sudo). The deploy playbook runs for real there, as ec2-user through
+sudo: a Docker engine (the docker_engine role's daemon mode: the host is Debian without
+systemd), the image built here imported, the arms' containers started by compose against
+the lab's database and its SASL_SSL listener as the user's (their passwords in moto's
+Secrets Manager), and cdclab installed from its wheelhouse. A run is handed over to it and
+runs its clock there (faults, dumps, logs on the instance), survives its laptop, and is
+followed, stopped and pulled by the CLI; the runbook tasks, the watchdog and fault.clear
+reach the containers through the run's recorded place. `aws.down` and `aws.sandbox --down`
+leave nothing behind.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pwd
 import re
+import shlex
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,35 +33,22 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from cdclab import __version__
-from cdclab.ansible import run_playbook
-from cdclab.aws.arms import write_arms_file
+from cdclab.aws.containers import COMPOSE_PROJECT, REMOTE_DIR, container_name
 from cdclab.aws.inventory import write_inventory
-from cdclab.aws.provision import AwsHost
-from cdclab.aws.wheelhouse import wheelhouse_tarball
 from cdclab.connect_rest import ConnectRest
 from cdclab.core.journal import parse_iso
 from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.spec import load_spec
 from cdclab.images.connect import built_image, built_tarball
-from cdclab.lab.access import kafka_ca_file, running_config
-from cdclab.lab.docker_engine import remove_engine
-from cdclab.lab.extravars import CDC_USER, WRITER_USER
-from cdclab.paths import state_dir
-from cdclab.secrets import (
-    DB_CDC_PASSWORD,
-    DB_WRITER_PASSWORD,
-    KAFKA_SCRAM_PASSWORD,
-    read_secret,
-    secret_files,
-)
+from cdclab.lab.access import running_config
+from cdclab.paths import PROJECT_ROOT, state_dir
+from cdclab.secrets import DB_CDC_PASSWORD, KAFKA_SCRAM_PASSWORD, read_secret
 from cdclab.ssh_tunnel import LocalForward
 from cdclab.targets.aws import AwsTarget
 from cdclab.targets.compose import CONTAINER_KAFKA_CA, CONTAINER_SECRETS_FILE
 from cdclab.targets.instance import InstanceTarget
-from cdclab.targets.places import write_place_file
 from cdclab.targets.run_connectors import delete_run_connectors, register_run_connectors
-from tests.conftest import make_ca, run_invoke
+from tests.conftest import INVOKE, make_ca, run_invoke
 from tests.integration.test_experiment import lab_env
 
 pytestmark = [
@@ -62,12 +56,19 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, iptables)"),
 ]
 
-RUN_ID = "5a5a5a5a"
-STANDIN_SECRETS = {
-    "CDCLAB_STANDIN_DB_PW": DB_CDC_PASSWORD,
-    "CDCLAB_STANDIN_WRITER_PW": DB_WRITER_PASSWORD,
-    "CDCLAB_STANDIN_KAFKA_PW": KAFKA_SCRAM_PASSWORD,
-}
+RUN_ID = "5a5a5a5a"  # the sandbox's instance: `aws.up --run-id`, kept for the module
+
+
+def _exports(stdout: str) -> dict[str, str]:
+    """What `eval "$(invoke aws.sandbox)"` sets; every line of its stdout is for eval."""
+    values = {}
+    for line in stdout.splitlines():
+        words = shlex.split(line)
+        assert words[0] in ("export", "unset"), f"not for eval: {line!r}"
+        if words[0] == "export":
+            name, _, value = words[1].partition("=")
+            values[name] = value
+    return values
 
 
 @pytest.fixture(scope="module")
@@ -75,81 +76,61 @@ def standin(tmp_path_factory):
     env = lab_env(tmp_path_factory.mktemp("standin-results"))
     ran = run_invoke("lab.up", env=env, timeout=900)
     assert ran.rc == 0, ran.stdout + ran.stderr
+    if built_tarball() is None:
+        built = run_invoke("docker.image", env=env, timeout=1800)
+        assert built.rc == 0, built.stdout + built.stderr
     config = running_config()
     base = tmp_path_factory.mktemp("standin")
-    ssh_dir = state_dir() / "ssh"
-    # Where a provisioned run's state lives, so `--run-id` tasks find the stand-in.
-    aws_state = base / "aws-state"
-    inventory = write_inventory(
-        aws_state / RUN_ID,
-        address=config.connect.address,
-        user="root",
-        key_file=str(ssh_dir / "id_ed25519"),
-        known_hosts=str(ssh_dir / "known_hosts"),
-    )
-    engine = base / "instance-engine" / "docker"  # the deploy's Docker engine, its data and cli
-    # The lab's accounts stand in for the user's: the CDC user, the writer, and the broker's
-    # SCRAM user on its SASL_SSL listener (MSK's SCRAM on TLS).
-    for variable, secret in STANDIN_SECRETS.items():
-        os.environ[variable] = read_secret(secret)
-    assignments = [
-        "external.db_flavour=mariadb",  # the lab's MariaDB stands in for Aurora
-        f"external.db_host={config.db.address}",
-        f"external.db_user={CDC_USER}",
-        "external.db_password_from=env:CDCLAB_STANDIN_DB_PW",
-        f"external.writer_user={WRITER_USER}",
-        "external.writer_password_from=env:CDCLAB_STANDIN_WRITER_PW",
-        f"external.db_ca_file={state_dir() / 'db' / 'tls' / 'ca.pem'}",
-        f"external.kafka_bootstrap={config.kafka_sasl_ssl_bootstrap}",
-        "external.kafka_security=SASL_SSL",
-        "external.kafka_sasl_mechanism=SCRAM-SHA-512",
-        "external.kafka_user=cdclab",
-        "external.kafka_password_from=env:CDCLAB_STANDIN_KAFKA_PW",
-        f"external.kafka_ca_file={kafka_ca_file()}",
-        f"aws.container_cli={engine / 'docker'}",
-    ]
+    env["CDCLAB_AWS_STATE_DIR"] = str(base / "aws-state")
+    made = run_invoke("aws.sandbox", env=env, timeout=900)
+    assert made.rc == 0, made.stdout + made.stderr
+    env.update(_exports(made.stdout))
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # this process's AwsTarget and canaries use the sandbox too
+    up = run_invoke("aws.up", "--run-id", RUN_ID, env=env, timeout=300)
+    assert up.rc == 0, up.stdout + up.stderr
+    assert f"at {config.connect.address}" in up.stdout and "ec2-user@" in up.stdout
+    values = Path(env["CDCLAB_AWS_SANDBOX"]).parent / "values.yaml"
+    # A bundle of two CAs, as RDS's global bundle holds one per region: both are trusted.
+    bundle = base / "bundle.pem"
+    other = make_ca(base, "another region's CA").read_text()
+    bundle.write_text(other + (state_dir() / "db" / "tls" / "ca.pem").read_text())
+    kept = [f"aws.run_id={RUN_ID}", f"external.db_ca_file={bundle}"]
     spec = load_spec(
         "tls-compare",
-        assignments=[*assignments, "faults=[{kind: drop, at: 0s, for: 30s}]"],
+        values=[values],
+        assignments=[*kept, "faults=[{kind: drop, at: 0s, for: 30s}]"],
         target="aws",
     )
     target = AwsTarget(spec, RUN_ID, artifact_dir=base / "ansible")
+    target.inventory = Path(env["CDCLAB_AWS_STATE_DIR"]) / RUN_ID / "inventory.yml"  # aws.up's
     # The same run as the instance runs it: its arms, connectors, canaries (what a handed-
     # over run registers and writes there).
     on_instance = InstanceTarget(spec, RUN_ID, artifact_dir=None)
-    target.inventory = inventory
-    target.remote_dir = str(base / "instance")  # /opt/cdclab on EC2; the lab shares this fs
-    target.compose_project = "cdclab-standin"  # the lab's workers' containers would be cdclab-*
-    target.host = AwsHost(
-        RUN_ID, "ap-northeast-2", "i-standin", "sg-x", "k", "k", config.connect.address, None, ""
-    )
-    # What a deploy records: the arms' REST on the instance's loopback, how to reach its
-    # containers, faults and Kafka (SCRAM on TLS, by reference).
-    write_arms_file(
-        aws_state / RUN_ID,
-        {w.name: {"rest_host": "127.0.0.1", "rest_port": w.rest_port} for w in target.workers},
-    )
-    write_place_file(
-        aws_state / RUN_ID,
-        str(engine / "docker"),
-        f"{target.remote_dir}/faults",
-        target.compose_project,
-        kafka=target.source.kafka_record(),
-    )
     yield SimpleNamespace(
         config=config,
         target=target,
         on_instance=on_instance,
         base=base,
-        engine=engine,
-        assignments=assignments,
-        env={**env, "CDCLAB_AWS_STATE_DIR": str(aws_state)},
+        env=env,
+        run_args=["--values", str(values), *(a for k in kept for a in ("--set", k))],
     )
-    for variable in STANDIN_SECRETS:
-        os.environ.pop(variable, None)
-    # The instance's engine, containers and data (the deploy test's).
-    _removed, errors = remove_engine(base / "instance-engine")
-    assert not errors, errors
+    down = run_invoke("aws.down", RUN_ID, env=env, timeout=600)
+    gone = run_invoke("aws.sandbox", "--down", env=env, timeout=600)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    assert down.rc == 0, down.stdout + down.stderr
+    assert gone.rc == 0, gone.stdout + gone.stderr
+    assert "unset AWS_ENDPOINT_URL" in gone.stdout
+    # As a terminated instance: nothing of the run on the stand-in, no ec2-user, no moto.
+    assert not Path(REMOTE_DIR).exists() and _rules() == []
+    with pytest.raises(KeyError):
+        pwd.getpwnam("ec2-user")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(env["AWS_ENDPOINT_URL"] + "/moto-api/", timeout=2)
 
 
 def _remote(standin, command: str) -> str:
@@ -160,20 +141,13 @@ def _remote(standin, command: str) -> str:
 
 @pytest.fixture(scope="module")
 def deployed(standin):
-    """The deploy on the stand-in, then this run's connector on each arm's container (through
-    port forwards to the instance's loopback, as a run registers them); the containers stay
-    for the module's tests and go at its end."""
+    """The deploy on the sandbox's instance (AwsTarget's own, as ec2-user through sudo),
+    then this run's connector on each arm's container (through port forwards to the
+    instance's loopback, as a run registers them), for the module's tests."""
     target = standin.target
     secrets_given = {"db": read_secret(DB_CDC_PASSWORD), "kafka": read_secret(KAFKA_SCRAM_PASSWORD)}
-    if built_tarball() is None:
-        built = run_invoke("docker.image", env=standin.env, timeout=1800)
-        assert built.rc == 0, built.stdout + built.stderr
-    # A bundle of two CAs, as RDS's global bundle holds one per region: both are trusted.
-    bundle = standin.base / "bundle.pem"
-    other = make_ca(standin.base, "another region's CA").read_text()
-    bundle.write_text(other + (state_dir() / "db" / "tls" / "ca.pem").read_text())
-    with secret_files(standin.base, secrets_given) as files:
-        _deploy_on_the_standin(target, files, bundle, standin.engine)
+    target.preflight()  # the sandbox's session and its kept instance (aws.run_id)
+    target.prepare()
     forwards = [LocalForward(target.ssh(), "127.0.0.1", w.rest_port) for w in target.workers]
     on_instance = [
         dataclasses.replace(arm, rest_url=forward.url)
@@ -186,13 +160,11 @@ def deployed(standin):
         register_run_connectors(
             on_instance, {a.name: configs[a.connector] for a in on_instance}, timeout_s=240
         )
-        yield SimpleNamespace(secrets=secrets_given, cli=str(standin.engine / "docker"))
+        yield SimpleNamespace(secrets=secrets_given, cli=target.settings.container_cli)
     finally:
         delete_run_connectors(on_instance)
         for forward in forwards:
             forward.close()
-        compose = f"{target.remote_dir}/docker-compose.yml"
-        target.ssh().run(f"{standin.engine / 'docker'} compose -f {compose} down")
 
 
 def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin, deployed):
@@ -205,7 +177,7 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin, 
     tls12 = services["connect-tls12"]
     assert tls12["image"] == built_image()
     assert tls12["network_mode"] == "host"
-    assert tls12["environment"]["GROUP_ID"] == "cdclab-standin-tls12"
+    assert tls12["environment"]["GROUP_ID"] == f"{COMPOSE_PROJECT}-tls12"  # not the lab's
     assert tls12["environment"]["REST_HOST_NAME"] == "127.0.0.1"
     assert "-Djdk.tls.client.protocols=TLSv1.2" in tls12["environment"]["KAFKA_OPTS"]
     assert "port=8784" in tls12["environment"]["KAFKA_OPTS"]
@@ -229,7 +201,7 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin, 
         assert leaked.stdout == "", f"a password is in Ansible's artifacts: {leaked.stdout}"
     # The containers run, as uid 1001, and each worker answers on the instance's loopback.
     for arm in ("tls13", "tls12"):
-        name = f"cdclab-standin-connect-{arm}"
+        name = container_name(arm)
         assert _remote(standin, f"{cli} inspect --format '{{{{.State.Running}}}}' {name}") == (
             "true\n"
         )
@@ -243,35 +215,6 @@ def test_the_deploy_playbook_runs_the_arms_containers_on_a_real_engine(standin, 
         assert "contains 2 entries" in listed, listed
     _a_canary_crosses_the_containers_over_sasl_ssl(standin.on_instance)
     _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli)
-
-
-def _deploy_on_the_standin(target: AwsTarget, files: dict, bundle: Path, engine: Path) -> None:
-    """What AwsTarget.deploy does, on a Debian host without systemd: the docker_engine role's
-    daemon mode with the machine's own docker.io and compose plugin, the image built here
-    imported from its tarball; the env: references' variables (names no secret-looking
-    pattern would catch) must stay out of ansible-runner's artifacts."""
-    run_playbook(
-        "aws_deploy.yml",
-        inventory=target.inventory,
-        hide_env=target.secret_env_names,
-        extravars={
-            **target.deploy_extravars(files["db"], files["kafka"]),
-            "cdclab_db_ca_file": str(bundle),
-            "docker_engine_install": "none",
-            "docker_engine_service": "daemon",
-            "docker_engine_root": str(engine),
-            "docker_engine_mount_cgroups": True,
-            "cdclab_container_cli": str(engine / "docker"),
-            "cdclab_image": built_image(),
-            "cdclab_image_tarball": str(built_tarball()),
-            # cdclab itself, for runs handed over: Debian's own Python 3.11 (no dnf here).
-            "cdclab_wheelhouse": str(wheelhouse_tarball()),
-            "cdclab_version": __version__,
-            "cdclab_control_install": "none",
-            "cdclab_control_python": "/usr/bin/python3",
-        },
-        artifact_dir=target.artifact_dir,
-    )
 
 
 def _a_canary_crosses_the_containers_over_sasl_ssl(target: InstanceTarget) -> None:
@@ -302,7 +245,7 @@ def _the_msk_iam_login_module_is_on_the_workers_classpath(standin, cli: str) -> 
     check.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
     check.chmod(0o644)
     done = standin.target.ssh().run(
-        f"timeout 120 {cli} exec cdclab-standin-connect-tls13 java -cp '/kafka/libs/*' "
+        f"timeout 120 {cli} exec {container_name('tls13')} java -cp '/kafka/libs/*' "
         f"kafka.admin.BrokerApiVersionsCommand --bootstrap-server "
         f"{standin.config.kafka_sasl_ssl_bootstrap} --command-config /cdclab/tls/{check.name}"
     )
@@ -419,44 +362,73 @@ def _deadman_timers(heal_dir: str) -> list[str]:
     return [line for line in out.splitlines() if "cdclab-deadman" in line and heal_dir in line]
 
 
-def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
-    standin, deployed, tmp_path, monkeypatch
-):
-    """The clock on the instance: cdclab installed there from the wheelhouse (no index),
-    the run started as a service with its secrets as files, followed from its journals,
-    its results pulled whole; the instance reaches the database and Kafka, not this
-    machine's run. A DROP on the instance silences both arms while REST says RUNNING."""
-    from cdclab.experiment.runner import run_experiment
-
-    # moto's credentials and region for the laptop's preflight (nothing is provisioned: the
-    # stand-in is the instance); the laptop's record of the run in the test's AWS state.
-    for variable, value in {
-        "AWS_REGION": "ap-northeast-2",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "CDCLAB_AWS_STATE_DIR": standin.env["CDCLAB_AWS_STATE_DIR"],
-    }.items():
-        monkeypatch.setenv(variable, value)
-    spec = load_spec(
-        "tls-compare",
-        assignments=[
-            *standin.assignments,
-            "aws.allow_cidr=192.0.2.0/24",  # not looked up (that would leave the machine)
-            "faults=[{kind: drop, at: 20s, for: 20s}]",
-        ],
-        duration=75,
-        target="aws",
+def _handover(standin) -> dict[str, str]:
+    return json.loads(
+        (Path(standin.env["CDCLAB_AWS_STATE_DIR"]) / RUN_ID / "handover.json").read_text()
     )
-    handed = AwsTarget(spec, "6b6b6b6b", artifact_dir=tmp_path / "ansible")
-    base = standin.target
-    handed.inventory, handed.host = base.inventory, base.host
-    handed.aws_run_id = RUN_ID  # the stand-in's host, as a kept one (aws.run_id) would be
-    handed.remote_dir, handed.compose_project = base.remote_dir, base.compose_project
-    monkeypatch.setattr(handed, "prepare", lambda: [])  # deployed by the fixture
-    outcome = run_experiment(spec, tmp_path / "results", target=handed)
-    assert outcome.status == "completed", outcome.errors
-    run = outcome.directory
-    assert run.parent == tmp_path / "results" and run.name.endswith("-6b6b6b6b")
+
+
+def _handed_over_and_checking(standin, since: float, within_s: float = 600) -> str:
+    """The run id once a run started after `since` is on the instance and its clock has
+    written a check there."""
+    record = Path(standin.env["CDCLAB_AWS_STATE_DIR"]) / RUN_ID / "handover.json"
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if record.exists() and record.stat().st_mtime > since:
+            run_id = _handover(standin)["run_id"]
+            checks = list(Path(REMOTE_DIR, "runs", run_id, "results").glob("*/checks.jsonl"))
+            if checks and checks[0].stat().st_size > 0:
+                return run_id
+        time.sleep(1)
+    raise AssertionError("no run was handed over to the instance")
+
+
+def _experiment(standin, results: Path, *args: str) -> list[str]:
+    return [
+        str(INVOKE),
+        "experiment",
+        "tls-compare",
+        "--target",
+        "aws",
+        *standin.run_args,
+        *args,
+    ]
+
+
+def test_a_run_handed_over_survives_its_laptop_and_is_pulled_complete(standin, deployed, tmp_path):
+    """The clock on the instance: cdclab installed there from the wheelhouse (no index),
+    the run started as a service with its secrets as files. The laptop's process is
+    SIGKILLed mid-run; the run goes on, `experiment.attach` follows it to its end and
+    `results.pull` brings every check back. A DROP on the instance silenced both arms
+    while REST said RUNNING."""
+    env = {**standin.env, "CDCLAB_RESULTS_DIR": str(tmp_path / "results")}
+    since = time.time()
+    laptop = subprocess.Popen(
+        _experiment(
+            standin,
+            tmp_path,
+            "--minutes",
+            "75s",
+            "--set",
+            "faults=[{kind: drop, at: 20s, for: 20s}]",
+        ),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        run_id = _handed_over_and_checking(standin, since)
+    finally:
+        os.killpg(laptop.pid, signal.SIGKILL)  # the laptop dies mid-run
+        laptop.wait(timeout=30)
+    attached = run_invoke("experiment.attach", run_id, env=env, timeout=300)
+    assert attached.rc == 0 and f"run {run_id} ended (0)" in attached.stdout, attached.stderr
+    pulled = run_invoke("results.pull", run_id, "--keep", env=env, timeout=300)
+    assert pulled.rc == 0, pulled.stdout + pulled.stderr
+    run = Path(re.search(r"^results: (.+)$", pulled.stdout, re.M).group(1))
+    assert run.parent == tmp_path / "results" and run.name.endswith(run_id)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["hosts"]["connect"]["address"].startswith("this instance")
     records = {
@@ -464,7 +436,7 @@ def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
     }
     assert records["fault-healed"]["healed_by"] == "schedule"
     assert records["fault-applied"]["deadman_pid"].isdigit()  # no systemd here: detached
-    assert _deadman_timers(f"{base.remote_dir}/faults") == []  # the heal disarmed it
+    assert _deadman_timers(f"{REMOTE_DIR}/faults") == []  # the heal disarmed it
     start = parse_iso(records["fault-applied"]["at"])
     end = parse_iso(records["fault-healed"]["at"])
     checks = [json.loads(x) for x in (run / "checks.jsonl").read_text().splitlines()]
@@ -479,22 +451,51 @@ def test_a_run_handed_over_to_the_instance_runs_there_and_is_pulled_complete(
             c["seen_at"] is None or parse_iso(c["seen_at"]) >= end for c in during
         )
         assert after and all(c["outcome"] == "delivered" for c in after), arm
+    # Every check the instance wrote came back (the laptop's death lost none).
+    on_instance = Path(REMOTE_DIR, "runs", run_id, "results", run.name, "checks.jsonl")
+    assert (run / "checks.jsonl").read_bytes() == on_instance.read_bytes()
     assert (run / "report.md").is_file() and (run / "summary.json").is_file()
     # The instance's own thread dumps (docker exec … jcmd, at each episode's start) and its
     # containers' logs came back with the run.
     assert any("Full thread dump" in p.read_text() for p in (run / "dumps").rglob("*.txt"))
     for arm in ("tls13", "tls12"):
         log = (run / "logs" / "instance" / arm / "connect.out").read_text(errors="replace")
-        assert "cdclab-run-6b6b6b6b-" + arm in log, arm
+        assert f"cdclab-run-{run_id}-{arm}" in log, arm
     assert _rules() == []
     # The secrets reached the instance as 0600 files of the run, and nowhere else.
-    secrets = Path(base.remote_dir) / "runs" / "6b6b6b6b" / "secrets"
+    secrets = Path(REMOTE_DIR) / "runs" / run_id / "secrets"
     assert {p.stat().st_mode & 0o777 for p in secrets.iterdir()} == {0o600}
-    for value in STANDIN_SECRETS:
-        secret = os.environ[value]
+    for secret in deployed.secrets.values():
         for path in run.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_detached_run_is_stopped_from_the_laptop_with_its_report(standin, deployed, tmp_path):
+    """--detach returns once the run is on the instance; experiment.stop ends it as Ctrl-C
+    would (report written), attach sees it end, results.pull brings it back."""
+    env = {**standin.env, "CDCLAB_RESULTS_DIR": str(tmp_path / "results")}
+    since = time.time()
+    detached = subprocess.run(
+        _experiment(standin, tmp_path, "--minutes", "10", "--detach", "--set", "faults=[]"),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert detached.returncode == 0, detached.stdout + detached.stderr
+    run_id = _handed_over_and_checking(standin, since, within_s=60)
+    assert f"invoke experiment.attach {run_id}" in detached.stdout + detached.stderr
+    stopped = run_invoke("experiment.stop", run_id, env=env)
+    assert stopped.rc == 0, stopped.stdout + stopped.stderr
+    attached = run_invoke("experiment.attach", run_id, env=env, timeout=300)
+    assert attached.rc == 0 and f"run {run_id} ended (130)" in attached.stdout, attached.stderr
+    pulled = run_invoke("results.pull", run_id, "--keep", env=env, timeout=300)
+    assert pulled.rc == 0, pulled.stdout + pulled.stderr
+    run = Path(re.search(r"^results: (.+)$", pulled.stdout, re.M).group(1))
+    assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
+    assert (run / "report.md").is_file()
 
 
 def test_an_instance_without_a_reachable_address_is_reached_through_a_bastion(standin):

@@ -117,6 +117,7 @@ def test_every_kafka_client_speaks_scram_with_a_reference_and_this_machine_the_s
 
 def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkeypatch):
     monkeypatch.setenv("CDCLAB_DB_PASSWORD", "s3cret-never-in-vars")
+    monkeypatch.setenv("CDCLAB_CACHE_DIR", str(tmp_path / "cache"))  # no image built here
     extravars = _target().deploy_extravars(tmp_path / "pw")
     assert "s3cret-never-in-vars" not in repr(extravars)
     assert extravars["cdclab_db_password_file"] == str(tmp_path / "pw")
@@ -125,7 +126,8 @@ def test_the_deploy_is_given_a_password_file_never_the_password(tmp_path, monkey
         ("tls12", 8084, 8784),
     ]
     assert "-Djdk.tls.client.protocols=TLSv1.2" in extravars["cdclab_arms"][1]["jvm_options"]
-    # The original investigation's image, pinned, unless docker.image names another.
+    # With no image built here: the original investigation's, pinned, pulled by the
+    # instance, unless docker.image names another.
     assert extravars["cdclab_image"] == "quay.io/debezium/connect:2.7.3.Final"
     mine = _target("docker.image=registry.example/connect:2.7-cdclab")
     assert mine.deploy_extravars(tmp_path / "pw")["cdclab_image"] == (
@@ -189,10 +191,11 @@ def test_a_dump_is_cut_from_a_container_log_after_sigquit():
     assert dump is not None and dump.startswith("Full thread dump OpenJDK")
     assert '"blc-db:3306"' in dump and "Kafka Connect started" not in dump
     assert extract_dump("no dump here") is None
-    assert container_name("tls13") == "cdclab-connect-tls13"
+    assert container_name("tls13") == "cdclab-aws-connect-tls13"
 
 
-def test_the_image_built_here_is_copied_to_the_instance_when_named(tmp_path, monkeypatch):
+def test_the_image_built_here_is_copied_to_the_instance(tmp_path, monkeypatch):
+    """Named or not (a private subnet without NAT pulls nothing), as the docker target's."""
     monkeypatch.setenv("CDCLAB_CACHE_DIR", str(tmp_path))
     from cdclab.images.connect import built_image, image_dir
 
@@ -203,7 +206,9 @@ def test_the_image_built_here_is_copied_to_the_instance_when_named(tmp_path, mon
     extravars = _target(f"docker.image={built_image()}").deploy_extravars(tmp_path / "pw")
     assert extravars["cdclab_image"] == built_image()
     assert extravars["cdclab_image_tarball"] == str(image_dir() / "image.tar")
-    assert _target().deploy_extravars(tmp_path / "pw")["cdclab_image_tarball"] == ""
+    unnamed = _target().deploy_extravars(tmp_path / "pw")
+    assert unnamed["cdclab_image"] == built_image()
+    assert unnamed["cdclab_image_tarball"] == str(image_dir() / "image.tar")
 
 
 # -- a bastion on the way (aws.ssh_jump) -----------------------------------------------------

@@ -16,7 +16,10 @@ import pytest
 from cdclab.paths import PROJECT_ROOT
 
 POLICY = PROJECT_ROOT / "docs" / "aws-iam-policy.json"
-SOURCES = sorted((PROJECT_ROOT / "src" / "cdclab" / "aws").glob("*.py"))
+# sandbox_up.py fills the sandbox's own moto (Secrets Manager), never an account.
+SOURCES = sorted(
+    p for p in (PROJECT_ROOT / "src" / "cdclab" / "aws").glob("*.py") if p.name != "sandbox_up.py"
+)
 ATTRIBUTE_CLIENTS = {"ec2": "ec2", "ssm": "ssm"}  # self.ec2 / self.ssm in provision.py
 
 

@@ -12,7 +12,9 @@ import shlex
 from cdclab.errors import CdclabError
 from cdclab.ssh import SSHHost
 
-COMPOSE_PROJECT = "cdclab"
+# The arms' containers and Connect groups: apart from the lab's workers (cdclab-<arm>)
+# and the docker target's (cdclab-docker), which may share the same Kafka.
+COMPOSE_PROJECT = "cdclab-aws"
 REMOTE_DIR = "/opt/cdclab"
 HEAL_DIR = f"{REMOTE_DIR}/faults"  # heal scripts and dead-man pid files on the instance
 DUMP_START = "Full thread dump"

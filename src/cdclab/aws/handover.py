@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdclab.aws.containers import REMOTE_DIR
+from cdclab.aws.containers import COMPOSE_PROJECT, REMOTE_DIR
 from cdclab.core.spec import ExperimentSpec
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.ssh import SSHHost
@@ -53,7 +53,7 @@ class RemoteRun:
     ssh: SSHHost
     run_id: str
     home: str = REMOTE_DIR  # cdclab's directory on the instance: venv, compose, runs
-    compose_project: str = "cdclab"
+    compose_project: str = COMPOSE_PROJECT
 
     @property
     def dir(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,7 @@ def write_inventory(
     known_hosts: str | None = None,
     host_name: str = "cdclab-aws",
     jump: JumpHost | None = None,
+    host_vars: dict[str, Any] | None = None,
 ) -> Path:
     """inventory.yml beside the run's key: one host in the `connect` group.
 
@@ -48,7 +50,7 @@ def write_inventory(
         "all": {
             "children": {
                 "connect": {
-                    "hosts": {host_name: {"ansible_host": address}},
+                    "hosts": {host_name: {"ansible_host": address, **(host_vars or {})}},
                     "vars": {
                         # cdclab's own SSH sessions (paramiko) read the same facts here.
                         "cdclab_known_hosts": known_hosts,

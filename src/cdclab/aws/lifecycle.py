@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from cdclab.aws.aurora import SourceAccess
 from cdclab.aws.errors import aws_errors
 from cdclab.aws.inventory import instance_route, write_inventory
 from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
+from cdclab.aws.sandbox import active_sandbox, check_free, hand_out, take_back
 from cdclab.aws.settings import AwsSettings, aws_session
 from cdclab.errors import InvalidInputError
 
@@ -45,21 +47,53 @@ def aws_up(
     planned = ec2.plan(run_id, allow_cidr, source=source)
     if dry_run:
         return UpResult(run_id, allow_cidr, planned)
+    sandbox = active_sandbox()
+    if sandbox:
+        check_free(sandbox, run_id)
     host = ec2.up(run_id, allow_cidr, source)
+    if sandbox:
+        host = _handed_out(ec2, host, settings)
+    inventory = write_run_inventory(host, settings)
+    return UpResult(run_id, allow_cidr, planned, host, str(inventory))
+
+
+def _handed_out(ec2: Ec2Provisioner, host: AwsHost, settings: AwsSettings) -> AwsHost:
+    """In the sandbox, the instance is its stand-in: the run's key authorised there, its
+    address the instance's. Rolled back with the instance if that fails."""
+    sandbox = active_sandbox()
+    assert sandbox is not None
+    try:
+        address = hand_out(sandbox, host.run_id, host.key_file)
+    except BaseException:
+        ec2.down(host.run_id)
+        raise
+    host = replace(host, public_ip=address, private_ip=address)
+    host.save(run_state_dir(host.run_id))
+    return host
+
+
+def write_run_inventory(host: AwsHost, settings: AwsSettings) -> Path:
+    """The run's inventory: the instance's route (direct or through aws.ssh_jump), and in
+    the sandbox how its stand-in differs from Amazon Linux."""
     address, jump = instance_route(host.public_ip, host.private_ip, settings)
-    inventory = write_inventory(
-        run_state_dir(run_id),
+    sandbox = active_sandbox()
+    return write_inventory(
+        run_state_dir(host.run_id),
         address=address,
         user=host.ssh_user,
         key_file=host.key_file,
         jump=jump,
+        host_vars=sandbox.host_vars if sandbox else None,
     )
-    return UpResult(run_id, allow_cidr, planned, host, str(inventory))
 
 
 @aws_errors
 def aws_down(settings: AwsSettings, run_id: str) -> list[Resource]:
-    return provisioner(in_the_runs_region(settings, run_id)).down(run_id)
+    removed = provisioner(in_the_runs_region(settings, run_id)).down(run_id)
+    sandbox = active_sandbox()
+    if sandbox:  # its stand-in, as a terminated instance leaves it
+        removed += [Resource("stand-in", line) for line in take_back(sandbox, run_id)]
+    return removed
 
 
 def in_the_runs_region(settings: AwsSettings, run_id: str) -> AwsSettings:

@@ -22,6 +22,7 @@ import boto3
 from botocore.exceptions import ClientError, WaiterError
 
 from cdclab.aws.aurora import SourceAccess
+from cdclab.aws.sandbox import active_sandbox
 from cdclab.aws.settings import AL2023_AMI_PARAMETER, CHECKIP_URL, AwsSettings
 from cdclab.errors import CdclabError, InvalidInputError
 from cdclab.paths import aws_state_dir
@@ -105,7 +106,11 @@ def self_termination(expires_at: str, now: datetime | None = None) -> str:
 
 def caller_cidr(url: str | None = None, timeout: float = 5.0) -> str:
     """This machine's public address as a /32, or a clear error: SSH is never opened wider
-    by default. CDCLAB_CHECKIP_URL points it elsewhere (tests use a loopback server)."""
+    by default. CDCLAB_CHECKIP_URL points it elsewhere (tests use a loopback server); in
+    the sandbox, this machine as its stand-in sees it."""
+    sandbox = active_sandbox()
+    if sandbox:
+        return sandbox.caller_cidr
     url = url or os.environ.get("CDCLAB_CHECKIP_URL", CHECKIP_URL)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:

@@ -8,7 +8,7 @@ from invoke import Collection, task
 
 from cdclab.cli._common import print_json, user_errors
 from cdclab.errors import from_validation
-from cdclab.progress import out
+from cdclab.progress import ansible_printer, console, out
 
 SETTINGS_HELP = {
     "region": "AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's)",
@@ -136,4 +136,41 @@ def gc(c, region=None, profile=None, dry_run=False, all_regions=False, json=Fals
         _show(resources, f"run {run}: {'would remove' if dry_run else 'removed'} (expired)")
 
 
-ns = Collection("aws", up, down, ls, gc)
+@task(help={"down": "remove the sandbox: its stand-in taken back, moto stopped (the lab stays)"})
+@user_errors
+def sandbox(c, down=False):
+    """Try the AWS path without an account: moto on loopback, the lab's connect host as the
+    instance. Prints the environment to use: eval "$(invoke aws.sandbox)"."""
+    from cdclab.aws.sandbox import export_lines, unset_lines
+    from cdclab.aws.sandbox_up import check_prerequisites, start_sandbox, stop_sandbox
+
+    if down:
+        for line in stop_sandbox():
+            console.print(f"removed: {line}", markup=False)
+        print("\n".join(unset_lines()))  # stdout: for eval, as the exports were
+        return
+    check_prerequisites()
+    _lab_for_the_sandbox()
+    made = start_sandbox()
+    values = f"{made.path.rsplit('/', 1)[0]}/values.yaml"
+    console.print(
+        f"AWS sandbox: moto at {made.endpoint} ({made.region}); instances are handed the lab's "
+        f"connect host ({made.address}) as ec2-user; your database and Kafka are the lab's "
+        f"({values}).\nNext: invoke experiment tls-compare --target aws --minutes 5 "
+        f'--values {values}\nRemove it: eval "$(invoke aws.sandbox --down)"',
+        markup=False,
+    )
+    print("\n".join(export_lines(made)))
+
+
+def _lab_for_the_sandbox() -> None:
+    """The lab's database, Kafka and connect host are the sandbox's: up first if needed."""
+    from cdclab.lab import config as lab_config
+    from cdclab.lab.up import lab_up
+
+    if lab_config.load_saved() is None:
+        console.print("the sandbox needs the lab: bringing it up (invoke lab.up)…")
+        lab_up(event_handler=ansible_printer())
+
+
+ns = Collection("aws", up, down, ls, gc, sandbox)

@@ -25,13 +25,15 @@ def _duration(hours, minutes) -> float | None:
 @task(
     name="run",
     positional=["name"],
-    iterable=["set_"],
+    iterable=["set_", "values"],
     help={
         "name": "experiment kind (a file in experiments/); see --list",
         "hours": "run for H hours: 2, 1.5 or 1h30m (overrides the spec's duration)",
         "minutes": "run for M minutes: 5, 2.5 or 90s (overrides the spec's duration)",
         "target": "local (default: the namespace lab), docker (the arms as containers) or aws",
         "spec": "a spec file instead of experiments/NAME.yaml",
+        "values": "a YAML file of spec values merged over the spec, e.g. your external: "
+        "section (repeatable; --set applies after)",
         "set": "override a spec value, e.g. --set canary.interval=1s (repeatable)",
         "dry-run": "print the resolved spec and the plan; change nothing",
         "keep": "aws: leave the instance running after the run (remove it with aws.down)",
@@ -48,6 +50,7 @@ def experiment(
     target=None,
     spec=None,
     set_=None,
+    values=None,
     dry_run=False,
     keep=False,
     detach=False,
@@ -64,7 +67,11 @@ def experiment(
         return
     assignments = [*(set_ or []), *(["aws.keep=true"] if keep else [])]
     resolved = load_spec(
-        spec or name, assignments=assignments, duration=_duration(hours, minutes), target=target
+        spec or name,
+        assignments=assignments,
+        duration=_duration(hours, minutes),
+        target=target,
+        values=[Path(v) for v in values or []],
     )
     from cdclab.experiment.runner import describe_plan, run_experiment
 

@@ -6,6 +6,7 @@ Only the model lives here (the ground floor); talking to AWS is `cdclab.aws`'s j
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -74,7 +75,8 @@ class AwsSettings(BaseModel):
     )
     keep: bool = Field(default=False, description="leave the instance running after the run")
     container_cli: str = Field(
-        default="docker",
+        # The sandbox's stand-in names its engine's docker command (`invoke aws.sandbox`).
+        default_factory=lambda: os.environ.get("CDCLAB_AWS_CONTAINER_CLI", "docker"),
         pattern=r"^[\w./-]+$",
         description="the container CLI on the instance (docker; podman-docker also answers)",
     )

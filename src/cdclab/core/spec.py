@@ -447,7 +447,8 @@ class ExperimentSpec(Strict):
                 f"{', '.join(missing)} (e.g. --set external.db_host=mydb.cluster-…rds.amazonaws"
                 ".com --set external.db_password_from=secretsmanager:cdclab/db#password "
                 "--set external.db_ca_file=global-bundle.pem "
-                "--set external.kafka_bootstrap=b-1.msk…:9092)"
+                "--set external.kafka_bootstrap=b-1.msk…:9092, or an external: section in a "
+                "file given with --values)"
             )
 
     @model_validator(mode="after")
@@ -648,6 +649,29 @@ def apply_assignments(data: dict[str, Any], assignments: list[str]) -> dict[str,
     return data
 
 
+def _values_file(path: Path) -> dict[str, Any]:
+    """A --values file: a mapping of spec sections, e.g. your `external:` settings."""
+    if not path.is_file():
+        raise InvalidInputError(f"--values {path}: no such file")
+    try:
+        data = yaml12.load(path.read_text()) or {}
+    except yaml12.YAMLError as exc:
+        raise InvalidInputError(f"--values {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"--values {path}: the top level must be a mapping")
+    return data
+
+
+def merge_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """values over data: mappings merge key by key, anything else replaces."""
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            merge_values(data[key], value)
+        else:
+            data[key] = value
+    return data
+
+
 def load_spec(
     name_or_path: str,
     *,
@@ -655,8 +679,10 @@ def load_spec(
     duration: float | None = None,
     target: str | None = None,
     directory: Path = EXPERIMENTS_DIR,
+    values: list[Path] | None = None,
 ) -> ExperimentSpec:
-    """Read, override (--set, --hours/--minutes, --target) and validate one spec."""
+    """Read, override (--values files, then --set, --hours/--minutes, --target) and
+    validate one spec."""
     path = Path(name_or_path)
     if not path.suffix:
         specs = available_specs(directory)
@@ -675,6 +701,8 @@ def load_spec(
         raise InvalidInputError(f"spec file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidInputError(f"spec file {path}: the top level must be a mapping")
+    for file in values or []:
+        merge_values(data, _values_file(file))
     apply_assignments(data, assignments or [])
     if duration is not None:
         data["duration"] = duration

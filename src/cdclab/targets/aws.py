@@ -22,8 +22,8 @@ from cdclab.aws import containers
 from cdclab.aws.arms import write_arms_file
 from cdclab.aws.aurora import SourceAccess, with_cluster
 from cdclab.aws.handover import SECRET_FIELDS, RemoteRun, record_handover
-from cdclab.aws.inventory import instance_route, ssh_from_inventory, write_inventory
-from cdclab.aws.lifecycle import aws_down, aws_up
+from cdclab.aws.inventory import ssh_from_inventory
+from cdclab.aws.lifecycle import aws_down, aws_up, write_run_inventory
 from cdclab.aws.provision import AwsHost, caller_cidr, run_state_dir
 from cdclab.aws.secrets import resolve_secret
 from cdclab.aws.settings import aws_session
@@ -88,13 +88,10 @@ class AwsTarget(BaseTarget):
         self._ingress: SourceAccess | None = None
         self.remote_dir = containers.REMOTE_DIR  # compose project, logs, heal scripts
         self.compose_project = containers.COMPOSE_PROJECT  # container names, worker groups
-        # The original investigation's image, pulled by the instance, unless docker.image
-        # names another; the one `invoke docker.image` built is imported from its tarball.
-        self.image, self.tarball = (
-            choose_image(spec.docker.image)
-            if spec.docker.image
-            else (load_versions().debezium_image, None)
-        )
+        # As the docker target's: the image `invoke docker.image` built, copied over and
+        # imported (a private subnet without NAT pulls nothing), else the original
+        # investigation's, pulled by the instance; docker.image names another.
+        self.image, self.tarball = choose_image(spec.docker.image)
 
     # -- before anything exists ---------------------------------------------------------
     def describe_plan(self) -> list[str]:
@@ -127,14 +124,7 @@ class AwsTarget(BaseTarget):
             self._provisioned = True
         self.inventory = run_state_dir(self.aws_run_id) / "inventory.yml"
         if not self.inventory.exists():
-            address, jump = instance_route(self.host.public_ip, self.host.private_ip, self.settings)
-            self.inventory = write_inventory(
-                run_state_dir(self.aws_run_id),
-                address=address,
-                user=self.host.ssh_user,
-                key_file=self.host.key_file,
-                jump=jump,
-            )
+            self.inventory = write_run_inventory(self.host, self.settings)
         self.deploy()
         return []
 
