@@ -146,6 +146,33 @@ def test_up_creates_one_tagged_host_reachable_only_on_ssh_and_down_removes_it(en
     assert run_invoke("aws.ls", "--json", env=env).json() == []
 
 
+def test_an_instance_profile_of_yours_is_attached_to_the_instance(env, ec2):
+    """MSK IAM: the instance's role signs its Kafka logins; cdclab attaches the profile the
+    user made (it creates no IAM role of its own)."""
+    iam = boto3.client(
+        "iam",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    profile = iam.create_instance_profile(InstanceProfileName="cdclab-msk")["InstanceProfile"]
+    up = run_invoke(
+        "aws.up",
+        "--allow-cidr",
+        CIDR,
+        "--run-id",
+        "r2",
+        "--instance-profile",
+        "cdclab-msk",
+        env=env,
+    )
+    assert up.rc == 0, up.stderr
+    (instance,) = _inventory_of(ec2)["instances"]
+    assert instance["IamInstanceProfile"]["Arn"] == profile["Arn"]
+    assert run_invoke("aws.down", "r2", env=env).rc == 0
+
+
 def test_dry_run_prints_every_resource_and_creates_nothing(env, ec2):
     before = _inventory_of(ec2)
     ran = run_invoke("aws.up", "--allow-cidr", CIDR, "--dry-run", env=env)

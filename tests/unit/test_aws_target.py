@@ -328,3 +328,19 @@ def test_your_source_asks_aws_only_for_what_lives_there(monkeypatch, tmp_path):
     ).source
     with pytest.raises(InvalidInputError, match=r"aws\.region"):
         stored.deploy_secrets()
+
+
+# -- MSK IAM: the instance's own role signs its Kafka logins ----------------------------------
+MSK_IAM = ["external.kafka_security=SASL_SSL", "external.kafka_sasl_mechanism=AWS_MSK_IAM"]
+
+
+def test_msk_iam_on_aws_needs_an_instance_profile_named_before_anything_exists():
+    with pytest.raises(InvalidInputError, match=r"aws\.instance_profile: with MSK IAM"):
+        _target(*MSK_IAM)
+    assert _target(*MSK_IAM, "aws.instance_profile=cdclab-msk").settings.instance_profile == (
+        "cdclab-msk"
+    )
+    arn = "arn:aws:iam::123456789012:instance-profile/team/cdclab-msk"
+    assert _target(*MSK_IAM, f"aws.instance_profile={arn}").settings.instance_profile == arn
+    with pytest.raises(InvalidInputError, match="instance_profile"):
+        _target(*MSK_IAM, "aws.instance_profile=not a profile; rm -rf /")

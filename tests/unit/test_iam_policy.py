@@ -80,10 +80,18 @@ def test_the_calls_are_read_from_the_code():
         assert action in calls, action
 
 
+def _implied_by_parameters() -> set[str]:
+    """Actions a call's parameters need besides the call: tags on creation (CreateTags),
+    an instance profile on RunInstances (PassRole of its role)."""
+    text = "\n".join(path.read_text() for path in SOURCES)
+    implied = {"ec2:CreateTags"} if "TagSpecifications" in text else set()
+    return implied | ({"iam:PassRole"} if "IamInstanceProfile" in text else set())
+
+
 def test_the_policy_allows_every_call_the_code_makes_and_nothing_more():
     allowed = {a for s in _statements() if s["Effect"] == "Allow" for a in _actions(s)}
-    # Tagging is not a call of its own: TagSpecifications on a create call needs CreateTags.
-    assert allowed - {"ec2:CreateTags"} == _calls_in_the_code()
+    assert _implied_by_parameters() == {"ec2:CreateTags", "iam:PassRole"}
+    assert allowed - _implied_by_parameters() == _calls_in_the_code()
     assert not any("*" in a for a in allowed), "no wildcard actions"
 
 
@@ -127,3 +135,10 @@ def test_passwords_are_read_only_where_the_user_stores_them():
     assert "*" not in resources
     assert any(r.endswith(":secret:cdclab/*") for r in resources)
     assert any(r.endswith(":secret:rds!*") for r in resources)  # RDS-managed secrets
+
+
+def test_only_the_users_named_role_is_passed_and_only_to_ec2():
+    passing = [s for s in _statements() if "iam:PassRole" in _actions(s)]
+    assert len(passing) == 1
+    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    assert all(":role/" in r and "*" not in r.split(":role/")[1] for r in passing[0]["Resource"])

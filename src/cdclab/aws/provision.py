@@ -223,6 +223,7 @@ class Ec2Provisioner:
                     "root_volume": f"{self.settings.root_volume_gb} GiB gp3, encrypted",
                     "region": self.region,
                     "self_terminates": f"at {expires} (shutdown -h at boot; shutdown terminates)",
+                    "instance_profile": self.settings.instance_profile,  # None: none attached
                 },
                 tags_for(run_id, name, expires),
             ),
@@ -375,7 +376,10 @@ class Ec2Provisioner:
         }
         if subnet:
             network["SubnetId"] = subnet
+        profile = self.settings.instance_profile
+        role = {"Arn" if profile.startswith("arn:") else "Name": profile} if profile else {}
         reservation = self.ec2.run_instances(
+            **({"IamInstanceProfile": role} if role else {}),
             ImageId=ami,
             InstanceType=self.settings.instance_type,
             KeyName=name,

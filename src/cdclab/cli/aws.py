@@ -48,6 +48,7 @@ def _show(resources, title: str) -> None:
         "allow-cidr": "who may reach SSH, e.g. 203.0.113.7/32 (default: this machine's /32)",
         "max-hours": "tag the run to expire after this many hours (aws.gc removes it then)",
         "run-id": "use this run id (default: a new one)",
+        "instance-profile": "attach this instance profile of yours (name or ARN), e.g. for MSK IAM",
         "dry-run": "print every resource to be created, with tags and rules; create nothing",
     }
 )
@@ -60,6 +61,7 @@ def up(
     allow_cidr=None,
     max_hours=None,
     run_id=None,
+    instance_profile=None,
     dry_run=False,
     json=False,
 ):
@@ -72,6 +74,7 @@ def up(
         instance_type=instance_type,
         allow_cidr=allow_cidr,
         max_hours=float(max_hours) if max_hours is not None else None,
+        instance_profile=instance_profile,
     )
     result = aws_up(settings, run_id=run_id, dry_run=dry_run)
     if json:

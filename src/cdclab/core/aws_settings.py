@@ -62,6 +62,15 @@ class AwsSettings(BaseModel):
         description="groups of yours to attach to the instance as well (e.g. one your "
         "database's group already admits)",
     )
+    instance_profile: str | None = Field(
+        default=None,
+        # IAM's own character set, ASCII (a Unicode \w repeated 128 times is too big a regex).
+        pattern=r"^(arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[A-Za-z0-9_+=,.@/-]+"
+        r"|[A-Za-z0-9_+=,.@-]+)$",
+        max_length=256,
+        description="an instance profile of yours (name or ARN) to attach: its role gives "
+        "the instance's connectors and canary consumer their AWS credentials (MSK IAM)",
+    )
     authorize_source: bool = Field(
         default=False,
         description="add one ingress rule to external.aurora_cluster's groups: its port, from "

@@ -456,6 +456,16 @@ class ExperimentSpec(Strict):
         if self.target == "aws":
             self._external_is_whole()
             self._fits_the_instances_life()
+            if (
+                self.external.kafka_sasl_mechanism == "AWS_MSK_IAM"
+                and not self.aws.instance_profile
+            ):
+                raise ValueError(
+                    "aws.instance_profile: with MSK IAM the instance signs its Kafka logins "
+                    "with its role's credentials; name an instance profile whose role is "
+                    "allowed kafka-cluster:Connect and the topic actions, e.g. --set "
+                    "aws.instance_profile=cdclab-msk (docs/aws.md, MSK IAM)"
+                )
             if self.aws.authorize_source and self.external.aurora_cluster is None:
                 raise ValueError(
                     "aws.authorize_source opens your Aurora cluster's security groups to the "
