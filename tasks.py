@@ -27,7 +27,7 @@ ns = with_help(
         experiment.results,
         experiment.experiments,
         experiment.report,
-        watch.watch,
+        watch.ns,
         connect.ns,
         connect.logs,
         bench.bench,

@@ -326,6 +326,71 @@ def test_the_watchdog_watches_a_runs_arms_through_the_instance(standin, deployed
     assert read_secret(DB_WRITER_PASSWORD) not in ran.stdout + ran.stderr
 
 
+def test_an_installed_watch_runs_on_the_instance_and_survives_a_crash(standin, deployed, tmp_path):
+    """watch.install: the watchdog as a service on the instance (cdclab is there from the
+    deploy), watching a connector on its loopback with no laptop in the loop; a crash is
+    restarted; watch.uninstall stops it and brings its directory back."""
+    from urllib.parse import quote
+
+    from cdclab.secrets import DB_WRITER_PASSWORD
+
+    config = standin.config
+    entry = next(e for e in standin.on_instance.connector_entries() if e["name"].endswith("tls13"))
+    topic = f"{entry['config']['topic.prefix']}.{config.database}.{config.canary_table}"
+    password = read_secret(DB_WRITER_PASSWORD)
+    dsn = (
+        f"mysql://cdclab_writer:{quote(password, safe='')}@{config.db.address}:{config.db_port}/"
+        f"{config.database}?ssl_ca={state_dir() / 'db' / 'tls' / 'ca.pem'}&table=canary"
+    )
+    env = {**standin.env, "CDCLAB_WATCH_DB": dsn, "CDCLAB_RESULTS_DIR": str(tmp_path)}
+    installed = run_invoke(
+        "watch.install",
+        *("--run-id", RUN_ID, "--name", "orders", "--interval", "1s"),
+        *("--connect-url", "http://127.0.0.1:8083", "--connector", entry["name"]),
+        *("--topic", topic, "--kafka-bootstrap", config.kafka_bootstrap),
+        env=env,
+        timeout=300,
+    )
+    assert installed.rc == 0, installed.stdout + installed.stderr
+    checks = Path(REMOTE_DIR) / "watches" / "orders" / "results" / "checks.jsonl"
+
+    def delivered() -> int:
+        lines = checks.read_text().splitlines() if checks.exists() else []
+        return sum(json.loads(x)["outcome"] == "delivered" for x in lines)
+
+    _until(lambda: delivered() >= 3, within_s=120)
+    status = run_invoke("watch.status", "--name", "orders", env=env)
+    assert status.rc == 0 and "orders on" in status.stdout and ": active" in status.stdout
+    (first,) = _watch_pids()
+    os.kill(first, signal.SIGKILL)  # a crash: the supervisor starts it again
+    _until(lambda: _watch_pids() not in ([], [first]), within_s=60)
+    so_far = delivered()
+    _until(lambda: delivered() > so_far + 2, within_s=120)
+    removed = run_invoke("watch.uninstall", "--name", "orders", env=env, timeout=300)
+    assert removed.rc == 0, removed.stdout + removed.stderr
+    assert _watch_pids() == [] and not checks.parent.parent.exists()
+    pulled = tmp_path / "watch-orders"
+    assert f"results: {pulled}" in removed.stdout
+    assert (pulled / "checks.jsonl").read_text().count('"delivered"') >= so_far + 3
+    for path in pulled.rglob("*"):
+        assert not path.is_file() or password.encode() not in path.read_bytes(), path
+    assert password not in installed.stdout + installed.stderr + removed.stdout
+
+
+def _watch_pids() -> list[int]:
+    """The watch's python (not its supervisor's shell, whose command line names it too)."""
+    pattern = r"^[^ ]*/python[0-9.]* -m cdclab\.watch\.on_host"
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return sorted(int(p) for p in found.stdout.split())
+
+
+def _until(condition, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(1)
+
+
 def test_fault_clear_sweeps_the_instance_of_a_run(standin, deployed):
     rule = [
         "OUTPUT",

@@ -46,6 +46,14 @@ def instance_spec(spec: ExperimentSpec, run_id: str, home: str = REMOTE_DIR) -> 
     return data
 
 
+def put_private(ssh: SSHHost, path: str, text: str) -> None:
+    """A file only root reads on the host, its content through stdin (never argv)."""
+    q = shlex.quote(path)
+    done = ssh.run(f"umask 077 && mkdir -p $(dirname {q}) && cat > {q}", stdin=text)
+    if not done.ok:
+        raise CdclabError(f"{ssh.address}: cannot write {path}: {done.stderr.strip()}")
+
+
 @dataclass
 class RemoteRun:
     """One handed-over run, through an SSH session to its instance (commands as root)."""
@@ -60,11 +68,7 @@ class RemoteRun:
         return run_dir(self.run_id, self.home)
 
     def _put(self, path: str, text: str) -> None:
-        """A file only root reads, its content through stdin (never argv)."""
-        q = shlex.quote(path)
-        done = self.ssh.run(f"umask 077 && mkdir -p $(dirname {q}) && cat > {q}", stdin=text)
-        if not done.ok:
-            raise CdclabError(f"instance: cannot write {path}: {done.stderr.strip()}")
+        put_private(self.ssh, path, text)
 
     def start(self, spec: ExperimentSpec, secrets: dict[str, str]) -> None:
         """Copy the run's spec, secrets and CA bundles; start it as a service."""

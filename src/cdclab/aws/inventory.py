@@ -101,6 +101,7 @@ class InventoryHost:
     key_file: str
     known_hosts: str
     jump: JumpHost | None = None
+    port: int = 22
 
 
 def read_inventory(path: Path) -> InventoryHost:
@@ -120,6 +121,7 @@ def read_inventory(path: Path) -> InventoryHost:
         key_file=settings["ansible_ssh_private_key_file"],
         known_hosts=settings["cdclab_known_hosts"],
         jump=_jump_of(settings.get("cdclab_ssh_jump")),
+        port=int(host.get("ansible_port", 22)),
     )
 
 
@@ -133,4 +135,5 @@ def ssh_from_inventory(path: Path):
         user=host.user,
         become=True,
         jump=host.jump,
+        port=host.port,
     )
