@@ -106,7 +106,7 @@ def take_back(sandbox: Sandbox, run_id: str) -> list[str]:
     was removed, one line each."""
     if sandbox.handed_to != run_id:
         return []
-    removed = _stop_runs(Path(REMOTE_DIR) / "runs")
+    removed = _stop_runs(Path(REMOTE_DIR) / "runs") + _stop_watches(Path(REMOTE_DIR) / "watches")
     removed += _sweep(sandbox)
     subprocess.run(["rm", "-rf", "--one-file-system", REMOTE_DIR], check=False)
     keys = _authorized_keys()
@@ -142,6 +142,17 @@ def _stop_runs(runs: Path, grace_s: float = 30.0) -> list[str]:
         if _is_cdclab(pid):
             os.kill(pid, signal.SIGKILL)
     return [f"run {name} on the stand-in (stopped)" for name in live.values()]
+
+
+def _stop_watches(watches: Path) -> list[str]:
+    """Installed watches' supervisors (watch.install), each with its process group."""
+    stopped = []
+    for pidfile in watches.glob("*/supervisor.pid"):
+        pid = int(pidfile.read_text().strip() or 0)
+        if pid and _is_cdclab(pid):
+            os.killpg(pid, signal.SIGKILL)
+            stopped.append(f"watch {pidfile.parent.name} on the stand-in (stopped)")
+    return stopped
 
 
 def _is_cdclab(pid: int) -> bool:
