@@ -149,3 +149,24 @@ def test_merged_values_win_and_leave_the_rest(base, values):
     for path, leaf in _paths(base):
         if not any(v[: len(path)] == path or path[: len(v)] == v for v in value_paths):
             assert _get(merged, path) == leaf
+
+
+def test_the_readmes_aws_walk_through_is_a_valid_aws_spec(tmp_path):
+    """The values file README's "On AWS, step by step" shows, with its --set options, is
+    what the aws target accepts (a user copies it)."""
+    from cdclab.paths import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("## On AWS, step by step") :]
+    block = section[section.index("```yaml") + len("```yaml") : section.index("   ```\n", 10)]
+    values = tmp_path / "aws.yaml"
+    values.write_text("\n".join(line.removeprefix("   ") for line in block.splitlines()))
+    spec = load_spec(
+        "tls-compare",
+        values=[values],
+        assignments=["aws.authorize_source=true"],
+        target="aws",
+        duration=7200,
+    )
+    assert spec.external.aurora_cluster == "my-aurora"
+    assert spec.external.kafka_sasl_mechanism == "SCRAM-SHA-512"
