@@ -74,6 +74,7 @@ def start_sandbox() -> Sandbox:
     running = running_sandbox()
     if running is not None:
         return running
+    stop_sandbox()  # one whose moto is gone (a reboot): what it made goes first
     config = running_config()
     directory = sandbox_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
