@@ -597,6 +597,12 @@ def test_vpc_id_alone_puts_the_instance_in_a_subnet_of_that_vpc(env, ec2, monkey
         assert group["SecurityGroups"][0]["VpcId"] == vpc
     finally:
         made.down("invpc")
+    # The same from the command line (aws.up --vpc-id), planned.
+    args = ("--vpc-id", vpc, "--allow-cidr", CIDR, "--dry-run", "--json")
+    planned = run_invoke("aws.up", *args, env=env)
+    assert planned.rc == 0, planned.stderr
+    (instance,) = [r for r in planned.json()["planned"] if r["kind"] == "instance"]
+    assert instance["details"]["subnet"] == subnet
 
 
 def test_what_aws_refuses_is_named_with_its_fix_not_a_traceback(env, ec2):

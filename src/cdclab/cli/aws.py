@@ -49,8 +49,15 @@ def _show(resources, title: str) -> None:
         "max-hours": "tag the run to expire after this many hours (aws.gc removes it then)",
         "run-id": "use this run id (default: a new one)",
         "instance-profile": "attach this instance profile of yours (name or ARN), e.g. for MSK IAM",
+        "subnet-id": "put the instance in this subnet (default: the default VPC's)",
+        "vpc-id": "or in a subnet of this VPC",
+        "security-group-id": "attach a group of yours as well (repeatable)",
+        "ssh-jump": "reach the instance's private address through this bastion, "
+        "[user@]host[:port] (needs --allow-cidr: the bastion's address)",
+        "ssh-jump-key-file": "the bastion's private key (default: your SSH agent)",
         "dry-run": "print every resource to be created, with tags and rules; create nothing",
-    }
+    },
+    iterable=["security_group_id"],
 )
 @user_errors
 def up(
@@ -62,6 +69,11 @@ def up(
     max_hours=None,
     run_id=None,
     instance_profile=None,
+    subnet_id=None,
+    vpc_id=None,
+    security_group_id=None,
+    ssh_jump=None,
+    ssh_jump_key_file=None,
     dry_run=False,
     json=False,
 ):
@@ -75,6 +87,11 @@ def up(
         allow_cidr=allow_cidr,
         max_hours=float(max_hours) if max_hours is not None else None,
         instance_profile=instance_profile,
+        subnet_id=subnet_id,
+        vpc_id=vpc_id,
+        security_group_ids=security_group_id or None,
+        ssh_jump=ssh_jump,
+        ssh_jump_key_file=ssh_jump_key_file,
     )
     result = aws_up(settings, run_id=run_id, dry_run=dry_run)
     if json:
