@@ -82,10 +82,45 @@ def standin(tmp_path_factory):
     config = running_config()
     base = tmp_path_factory.mktemp("standin")
     env["CDCLAB_AWS_STATE_DIR"] = str(base / "aws-state")
+    saved = {name: os.environ.get(name) for name in (*env, *SANDBOX_ENV)}
+    try:
+        yield _sandbox_and_its_instance(config, base, env)
+    finally:
+        down = run_invoke("aws.down", RUN_ID, env=env, timeout=600)
+        gone = run_invoke("aws.sandbox", "--down", env=env, timeout=600)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    assert down.rc == 0, down.stdout + down.stderr
+    assert gone.rc == 0 and "NOT removed" not in gone.stderr, gone.stdout + gone.stderr
+    assert "unset AWS_ENDPOINT_URL" in gone.stdout
+    # As a terminated instance: nothing of the run on the stand-in, no ec2-user, no moto.
+    assert not Path(REMOTE_DIR).exists() and _rules() == []
+    with pytest.raises(KeyError):
+        pwd.getpwnam("ec2-user")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(env["AWS_ENDPOINT_URL"] + "/moto-api/", timeout=2)
+
+
+# What `eval "$(invoke aws.sandbox)"` sets (restored after the module).
+SANDBOX_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "CDCLAB_AWS_SANDBOX",
+    "CDCLAB_AWS_CONTAINER_CLI",
+)
+
+
+def _sandbox_and_its_instance(config, base: Path, env: dict[str, str]) -> SimpleNamespace:
+    """The sandbox (its exports into env and this process) and its instance, `aws.up`."""
     made = run_invoke("aws.sandbox", env=env, timeout=900)
     assert made.rc == 0, made.stdout + made.stderr
     env.update(_exports(made.stdout))
-    saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)  # this process's AwsTarget and canaries use the sandbox too
     up = run_invoke("aws.up", "--run-id", RUN_ID, env=env, timeout=300)
     assert up.rc == 0, up.stdout + up.stderr
@@ -104,33 +139,16 @@ def standin(tmp_path_factory):
     )
     target = AwsTarget(spec, RUN_ID, artifact_dir=base / "ansible")
     target.inventory = Path(env["CDCLAB_AWS_STATE_DIR"]) / RUN_ID / "inventory.yml"  # aws.up's
-    # The same run as the instance runs it: its arms, connectors, canaries (what a handed-
-    # over run registers and writes there).
-    on_instance = InstanceTarget(spec, RUN_ID, artifact_dir=None)
-    yield SimpleNamespace(
+    return SimpleNamespace(
         config=config,
         target=target,
-        on_instance=on_instance,
+        # The same run as the instance runs it: its arms, connectors, canaries (what a
+        # handed-over run registers and writes there).
+        on_instance=InstanceTarget(spec, RUN_ID, artifact_dir=None),
         base=base,
         env=env,
         run_args=["--values", str(values), *(a for k in kept for a in ("--set", k))],
     )
-    down = run_invoke("aws.down", RUN_ID, env=env, timeout=600)
-    gone = run_invoke("aws.sandbox", "--down", env=env, timeout=600)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    assert down.rc == 0, down.stdout + down.stderr
-    assert gone.rc == 0, gone.stdout + gone.stderr
-    assert "unset AWS_ENDPOINT_URL" in gone.stdout
-    # As a terminated instance: nothing of the run on the stand-in, no ec2-user, no moto.
-    assert not Path(REMOTE_DIR).exists() and _rules() == []
-    with pytest.raises(KeyError):
-        pwd.getpwnam("ec2-user")
-    with pytest.raises(OSError):
-        urllib.request.urlopen(env["AWS_ENDPOINT_URL"] + "/moto-api/", timeout=2)
 
 
 def _remote(standin, command: str) -> str:

@@ -173,6 +173,8 @@ def _sweep(sandbox: Sandbox) -> list[str]:
         text=True,
         check=False,
     )
+    if not Path(sandbox.container_cli).exists():  # no deploy started the engine
+        return swept.stdout.splitlines()
     down = subprocess.run(
         [sandbox.container_cli, "compose", "-p", COMPOSE_PROJECT, "down", "--remove-orphans"],
         capture_output=True,

@@ -113,26 +113,43 @@ def start_sandbox() -> Sandbox:
 
 
 def stop_sandbox() -> list[str]:
-    """Everything the sandbox made, gone; what was removed."""
+    """Everything the sandbox made, gone, each step tried whatever the others did; what was
+    removed (and what could not be, marked so)."""
     path = sandbox_dir() / "sandbox.json"
     if not path.is_file():
         return []
     sandbox = Sandbox.load(path)
-    removed = take_back(sandbox, sandbox.handed_to) if sandbox.handed_to else []
-    if sandbox.moto_pid and _is_moto(sandbox.moto_pid):
-        os.kill(sandbox.moto_pid, signal.SIGTERM)
-        removed.append(f"moto's server (pid {sandbox.moto_pid})")
-    if sandbox.made_engine:
-        gone, _errors = remove_engine()
-        removed += [f"Docker engine: {g}" for g in gone]
-    SUDOERS.unlink(missing_ok=True)
-    if sandbox.made_user:
-        # Its sessions first (Ansible's persistent SSH masters linger a minute).
-        subprocess.run(["pkill", "-KILL", "-u", SSH_USER], capture_output=True, check=False)
-        subprocess.run(["userdel", "--remove", SSH_USER], capture_output=True, check=False)
-        removed.append(f"user {SSH_USER}")
+    removed: list[str] = []
+    steps = [
+        lambda: take_back(sandbox, sandbox.handed_to) if sandbox.handed_to else [],
+        lambda: _stop_moto(sandbox.moto_pid),
+        lambda: [f"Docker engine: {g}" for g in remove_engine()[0]] if sandbox.made_engine else [],
+        lambda: _remove_user(sandbox.made_user),
+    ]
+    for step in steps:
+        try:
+            removed += step()
+        except Exception as exc:  # the next steps still run
+            removed.append(f"NOT removed ({exc})")
     shutil.rmtree(sandbox_dir(), ignore_errors=True)
     return removed
+
+
+def _stop_moto(pid: int) -> list[str]:
+    if not (pid and _is_moto(pid)):
+        return []
+    os.kill(pid, signal.SIGTERM)
+    return [f"moto's server (pid {pid})"]
+
+
+def _remove_user(made: bool) -> list[str]:
+    SUDOERS.unlink(missing_ok=True)
+    if not made:
+        return ["the sudoers entry"]
+    # Its sessions first (Ansible's persistent SSH masters linger a minute).
+    subprocess.run(["pkill", "-KILL", "-u", SSH_USER], capture_output=True, check=False)
+    subprocess.run(["userdel", "--remove", SSH_USER], capture_output=True, check=False)
+    return ["the sudoers entry", f"user {SSH_USER}"]
 
 
 def _make_user() -> bool:
@@ -143,7 +160,19 @@ def _make_user() -> bool:
     except KeyError:
         pass
     subprocess.run(
-        ["useradd", "--create-home", "--comment", USER_COMMENT, "--shell", "/bin/bash", SSH_USER],
+        # Password '*': none to log in with, yet not locked ("!"), which sshd refuses
+        # without PAM even for a key.
+        [
+            "useradd",
+            "--create-home",
+            "--comment",
+            USER_COMMENT,
+            "--shell",
+            "/bin/bash",
+            "--password",
+            "*",
+            SSH_USER,
+        ],
         check=True,
         capture_output=True,
     )
