@@ -344,3 +344,28 @@ def test_msk_iam_on_aws_needs_an_instance_profile_named_before_anything_exists()
     assert _target(*MSK_IAM, f"aws.instance_profile={arn}").settings.instance_profile == arn
     with pytest.raises(InvalidInputError, match="instance_profile"):
         _target(*MSK_IAM, "aws.instance_profile=not a profile; rm -rf /")
+
+
+def test_the_deploy_records_how_later_tasks_reach_the_run(tmp_path, monkeypatch):
+    """What `connect.status --run-id`, `watch --run-id` and `fault.clear --run-id` read:
+    the arms' REST ports and the instance's docker command, heal dir and compose project
+    (the playbook itself is the sandbox test's)."""
+    import json
+
+    import cdclab.targets.aws as aws_target
+
+    monkeypatch.setenv("CDCLAB_AWS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CDCLAB_DB_PASSWORD", "pw")
+    played = []
+    monkeypatch.setattr(aws_target, "run_playbook", lambda name, **kw: played.append(name))
+    monkeypatch.setattr(aws_target, "wheelhouse_tarball", lambda: tmp_path / "wheels.tgz")
+    target = _target()
+    target.inventory = tmp_path / "inventory.yml"
+    (tmp_path / "0badcafe").mkdir(mode=0o700)  # aws.up made it, with the key
+    target.deploy()
+    assert played == ["aws_deploy.yml"]
+    place = json.loads((tmp_path / "0badcafe" / "place.json").read_text())
+    assert place["heal_dir"] == "/opt/cdclab/faults"
+    assert place["compose_project"] == "cdclab-aws" and place["container_cli"] == "docker"
+    arms = json.loads((tmp_path / "0badcafe" / "arms.json").read_text())
+    assert arms["tls12"]["rest_port"] == 8084

@@ -196,7 +196,7 @@ class AwsTarget(BaseTarget):
         write_place_file(
             run_state_dir(self.aws_run_id),
             self.settings.container_cli,
-            self.fault_heal_dir,
+            f"{self.remote_dir}/faults",  # the instance run's heal dir (InstanceTarget's)
             self.compose_project,
             kafka=self.source.kafka_record(),
         )
