@@ -108,3 +108,17 @@ def make_ca(directory: Path, common_name: str) -> Path:
         check=True, capture_output=True,
     )  # fmt: skip
     return cert
+
+
+def group_alive(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group: a killed group's members may
+    wait as zombies until their reaper gets to them."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive

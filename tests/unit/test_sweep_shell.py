@@ -21,6 +21,7 @@ from cdclab.faults.actions import (
     sweep_deadman_script,
     sweep_script,
 )
+from tests.conftest import group_alive
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("iptables"),
@@ -69,12 +70,13 @@ def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-def test_the_timer_sweep_reaches_its_end_in_a_shell_that_names_the_mark(tmp_path):
+@pytest.mark.parametrize("shell", ["bash", "sh"])  # sh: dash on Debian, the lab's hosts
+def test_the_timer_sweep_reaches_its_end_in_a_shell_that_names_the_mark(tmp_path, shell):
     pid, marker = _arm_deadman(tmp_path / "faults")
     assert _alive(pid)
     # The script's own text contains the mark, as the old `pkill -f` did.
     done = subprocess.run(
-        ["bash", "-c", sweep_deadman_script(str(tmp_path / "faults")) + "\necho reached-the-end"],
+        [shell, "-c", sweep_deadman_script(str(tmp_path / "faults")) + "\necho reached-the-end"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -84,6 +86,7 @@ def test_the_timer_sweep_reaches_its_end_in_a_shell_that_names_the_mark(tmp_path
     assert "dead-man timer: f01.deadman.pid" in done.stdout
     time.sleep(0.2)
     assert not _alive(pid)
+    assert group_alive(pid) == []  # its sleep too: the whole group
     assert not list((tmp_path / "faults").glob("*.deadman.pid"))
     assert not marker.exists()  # stopped, not fired
 

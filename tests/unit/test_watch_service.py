@@ -20,6 +20,7 @@ from cdclab.errors import InvalidInputError
 from cdclab.localhost import LocalHost
 from cdclab.watch.installed import install_watch
 from cdclab.watch.service import WatchService, check_name, dsn_for_host
+from tests.conftest import group_alive
 
 FAKE_WATCH = """
 import json, os, sys, time
@@ -88,9 +89,11 @@ def test_a_watch_runs_survives_a_crash_and_comes_back_whole(tmp_path, monkeypatc
         os.kill(first, signal.SIGKILL)
         _until(lambda: _checks(service)[-1]["pid"] != first)
         assert all(c["dsn_ok"] and c["connector"] == "orders-cdc" for c in _checks(service))
+        supervisor = int((Path(service.dir) / "supervisor.pid").read_text())
     finally:
         pulled = service.uninstall(tmp_path / "results")
     assert service.state() == "inactive"
+    assert group_alive(supervisor) == []  # the supervisor and its watch: gone
     assert not Path(service.dir).exists()
     kept = [json.loads(x) for x in (pulled / "checks.jsonl").read_text().splitlines()]
     assert pulled == tmp_path / "results" / "watch-orders" and len({c["pid"] for c in kept}) >= 2

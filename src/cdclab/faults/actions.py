@@ -437,13 +437,14 @@ def sweep_deadman_script(heal_dir: str) -> str:
     """Stop the pending detached dead-man timers whose pid files are in heal_dir.
 
     A pid counts only while /proc says its command line carries the mark (a stale pid file
-    may name a reused pid); its whole process group goes (the shell and its sleep).
+    may name a reused pid); its whole process group goes (the shell and its sleep):
+    `kill -TERM -PGID`, which dash's kill also takes (it refuses `--`).
     """
     pattern = shlex.quote(heal_dir.rstrip("/")) + f"/*{DEADMAN_PID_SUFFIX}"
     return (
         f'for f in {pattern}; do [ -e "$f" ] || continue; pid=$(cat "$f"); '
         f"if [ -n \"$pid\" ] && tr '\\000' ' ' < /proc/\"$pid\"/cmdline 2>/dev/null "
-        f'| grep -qF {SWEEP_MARK}; then kill -TERM -- -"$pid" 2>/dev/null '
+        f'| grep -qF {SWEEP_MARK}; then kill -TERM -"$pid" 2>/dev/null '
         '|| kill -TERM "$pid" 2>/dev/null; echo "dead-man timer: $(basename "$f")"; fi; '
         'rm -f "$f"; done'
     )

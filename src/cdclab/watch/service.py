@@ -124,8 +124,9 @@ class WatchService:
             f"if [ -d /run/systemd/system ]; then systemctl disable --now {self.unit}; "
             f"rm -f /etc/systemd/system/{self.unit}.service; systemctl daemon-reload; "
             # The watch writes its report on SIGTERM: wait for the group to end (30 s).
-            f"elif [ -s {pid} ]; then g=$(cat {pid}); kill -TERM -- -$g; "
-            "for i in $(seq 60); do kill -0 -- -$g 2>/dev/null || break; sleep 0.5; done; fi",
+            # (`kill -SIG -PGID`: dash's kill takes no `--`.)
+            f"elif [ -s {pid} ]; then g=$(cat {pid}); kill -TERM -$g; "
+            "for i in $(seq 60); do kill -0 -$g 2>/dev/null || break; sleep 0.5; done; fi",
             timeout=120,
         )
         pulled = self._pull(results_root)
