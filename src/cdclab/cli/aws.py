@@ -58,6 +58,7 @@ def _show(resources, title: str) -> None:
         "dry-run": "print every resource to be created, with tags and rules; create nothing",
     },
     iterable=["security_group_id"],
+    auto_shortflags=False,  # too many options share initials (-h would be --ssh-jump's)
 )
 @user_errors
 def up(
