@@ -10,7 +10,7 @@ from cdclab.aws.aurora import SourceAccess
 from cdclab.aws.errors import aws_errors
 from cdclab.aws.inventory import instance_route, write_inventory
 from cdclab.aws.provision import AwsHost, Ec2Provisioner, Resource, caller_cidr, run_state_dir
-from cdclab.aws.sandbox import active_sandbox, check_free, hand_out, take_back
+from cdclab.aws.sandbox import Sandbox, active_sandbox, check_free, hand_out, take_back
 from cdclab.aws.settings import AwsSettings, aws_session
 from cdclab.errors import InvalidInputError
 
@@ -52,16 +52,14 @@ def aws_up(
         check_free(sandbox, run_id)
     host = ec2.up(run_id, allow_cidr, source)
     if sandbox:
-        host = _handed_out(ec2, host, settings)
+        host = _handed_out(ec2, host, sandbox)
     inventory = write_run_inventory(host, settings)
     return UpResult(run_id, allow_cidr, planned, host, str(inventory))
 
 
-def _handed_out(ec2: Ec2Provisioner, host: AwsHost, settings: AwsSettings) -> AwsHost:
+def _handed_out(ec2: Ec2Provisioner, host: AwsHost, sandbox: Sandbox) -> AwsHost:
     """In the sandbox, the instance is its stand-in: the run's key authorised there, its
     address the instance's. Rolled back with the instance if that fails."""
-    sandbox = active_sandbox()
-    assert sandbox is not None
     try:
         address = hand_out(sandbox, host.run_id, host.key_file)
     except BaseException:
@@ -74,7 +72,7 @@ def _handed_out(ec2: Ec2Provisioner, host: AwsHost, settings: AwsSettings) -> Aw
 
 def write_run_inventory(host: AwsHost, settings: AwsSettings) -> Path:
     """The run's inventory: the instance's route (direct or through aws.ssh_jump), and in
-    the sandbox how its stand-in differs from Amazon Linux."""
+    the sandbox how its stand-in differs from Amazon Linux (also for a kept run's)."""
     address, jump = instance_route(host.public_ip, host.private_ip, settings)
     sandbox = active_sandbox()
     return write_inventory(

@@ -155,11 +155,17 @@ def _stop_watches(watches: Path) -> list[str]:
     return stopped
 
 
-def _is_cdclab(pid: int) -> bool:
+def runs(pid: int, mark: bytes) -> bool:
+    """The pid is alive with mark in its command line (a stale pid file may name a
+    reused pid)."""
     try:
-        return b"cdclab" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return mark in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+def _is_cdclab(pid: int) -> bool:
+    return runs(pid, b"cdclab")
 
 
 def _sweep(sandbox: Sandbox) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import boto3
 import yaml
 
-from cdclab.aws.sandbox import SSH_USER, SUDOERS, USER_COMMENT, Sandbox, take_back
+from cdclab.aws.sandbox import SSH_USER, SUDOERS, USER_COMMENT, Sandbox, runs, take_back
 from cdclab.errors import CdclabError, PrerequisiteError
 from cdclab.lab.access import db_ca_file, kafka_ca_file, running_config
 from cdclab.lab.docker_engine import engine_cli, engine_root, remove_engine
@@ -136,7 +136,7 @@ def stop_sandbox() -> list[str]:
 
 
 def _stop_moto(pid: int) -> list[str]:
-    if not (pid and _is_moto(pid)):
+    if not (pid and runs(pid, b"moto_server")):
         return []
     os.kill(pid, signal.SIGTERM)
     return [f"moto's server (pid {pid})"]
@@ -229,13 +229,6 @@ def _answers(endpoint: str) -> bool:
     try:
         with urllib.request.urlopen(endpoint + "/moto-api/", timeout=1):
             return True
-    except OSError:
-        return False
-
-
-def _is_moto(pid: int) -> bool:
-    try:
-        return b"moto_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 

@@ -659,17 +659,23 @@ def apply_assignments(data: dict[str, Any], assignments: list[str]) -> dict[str,
     return data
 
 
+def _yaml_mapping(path: Path, label: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (a spec, a --values file), or an error
+    that names it by label."""
+    try:
+        data = yaml12.load(path.read_text()) or {}
+    except yaml12.YAMLError as exc:
+        raise InvalidInputError(f"{label} {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{label} {path}: the top level must be a mapping")
+    return data
+
+
 def _values_file(path: Path) -> dict[str, Any]:
     """A --values file: a mapping of spec sections, e.g. your `external:` settings."""
     if not path.is_file():
         raise InvalidInputError(f"--values {path}: no such file")
-    try:
-        data = yaml12.load(path.read_text()) or {}
-    except yaml12.YAMLError as exc:
-        raise InvalidInputError(f"--values {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"--values {path}: the top level must be a mapping")
-    return data
+    return _yaml_mapping(path, "--values")
 
 
 def merge_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -705,12 +711,7 @@ def load_spec(
         path = specs[name_or_path]
     if not path.exists():
         raise InvalidInputError(f"spec file {path} does not exist")
-    try:
-        data = yaml12.load(path.read_text()) or {}
-    except yaml12.YAMLError as exc:
-        raise InvalidInputError(f"spec file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"spec file {path}: the top level must be a mapping")
+    data = _yaml_mapping(path, "spec file")
     for file in values or []:
         merge_values(data, _values_file(file))
     apply_assignments(data, assignments or [])

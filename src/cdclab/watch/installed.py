@@ -103,7 +103,5 @@ def installed_watch(name: str) -> WatchService:
 
 
 def forget_watch(name: str) -> None:
-    record = watches_dir() / name
-    (record / "watch.json").unlink(missing_ok=True)
-    if not any(p.name != "known_hosts" for p in record.glob("*") if p.name != "inventory.yml"):
-        shutil.rmtree(record, ignore_errors=True)
+    # Its record, inventory and known_hosts (a --host install's) go with it.
+    shutil.rmtree(watches_dir() / name, ignore_errors=True)
