@@ -48,7 +48,7 @@ from cdclab.targets.aws import AwsTarget
 from cdclab.targets.compose import CONTAINER_KAFKA_CA, CONTAINER_SECRETS_FILE
 from cdclab.targets.instance import InstanceTarget
 from cdclab.targets.run_connectors import delete_run_connectors, register_run_connectors
-from tests.conftest import INVOKE, make_ca, run_invoke
+from tests.conftest import INVOKE, make_ca, run_invoke, until
 from tests.integration.test_experiment import lab_env
 
 pytestmark = [
@@ -376,14 +376,14 @@ def test_an_installed_watch_runs_on_the_instance_and_survives_a_crash(standin, d
         lines = checks.read_text().splitlines() if checks.exists() else []
         return sum(json.loads(x)["outcome"] == "delivered" for x in lines)
 
-    _until(lambda: delivered() >= 3, within_s=120)
+    until(lambda: delivered() >= 3, within_s=120)
     status = run_invoke("watch.status", "--name", "orders", env=env)
     assert status.rc == 0 and "orders on" in status.stdout and ": active" in status.stdout
     (first,) = _watch_pids()
     os.kill(first, signal.SIGKILL)  # a crash: the supervisor starts it again
-    _until(lambda: _watch_pids() not in ([], [first]), within_s=60)
+    until(lambda: _watch_pids() not in ([], [first]), within_s=60)
     so_far = delivered()
-    _until(lambda: delivered() > so_far + 2, within_s=120)
+    until(lambda: delivered() > so_far + 2, within_s=120)
     removed = run_invoke("watch.uninstall", "--name", "orders", env=env, timeout=300)
     assert removed.rc == 0, removed.stdout + removed.stderr
     assert _watch_pids() == [] and not checks.parent.parent.exists()
@@ -400,13 +400,6 @@ def _watch_pids() -> list[int]:
     pattern = r"^[^ ]*/python[0-9.]* -m cdclab\.watch\.on_host"
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     return sorted(int(p) for p in found.stdout.split())
-
-
-def _until(condition, within_s: float) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(1)
 
 
 def test_fault_clear_sweeps_the_instance_of_a_run(standin, deployed):

@@ -11,7 +11,6 @@ import os
 import signal
 import stat
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from cdclab.errors import InvalidInputError
 from cdclab.localhost import LocalHost
 from cdclab.watch.installed import install_watch
 from cdclab.watch.service import WatchService, check_name, dsn_for_host
-from tests.conftest import group_alive
+from tests.conftest import group_alive, until
 
 FAKE_WATCH = """
 import json, os, sys, time
@@ -61,13 +60,6 @@ def _checks(service: WatchService) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def _until(condition, within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def test_a_watch_runs_survives_a_crash_and_comes_back_whole(tmp_path, monkeypatch):
     monkeypatch.setattr("cdclab.watch.service.RESTART_S", 1)
     ca = tmp_path / "ca.pem"
@@ -76,7 +68,7 @@ def test_a_watch_runs_survives_a_crash_and_comes_back_whole(tmp_path, monkeypatc
     service = _service(tmp_path)
     service.install(REQUEST, dsn)
     try:
-        _until(lambda: len(_checks(service)) >= 2)
+        until(lambda: len(_checks(service)) >= 2, within_s=20)
         assert service.state() == "active"
         # The DSN is a file only root reads, its CA the copy beside it; never in argv.
         db = Path(service.dir) / "db"
@@ -87,7 +79,7 @@ def test_a_watch_runs_survives_a_crash_and_comes_back_whole(tmp_path, monkeypatc
         # A crash: the supervisor starts the watch again, which continues its directory.
         first = _checks(service)[-1]["pid"]
         os.kill(first, signal.SIGKILL)
-        _until(lambda: _checks(service)[-1]["pid"] != first)
+        until(lambda: _checks(service)[-1]["pid"] != first, within_s=20)
         assert all(c["dsn_ok"] and c["connector"] == "orders-cdc" for c in _checks(service))
         supervisor = int((Path(service.dir) / "supervisor.pid").read_text())
     finally:
