@@ -18,6 +18,7 @@ class Versions(BaseModel):
     scala: str
     slf4j: str
     debezium: str
+    debezium_compare: str
     debezium_connector_artifact: str
     debezium_connector_class: str
     maven_dependency_plugin: str

@@ -16,6 +16,7 @@ import pytest
 from cdclab.core.faults import FaultSpec
 from cdclab.core.journal import parse_iso
 from cdclab.faults.actions import Endpoint, FaultAction
+from cdclab.versions import load_versions
 from tests.conftest import run_invoke
 from tests.integration.test_experiment import _checks, _results_dir, _start, lab_env
 from tests.integration.test_lab import TEST_STATE
@@ -349,27 +350,9 @@ def _conntrack(namespace: str = "cdclab-connect") -> list[str]:
     ]
 
 
-def test_nat_idle_stalls_the_reader_silently_and_only_keep_alive_reconnects(env):
-    """The nat-idle experiment on the lab's shape (so no worker restarts): keep-alive on
-    (tls13, the default) and off (tls12). After the idle window no arm delivers while REST
-    says RUNNING; the keep-alive arm reconnects by itself within its interval, the other
-    stays stalled until the heal. Rules and conntrack settings are back afterwards."""
-    assert run_invoke("lab.up", env=env, timeout=900).rc == 0  # a no-op on a healthy lab
-    before = _conntrack()
-    ran = run_invoke(
-        "experiment",
-        "nat-idle",
-        "--minutes",
-        "3",
-        "--set",
-        KEEPALIVE_ON_AND_OFF,
-        "--set",
-        "faults=[{kind: nat-idle, at: 25s, for: 2m, timeout: 15s, idle: 20s}]",
-        env=env,
-        timeout=900,
-    )
-    assert ran.rc == 0, ran.stdout + ran.stderr
-    run = _results_dir(ran.stdout)
+def _assert_nat_idle(run: Path, keepalive: list[str], without: list[str]) -> None:
+    """After the idle window no arm delivers while REST says RUNNING; the keep-alive arms
+    reconnect by itself within its interval, the others stay stalled until the heal."""
     events, faults = _events(run), {r["event"]: r for r in _faults(run)}
     applied, healed = (
         parse_iso(faults["fault-applied"]["at"]),
@@ -394,46 +377,28 @@ def test_nat_idle_stalls_the_reader_silently_and_only_keep_alive_reconnects(env)
     def delivered_before_heal(arm):
         return [c for c in after_idle(arm) if c["seen_at"] and parse_iso(c["seen_at"]) < healed]
 
-    # Keep-alive off: nothing written after the idle window arrives while the fault lasts.
-    assert len(after_idle("tls12")) >= 60 and not delivered_before_heal("tls12")
-    # Keep-alive on: it reconnects by itself (one disconnect counted) and delivers again.
-    assert delivered_before_heal("tls13")
-    disconnects = [
-        c["metrics"]["disconnects"]
-        for c in after_idle("tls13")
-        if (c.get("metrics") or {}).get("disconnects") is not None
-    ]
-    assert disconnects and disconnects[-1] >= disconnects[0] + 1
-    # Both were silent failures first, and Debezium's own metric agreed.
+    for arm in without:  # nothing written after the idle window arrives while it lasts
+        assert len(after_idle(arm)) >= 60 and not delivered_before_heal(arm), arm
+    for arm in keepalive:  # it reconnects by itself (a disconnect counted) and delivers
+        assert delivered_before_heal(arm), arm
+        disconnects = [
+            c["metrics"]["disconnects"]
+            for c in after_idle(arm)
+            if (c.get("metrics") or {}).get("disconnects") is not None
+        ]
+        assert disconnects and disconnects[-1] >= disconnects[0] + 1, arm
+    # All were silent failures first, and Debezium's own metric agreed.
     opened = {e["arm"]: e for e in events if e["event"] == "silent_failure_open"}
-    assert set(opened) == {"tls13", "tls12"}
+    assert set(opened) == {*keepalive, *without}
     assert all(e["witness"].startswith("Debezium agrees") for e in opened.values())
     assert all(parse_iso(e["detected_at"]) >= quiet_end for e in opened.values())
-    # Nothing left behind: rules, conntrack settings, the note of them.
-    assert not _rules() and _conntrack() == before
-    assert not list(Path("/run/cdclab-faults").glob("conntrack-*"))
     report = (run / "report.md").read_text()
     assert "What this run reproduces" in report and "nat-idle: an emulated NAT gateway" in report
 
 
-def test_half_open_leaves_the_reader_waiting_until_keep_alive_reconnects(env):
-    """The half-open experiment on the lab's shape: keep-alive on (tls13) and off (tls12).
-    The database dies unheard and comes back: REST says RUNNING throughout; the keep-alive
-    arm reconnects by itself, the other reads nothing to the end of the run."""
-    ran = run_invoke(
-        "experiment",
-        "half-open",
-        "--minutes",
-        "2.5",
-        "--set",
-        KEEPALIVE_ON_AND_OFF,
-        "--set",
-        "faults=[{kind: half-open, host: db, peer: connect, at: 22s, for: 15s}]",
-        env=env,
-        timeout=900,
-    )
-    assert ran.rc == 0, ran.stdout + ran.stderr
-    run = _results_dir(ran.stdout)
+def _assert_half_open(run: Path, keepalive: list[str], without: list[str]) -> None:
+    """The database dies unheard and comes back: REST says RUNNING throughout; the
+    keep-alive arms reconnect by themselves, the others read nothing to the end."""
     faults = {r["event"]: r for r in _faults(run)}
     healed = parse_iso(faults["fault-healed"]["at"])
     assert any("kill -KILL" in line for line in faults["fault-applied"]["rules"])
@@ -445,11 +410,68 @@ def test_half_open_leaves_the_reader_waiting_until_keep_alive_reconnects(env):
     def after(arm):
         return [c for c in checks if c["arm"] == arm and parse_iso(c["written_at"]) > healed + 5]
 
-    assert len(after("tls12")) >= 60 and all(c["seen_at"] is None for c in after("tls12"))
-    assert [c for c in after("tls13") if c["outcome"] == "delivered"]
+    for arm in without:
+        assert len(after(arm)) >= 60 and all(c["seen_at"] is None for c in after(arm)), arm
+    for arm in keepalive:
+        assert [c for c in after(arm) if c["outcome"] == "delivered"], arm
     opened = {e["arm"] for e in events if e["event"] == "silent_failure_open"}
-    assert opened == {"tls13", "tls12"}
-    assert not _rules("cdclab-db")
+    assert opened == {*keepalive, *without}
+
+
+def _catalog_runs(results: Path) -> dict[str, Path]:
+    """experiment -> its run directory, in the newest catalog directory under results."""
+    (root,) = sorted(results.glob("catalog-*"))[-1:]
+    return {
+        d.name.rsplit("-", 2)[0]: d for d in root.iterdir() if d.is_dir() and not d.is_symlink()
+    }
+
+
+def test_the_quick_catalog_across_two_debezium_releases(env):
+    """invoke catalog --quick on nat-idle and half-open, every arm once on the pinned
+    Debezium (2.7) and once on the 3.0 line: each failure as it is on both, both releases
+    registered and delivering, the matrix written; faults healed, nothing left behind."""
+    assert run_invoke("lab.up", env=env, timeout=900).rc == 0  # a no-op on a healthy lab
+    before = _conntrack()
+    pinned, compared = load_versions().debezium, load_versions().debezium_compare
+    ran = run_invoke(
+        "catalog",
+        "--only",
+        "nat-idle,half-open",
+        "--quick",
+        "--debezium",
+        f"{pinned},{compared}",
+        env=env,
+        timeout=1800,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    runs = _catalog_runs(Path(env["CDCLAB_RESULTS_DIR"]))
+    assert set(runs) == {"nat-idle", "half-open"}, ran.stdout
+    tags = ("dbz27", "dbz30")
+    keepalive = [f"keepalive_{t}" for t in tags]
+    without = [f"no_keepalive_{t}" for t in tags]
+    # Each release registered its own connector and ran its own plugin directory.
+    manifest = json.loads((runs["nat-idle"] / "manifest.json").read_text())
+    versions = manifest["versions"]["arms"]
+    assert {a: versions[a]["debezium"] for a in keepalive} == dict(
+        zip(keepalive, (pinned, compared), strict=True)
+    )
+    assert (
+        versions["keepalive_dbz27"]["binlog_client"] != versions["keepalive_dbz30"]["binlog_client"]
+    )
+    _assert_nat_idle(runs["nat-idle"], keepalive, without)
+    _assert_half_open(runs["half-open"], keepalive, without)
+    # The matrix: a row per failure and arm, linked to the run's own report.
+    root = runs["nat-idle"].parent
+    cells = json.loads((root / "catalog.json").read_text())
+    assert {(c["failure"], c["arm"]) for c in cells} >= {
+        ("nat-idle", a) for a in keepalive + without
+    }
+    matrix = (root / "catalog.md").read_text()
+    for name, run in runs.items():
+        assert f"]({run.name}/report.md)" in matrix, name
+    # Nothing left behind: rules, conntrack settings, the notes of them.
+    assert not _rules() and not _rules("cdclab-db") and _conntrack() == before
+    assert not list(Path("/run/cdclab-faults").glob("*-*"))
     assert not list(Path(TEST_STATE).rglob("*.pid.killed"))
 
 

@@ -6,6 +6,8 @@ import itertools
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cdclab.catalog.entries import CATALOG, chosen
 from cdclab.catalog.matrix import write_catalog
@@ -125,7 +127,7 @@ def test_each_arm_may_run_its_own_debezium_and_gets_its_own_plugin_path():
         "tls-compare",
         assignments=[
             "arms={}",
-            "matrix={debezium: {dbz27: {debezium: 2.7.0.Final}, dbz36: {debezium: 3.6.1.Final}},"
+            "matrix={debezium: {dbz27: {debezium: 2.7.0.Final}, dbz30: {debezium: 3.0.1.Final}},"
             " ka: {on: {}, off: {connector: {connect.keep.alive: false}}}}",
         ],
     )
@@ -133,12 +135,12 @@ def test_each_arm_may_run_its_own_debezium_and_gets_its_own_plugin_path():
     assert {n: a.debezium for n, a in arms.items()} == {
         "dbz27_on": "2.7.0.Final",
         "dbz27_off": "2.7.0.Final",
-        "dbz36_on": "3.6.1.Final",
-        "dbz36_off": "3.6.1.Final",
+        "dbz30_on": "3.0.1.Final",
+        "dbz30_off": "3.0.1.Final",
     }
     lab = lab_extravars(LabConfig(arms=spec_arms(spec)))["cdclab_lab"]
-    assert lab["debezium_versions"] == ["2.7.0.Final", "3.6.1.Final"]
-    assert {a["name"]: a["debezium"] for a in lab["arms"]}["dbz36_off"] == "3.6.1.Final"
+    assert lab["debezium_versions"] == ["2.7.0.Final", "3.0.1.Final"]
+    assert {a["name"]: a["debezium"] for a in lab["arms"]}["dbz30_off"] == "3.0.1.Final"
     plain = lab_extravars(LabConfig())["cdclab_lab"]
     assert plain["debezium_versions"] == [load_versions().debezium]
 
@@ -151,23 +153,39 @@ def test_a_debezium_version_is_a_release_and_runs_on_the_lab_only():
     with pytest.raises(InvalidInputError, match="runs on the local lab"):
         load_spec(
             "tls-compare",
-            assignments=["arms.tls13.debezium=3.6.1.Final", "target=docker"],
+            assignments=["arms.tls13.debezium=3.0.1.Final", "target=docker"],
         )
 
 
 def test_the_catalog_runs_every_arm_once_per_debezium_release():
     specs = dict(
-        (e.experiment, s) for e, s in catalog_specs(["nat-idle"], ["2.7.0.Final", "3.6.1.Final"])
+        (e.experiment, s) for e, s in catalog_specs(["nat-idle"], ["2.7.0.Final", "3.0.1.Final"])
     )
     arms = specs["nat-idle"].resolved_arms()
     assert {n: a.debezium for n, a in arms.items()} == {
         "keepalive_dbz27": "2.7.0.Final",
-        "keepalive_dbz36": "3.6.1.Final",
+        "keepalive_dbz30": "3.0.1.Final",
         "no_keepalive_dbz27": "2.7.0.Final",
-        "no_keepalive_dbz36": "3.6.1.Final",
+        "no_keepalive_dbz30": "3.0.1.Final",
     }
-    assert arms["no_keepalive_dbz36"].connector == {"connect.keep.alive": False}
+    assert arms["no_keepalive_dbz30"].connector == {"connect.keep.alive": False}
+    # The matrix's arm configuration says which release the row ran.
+    assert arms["keepalive_dbz30"].description.endswith(
+        "(Debezium's defaults); Debezium 3.0.1.Final"
+    )
     assert specs["nat-idle"].quiet_windows() == [(45.0, 90.0)]  # the faults came along
+
+
+def test_two_releases_of_one_line_get_arms_of_their_own():
+    ((_entry, spec),) = catalog_specs(["half-open"], ["3.0.0.Final", "3.0.1.Final"])
+    assert {n: a.debezium for n, a in spec.resolved_arms().items()} == {
+        "keepalive_dbz300": "3.0.0.Final",
+        "keepalive_dbz301": "3.0.1.Final",
+        "no_keepalive_dbz300": "3.0.0.Final",
+        "no_keepalive_dbz301": "3.0.1.Final",
+    }
+    with pytest.raises(InvalidInputError, match="names a release twice"):
+        catalog_specs(["half-open"], ["3.0.1.Final", "3.0.1.Final"])
 
 
 def test_a_release_that_is_no_release_is_refused_by_name():
@@ -177,4 +195,54 @@ def test_a_release_that_is_no_release_is_refused_by_name():
 
 def test_more_arms_than_a_lab_holds_are_refused():
     with pytest.raises(InvalidInputError, match="at most 8 fit one lab"):
-        catalog_specs(["keyupdate"], ["2.7.0.Final", "3.5.0.Final", "3.6.1.Final"])
+        catalog_specs(["keyupdate"], ["2.7.0.Final", "3.0.0.Final", "3.0.1.Final"])
+
+
+@given(
+    major=st.integers(min_value=0, max_value=9),
+    minor=st.integers(min_value=0, max_value=12),
+    patch=st.integers(min_value=0, max_value=9),
+)
+def test_the_lab_runs_exactly_the_debezium_lines_from_2_7_to_3_0(major, minor, patch):
+    """The MariaDB connector begins at 2.7; from 3.1 on it needs Kafka Connect 4."""
+    from cdclab.core.spec import lab_debezium_problem
+
+    problem = lab_debezium_problem(f"{major}.{minor}.{patch}.Final")
+    assert (problem is None) == ((2, 7) <= (major, minor) <= (3, 0))
+    if (major, minor) > (3, 0):
+        assert "Kafka Connect 4" in problem and "3.0.1.Final" in problem
+    elif problem:
+        assert "begins at 2.7.0.Final" in problem
+
+
+def test_a_release_the_lab_cannot_load_is_refused_by_arm_before_anything_runs():
+    from cdclab.core.spec import load_spec
+
+    with pytest.raises(
+        InvalidInputError, match=r"arms\.tls12\.debezium: 3\.5\.0\.Final.*Connect 4"
+    ):
+        load_spec("tls-compare", assignments=["arms.tls12.debezium=3.5.0.Final"])
+    with pytest.raises(InvalidInputError, match=r"keepalive_dbz31\.debezium: 3\.1\.0\.Final"):
+        catalog_specs(["nat-idle"], ["2.7.0.Final", "3.1.0.Final"])
+
+
+def test_the_pinned_comparison_release_is_one_the_lab_runs():
+    from cdclab.core.spec import lab_debezium_problem
+    from cdclab.versions import load_versions
+
+    pinned = load_versions()
+    assert lab_debezium_problem(pinned.debezium_compare) is None
+    assert pinned.debezium_compare.split(".")[:2] != pinned.debezium.split(".")[:2]
+
+
+def test_quick_sizes_validate_and_are_shorter_with_the_same_failure():
+    full = dict((e.experiment, s) for e, s in catalog_specs(None))
+    quick = dict((e.experiment, s) for e, s in catalog_specs(None, quick=True))
+    assert quick.keys() == full.keys()
+    for name, spec in quick.items():
+        assert spec.duration <= full[name].duration, name
+        assert [f.kind for f in spec.all_faults()][:1] == [f.kind for f in full[name].all_faults()][
+            :1
+        ]
+        assert tuple(spec.resolved_arms()) == tuple(full[name].resolved_arms()), name
+    assert sum(s.duration for s in quick.values()) < sum(s.duration for s in full.values())

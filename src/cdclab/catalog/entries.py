@@ -13,6 +13,16 @@ class CatalogEntry:
     minutes: float
     settings: tuple[str, ...]  # --set assignments that size it for the catalog
     teaches: str
+    # --quick: its shortest useful size (one short fault, soon after the warm-up); the same
+    # failure with fewer canaries in each episode. None: it has no shorter useful size.
+    quick_minutes: float | None = None
+    quick_settings: tuple[str, ...] = ()
+
+    def sized(self, quick: bool) -> tuple[float, tuple[str, ...]]:
+        """(minutes, --set assignments) of a full or a --quick catalog run."""
+        if quick and self.quick_minutes is not None:
+            return self.quick_minutes, self.quick_settings
+        return self.minutes, self.settings
 
 
 CATALOG: tuple[CatalogEntry, ...] = (
@@ -23,6 +33,24 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "A network black hole: the task stays RUNNING and Connected stays true until the "
         "binlog client's keep-alive notices (if it does before the path is back); it "
         "reconnects only after the path is back.",
+        2,
+        ("campaign.durations=[30s]", "campaign.start=25s", "campaign.gap=40s"),
+    ),
+    CatalogEntry(  # the same arms as fault-campaign: no lab change between them
+        "ca-rotation",
+        4,
+        (),
+        "A CA rotation the connectors' truststore was not given: after the restart that "
+        "applies it, every reconnect of the binlog client is refused and retried while the "
+        "task says RUNNING, and not even the worker's log says why. Add the new CA to the "
+        "truststore first.",
+        2.5,
+        # The ended sessions are noticed by the keep-alive: at 10 s its reconnects meet the
+        # rotated certificate within the short fault.
+        (
+            "faults=[{kind: ca-rotation, host: db, at: 22s, for: 30s}]",
+            "connector={connect.keep.alive.interval.ms: 10000}",
+        ),
     ),
     CatalogEntry(
         "keyupdate",
@@ -38,22 +66,17 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "A NAT gateway forgets an idle binlog connection: nothing but the client's own "
         "keep-alive (on by default, 60 s) ever notices; with it off, only the database's "
         "retransmission after the path is healed ends the stall.",
+        3,
+        ("faults=[{kind: nat-idle, at: 25s, for: 2m, timeout: 15s, idle: 20s}]",),
     ),
-    CatalogEntry(
+    CatalogEntry(  # the same arms as nat-idle
         "half-open",
         5,
         (),
         "A database that dies unheard leaves the reader on a connection the server no longer "
         "has: with keep-alive off it never reads again.",
-    ),
-    CatalogEntry(
-        "ca-rotation",
-        4,
-        (),
-        "A CA rotation the connectors' truststore was not given: after the restart that "
-        "applies it, every reconnect of the binlog client is refused and retried while the "
-        "task says RUNNING, and not even the worker's log says why. Add the new CA to the "
-        "truststore first.",
+        2.5,
+        ("faults=[{kind: half-open, host: db, peer: connect, at: 22s, for: 15s}]",),
     ),
 )
 

@@ -16,24 +16,35 @@ from cdclab.errors import InvalidInputError, from_validation
 from cdclab.paths import results_dir
 
 
-def version_tag(release: str) -> str:
-    """3.6.1.Final -> dbz36: short enough for arm names (24 characters at most)."""
-    major, minor = release.split(".")[:2]
-    return f"dbz{major}{minor}"
+def version_tags(releases: list[str]) -> dict[str, str]:
+    """release -> a tag short enough for arm names: 3.0.1.Final -> dbz30, or dbz301 where
+    two releases of one line are compared (their line tags would collide)."""
+    parts = {r: r.split(".")[:3] for r in releases}
+    lines = [f"dbz{p[0]}{p[1]}" for p in parts.values()]
+    if len(set(lines)) == len(lines):
+        return dict(zip(releases, lines, strict=True))
+    return {r: f"dbz{p[0]}{p[1]}{p[2]}" for r, p in parts.items()}
 
 
 def with_debezium(spec: ExperimentSpec, releases: list[str]) -> ExperimentSpec:
-    """Every arm of spec once per Debezium release, named <arm>_<dbzNN>."""
+    """Every arm of spec once per Debezium release, named <arm>_<tag> (version_tags)."""
     for release in releases:
         if not re.fullmatch(DEBEZIUM_VERSION, release):
             raise InvalidInputError(
                 f"--debezium: {release!r} is not a Debezium release; write them like "
-                "2.7.0.Final (the releases of debezium-connector-mariadb)"
+                "3.0.1.Final (the releases of debezium-connector-mariadb)"
             )
+    if len(set(releases)) != len(releases):
+        raise InvalidInputError(f"--debezium: {','.join(releases)} names a release twice")
+    tags = version_tags(releases)
     data = spec.model_dump(mode="json", by_alias=True)
     data["matrix"] = {}
     data["arms"] = {
-        f"{name}_{version_tag(release)}": {**arm.model_dump(mode="json"), "debezium": release}
+        f"{name}_{tags[release]}": {
+            **arm.model_dump(mode="json"),
+            "debezium": release,
+            "description": "; ".join(filter(None, [arm.description, f"Debezium {release}"])),
+        }
         for name, arm in spec.resolved_arms().items()
         for release in releases
     }
@@ -44,31 +55,35 @@ def with_debezium(spec: ExperimentSpec, releases: list[str]) -> ExperimentSpec:
 
 
 def catalog_specs(
-    only: list[str] | None, debezium: list[str] | None = None
+    only: list[str] | None, debezium: list[str] | None = None, *, quick: bool = False
 ) -> list[tuple[CatalogEntry, ExperimentSpec]]:
-    """Every chosen experiment's spec (each arm once per Debezium release, if given),
-    validated before anything runs."""
+    """Every chosen experiment's spec at its catalog (or --quick) size, each arm once per
+    Debezium release if given, validated before anything runs."""
     specs = []
     for entry in chosen(only):
-        spec = load_spec(
-            entry.experiment, assignments=list(entry.settings), duration=entry.minutes * 60
-        )
+        minutes, settings = entry.sized(quick)
+        spec = load_spec(entry.experiment, assignments=list(settings), duration=minutes * 60)
         specs.append((entry, with_debezium(spec, debezium) if debezium else spec))
     return specs
 
 
 def run_catalog(
-    only: list[str] | None = None, debezium: list[str] | None = None, say=print
+    only: list[str] | None = None,
+    debezium: list[str] | None = None,
+    *,
+    quick: bool = False,
+    say=print,
 ) -> Path:
     """Run the catalog; returns the matrix (catalog.md) in results/catalog-<UTC time>/."""
     from cdclab.experiment.runner import run_experiment
 
-    specs = catalog_specs(only, debezium)
+    specs = catalog_specs(only, debezium, quick=quick)
     root = results_dir() / time.strftime("catalog-%Y%m%dT%H%M%SZ", time.gmtime())
     root.mkdir(parents=True)
     runs = []
     for index, (entry, spec) in enumerate(specs, 1):
-        say(f"catalog {index}/{len(specs)}: {entry.experiment} ({entry.minutes:g} min)")
+        minutes = spec.duration / 60
+        say(f"catalog {index}/{len(specs)}: {entry.experiment} ({minutes:g} min)")
         outcome = run_experiment(spec, results_root=root)
         say(f"  {outcome.status}: {outcome.directory}")
         if (outcome.directory / "summary.json").exists():

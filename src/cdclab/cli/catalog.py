@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import task
 
+from cdclab.catalog.entries import CATALOG
 from cdclab.cli._common import user_errors
 from cdclab.progress import console, out
 
@@ -15,14 +16,17 @@ def _listed(value: str | None) -> list[str] | None:
 @task(
     help={
         "only": "comma-separated experiments of the catalog to run (default: all of them: "
-        "fault-campaign, keyupdate, nat-idle, half-open)",
+        + ", ".join(e.experiment for e in CATALOG)
+        + ")",
         "debezium": "comma-separated Debezium releases: every arm runs once per release "
-        "(e.g. 2.7.0.Final,<a later one>), side by side; docs/catalog.md says which the lab runs",
+        "(e.g. 2.7.0.Final,3.0.1.Final), side by side; docs/catalog.md says which the lab runs",
+        "quick": "each failure at its shortest useful size (one short fault, about 2-3 "
+        "minutes each; keyupdate keeps its size): a first look, or a demo",
         "dry-run": "validate every experiment and list what would run; change nothing",
     }
 )
 @user_errors
-def catalog(c, only=None, debezium=None, dry_run=False):
+def catalog(c, only=None, debezium=None, quick=False, dry_run=False):
     """Reproduce every silent failure of the catalog on the lab (under 30 minutes) and write
     results/catalog-<UTC time>/catalog.md: per failure and arm, what noticed it, what ended it."""
     from cdclab.catalog.run import catalog_specs, run_catalog
@@ -30,12 +34,13 @@ def catalog(c, only=None, debezium=None, dry_run=False):
     names = _listed(only)
     releases = _listed(debezium)
     if dry_run:
-        specs = catalog_specs(names, releases)
+        specs = catalog_specs(names, releases, quick=quick)
         for entry, spec in specs:
             out.print(
-                f"{entry.experiment}: {entry.minutes:g} min, {len(spec.resolved_arms())} arms"
+                f"{entry.experiment}: {spec.duration / 60:g} min, {len(spec.resolved_arms())} arms"
             )
-        out.print(f"in all: {sum(e.minutes for e, _ in specs):g} min of runs, plus lab changes")
+        minutes = sum(spec.duration for _, spec in specs) / 60
+        out.print(f"in all: {minutes:g} min of runs, plus lab changes")
         return
-    matrix = run_catalog(names, releases, say=lambda line: console.print(line))
+    matrix = run_catalog(names, releases, quick=quick, say=lambda line: console.print(line))
     out.print(f"catalog: {matrix}")

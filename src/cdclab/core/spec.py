@@ -35,6 +35,27 @@ MAX_LOAD_BYTES_PER_S = 20e6
 DOTTED_SECTIONS = ("connector", "sysctls", "security_properties")
 MIN_DURATION_S, MAX_DURATION_S = 10.0, 7 * 86400.0  # one clock's span
 DEBEZIUM_VERSION = r"^\d+\.\d+\.\d+\.(Final|CR\d+|Beta\d+|Alpha\d+)$"
+# The Debezium lines the lab's workers can load (measured on the lab): the MariaDB connector
+# begins at 2.7; from 3.1 on it is built for Kafka Connect 4 and fails to load on the lab's
+# Connect 3.7 (NoSuchMethodException: JsonConverter.convertToConnect).
+LAB_DEBEZIUM_LINES = ((2, 7), (3, 0))
+
+
+def lab_debezium_problem(release: str) -> str | None:
+    """Why the lab's workers cannot run this Debezium release, or None if they can."""
+    line = tuple(int(part) for part in release.split(".")[:2])
+    first, last = LAB_DEBEZIUM_LINES
+    if line < first:
+        return (
+            f"{release} has no MariaDB connector (debezium-connector-mariadb begins at "
+            "2.7.0.Final); name 2.7.0.Final or later"
+        )
+    if line > last:
+        return (
+            f"{release} is built for Kafka Connect 4 and the lab's workers run Kafka Connect 3: "
+            "name a release up to the 3.0 line (3.0.1.Final is the one pinned in versions.yml)"
+        )
+    return None
 
 
 class Strict(BaseModel):
@@ -342,8 +363,9 @@ class ArmSpec(Strict):
     debezium: str | None = Field(
         default=None,
         pattern=DEBEZIUM_VERSION,
-        description="this arm's Debezium release from Maven Central (e.g. 3.6.1.Final; "
-        "default: the one versions.yml pins); each version gets its own plugin directory",
+        description="this arm's Debezium release from Maven Central, 2.7 or 3.0 line on the "
+        "lab (e.g. 3.0.1.Final; default: the one versions.yml pins); each release gets its "
+        "own plugin directory",
     )
 
     def describe(self) -> str:
@@ -550,12 +572,15 @@ class ExperimentSpec(Strict):
 
     @model_validator(mode="after")
     def _debezium_versions_on_the_lab(self) -> ExperimentSpec:
-        named = [n for n, a in self.resolved_arms().items() if a.debezium]
+        named = {n: a.debezium for n, a in self.resolved_arms().items() if a.debezium}
         if named and self.target != "local":
             raise ValueError(
-                f"arms.{named[0]}.debezium: an arm's own Debezium version runs on the local "
-                f"lab; the {self.target} target runs the image's (docker.image)"
+                f"arms.{next(iter(named))}.debezium: an arm's own Debezium version runs on the "
+                f"local lab; the {self.target} target runs the image's (docker.image)"
             )
+        for name, release in named.items():
+            if problem := lab_debezium_problem(release):
+                raise ValueError(f"arms.{name}.debezium: {problem}")
         return self
 
     @model_validator(mode="after")
