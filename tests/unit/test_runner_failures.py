@@ -114,3 +114,16 @@ def test_sysctls_set_before_a_failing_one_are_restored(netns, tmp_path, monkeypa
         target.apply_sysctls()
     assert _NetnsHost(netns).run(["sysctl", "-n", KEY]).stdout.strip() == before
     assert target.restore_sysctls() == []  # nothing left to restore
+
+
+def test_logs_of_a_lab_that_is_down_are_named_where_they_stay(tmp_path, monkeypatch):
+    """A failed lab.up takes the half-built lab down: collecting over SSH cannot work, so the
+    run's error says where the workers' and the broker's logs are instead."""
+    from cdclab.lab import teardown
+
+    monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(teardown, "OWNER_FILE", tmp_path / "no-owner")
+    target = LocalTarget(load_spec("tls-compare"), "abcd1234", artifact_dir=None)
+    with pytest.raises(CdclabError, match=r"lab is down.*state/connect/<arm>/log.*state/kafka/log"):
+        target.collect_logs(tmp_path / "results")
+    assert not (tmp_path / "results").exists()

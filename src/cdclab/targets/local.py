@@ -27,6 +27,7 @@ from cdclab.lab import config as lab_config
 from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
 from cdclab.lab.config import LabConfig
 from cdclab.lab.extravars import connector_entry, lab_extravars
+from cdclab.lab.teardown import lab_owner
 from cdclab.lab.tls_evidence import collect_tls_evidence
 from cdclab.lab.up import LOCAL_INVENTORY, check_matches_running_lab, lab_up
 from cdclab.load import LoadWriter
@@ -315,6 +316,13 @@ class LocalTarget(BaseTarget):
         return {name: tls.model_dump() for name, tls in evidence.items()}
 
     def collect_logs(self, results: Path) -> None:
+        if lab_owner() != state_dir():
+            # A failed lab.up took the lab down: no host is left to fetch from over SSH.
+            raise CdclabError(
+                "the lab is down, so no log was copied into the results; the workers' logs "
+                f"stay in {state_dir()}/connect/<arm>/log, the broker's in "
+                f"{state_dir()}/kafka/log"
+            )
         run_playbook(
             "collect.yml",
             inventory=LOCAL_INVENTORY,
