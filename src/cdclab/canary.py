@@ -168,21 +168,28 @@ class CanaryWatcher:
                 "enable.partition.eof": False,
                 "fetch.wait.max.ms": 50,  # latency matters more than batching here
                 "socket.timeout.ms": 10000,
+                # A broker out of reach is what faults make: its notices and warnings would
+                # fill the terminal; errors still show.
+                "log_level": 3,
             }
         )
 
-    def ensure_topics(self, timeout: float = 15.0) -> None:
+    def ensure_topics(
+        self, creation: dict[str, tuple[int, dict[str, str]]] | None = None, timeout: float = 15.0
+    ) -> None:
         """Create missing topics so the watcher can start before the first event exists.
 
-        Connect's topic creation then finds them. Replication factor -1: the cluster's
-        default, as the connector's own topics (a factor of 1 on a cluster with
-        min.insync.replicas >= 2 would stall delivery quietly).
+        Connect's topic creation then finds them, so each is made as the connector would
+        make it: `creation` gives a topic's (replication factor, configs); by default -1,
+        the cluster's default, as the connector's own topics (a factor of 1 on a cluster
+        with min.insync.replicas >= 2 would stall delivery quietly).
         """
         admin = AdminClient(self._client)
-        futures = admin.create_topics(
-            [NewTopic(t, num_partitions=1, replication_factor=-1) for t in self.arm_of_topic],
-            request_timeout=timeout,
-        )
+        topics = []
+        for topic in self.arm_of_topic:
+            factor, config = (creation or {}).get(topic, (-1, {}))
+            topics.append(NewTopic(topic, 1, replication_factor=factor, config=config))
+        futures = admin.create_topics(topics, request_timeout=timeout)
         for topic, future in futures.items():
             try:
                 future.result(timeout=timeout)

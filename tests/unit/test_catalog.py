@@ -64,6 +64,15 @@ def test_the_matrix_says_what_noticed_and_what_ended_each_failure(tmp_path):
     assert "[demo](demo-run/report.md)" in text and "- **demo**: what it teaches" in text
 
 
+def test_a_reconnect_after_the_heal_is_not_credited_to_the_keep_alive_alone(tmp_path):
+    run = _run(tmp_path / "demo-run", heal_seq=8)  # 'on' reconnects after the heal
+    write_catalog(tmp_path, [run], {})
+    cells = {c["arm"]: c for c in json.loads((tmp_path / "catalog.json").read_text())}
+    on = cells["on"]
+    assert on["cure"] == "its binlog client reconnected once the fault had ended"
+    assert on["recovered"] == "30 s after it began (10 s after the heal)"
+
+
 def test_a_failure_with_no_fault_is_timed_from_its_first_lost_canary(tmp_path):
     run = _run(tmp_path / "demo-run", heal_seq=15)
     (run / "faults.jsonl").unlink()  # a failure that arises by itself (keyupdate's kind)

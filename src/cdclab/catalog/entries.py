@@ -61,8 +61,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry(
         "nat-idle",
-        6,
-        (),
+        5,
+        (),  # its fault heals at 3m45s: 75 s to see who recovers
         "A NAT gateway forgets an idle binlog connection: nothing but the client's own "
         "keep-alive (on by default, 60 s) ever notices; with it off, only the database's "
         "retransmission after the path is healed ends the stall.",
@@ -71,12 +71,27 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry(  # the same arms as nat-idle
         "half-open",
-        5,
+        4,
         (),
         "A database that dies unheard leaves the reader on a connection the server no longer "
         "has: with keep-alive off it never reads again.",
         2.5,
         ("faults=[{kind: half-open, host: db, peer: connect, at: 22s, for: 15s}]",),
+    ),
+    CatalogEntry(
+        "under-replicated",
+        3,
+        (),
+        "A broker that falls out of the ISR leaves topics with fewer in-sync replicas than "
+        "min.insync.replicas: every write is refused and Kafka Connect's producer retries "
+        "it for ever by default, so the task says RUNNING while nothing arrives, and "
+        "Debezium's own metrics say it reads on. A bounded "
+        "producer.override.delivery.timeout.ms turns the stall into a FAILED task REST "
+        "shows (about a minute in with 30 s: the request in flight times out first), which "
+        "must be restarted once the broker is back.",
+        2.5,
+        # The bounded arm fails about 60 s into the pause: the pause outlasts that.
+        ("faults=[{kind: pause, process: broker2, at: 22s, for: 80s}]",),
     ),
 )
 

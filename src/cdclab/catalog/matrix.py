@@ -59,19 +59,23 @@ def _detection(
 def _recovered(
     arm: ArmSummary, episode: EpisodeSummary | None, impact: FaultImpact | None
 ) -> tuple[str, str]:
-    """(when it ended, what ended it): the binlog client's own reconnect if it counted one,
-    else the fault's heal if the episode ended after it, else the arm by itself."""
+    """(when it ended, what ended it): the binlog client's own reconnect if it counted one
+    (while the fault lasted, or once it had ended), else the fault's heal if the episode
+    ended after it, else the arm by itself."""
     if episode is None:
         return "no silent failure", "–"
     if episode.end is None:
         return "not by the end of the run", "nothing in the run"
     ended = f"{episode.end - episode.start:.0f} s after it began"
-    if arm.metrics and arm.metrics.reconnects:
-        return ended, "its binlog client reconnected (keep-alive)"
     healed = impact.healed_at if impact else None
-    if healed is not None and episode.end >= healed:
-        return f"{ended} ({episode.end - healed:.0f} s after the heal)", "the fault's end"
-    return ended, "the arm by itself"
+    after_heal = healed is not None and episode.end >= healed
+    if after_heal:
+        ended += f" ({episode.end - healed:.0f} s after the heal)"
+    if arm.metrics and arm.metrics.reconnects:
+        if after_heal:
+            return ended, "its binlog client reconnected once the fault had ended"
+        return ended, "its binlog client reconnected (keep-alive)"
+    return ended, "the fault's end" if after_heal else "the arm by itself"
 
 
 def _cells(directory: Path, root: Path) -> list[Cell]:

@@ -24,9 +24,10 @@ FaultKind = Literal[
 ]
 NETWORK_KINDS = ("drop", "reject", "delay", "loss", "jitter", "nat-idle", "half-open")
 PROCESS_KINDS = ("kill", "pause")
-# broker, db, workers, or one arm's worker (arm names follow the lab's rule).
-PROCESS_PATTERN = r"broker|db|workers|worker:[a-z][a-z0-9_]{0,23}"
-PROCESS_HELP = "'broker', 'db', 'workers' or 'worker:<arm>'"
+# broker, the lab's second broker, db, workers, or one arm's worker (arm names follow the
+# lab's rule).
+PROCESS_PATTERN = r"broker|broker2|db|workers|worker:[a-z][a-z0-9_]{0,23}"
+PROCESS_HELP = "'broker', 'broker2', 'db', 'workers' or 'worker:<arm>'"
 HALF_OPEN_PATH = ("db", "connect", "both")  # (host, peer, direction): the db goes away
 NAT_TIMEOUT_S = 30.0  # the lab's default; an AWS NAT gateway's is 350 s
 NAT_IDLE_MARGIN_S = 15.0  # idle this much past the timeout by default
@@ -62,6 +63,17 @@ FAULT_NOTES = {
 }
 
 
+# What a fault on one process means beyond its kind, for readers of a report.
+PROCESS_NOTES = {
+    "broker2": (
+        "broker2: the lab's second broker, holding the second replica of the run's topics; "
+        "stopped or killed, the cluster fences it within seconds and the ISR shrinks to one, "
+        "below min.insync.replicas 2: every acks=all write is refused (NOT_ENOUGH_REPLICAS) "
+        "and retried by the worker's producer until the broker is back."
+    ),
+}
+
+
 def check_process(value: str | None) -> str | None:
     if value is not None and not re.fullmatch(PROCESS_PATTERN, value):
         raise ValueError(f"{value!r} is not a process: use {PROCESS_HELP}")
@@ -83,7 +95,8 @@ class FaultSpec(BaseModel):
     direction: Literal["both", "egress", "ingress"] = "both"
     process: str | None = Field(
         default=None,
-        description="kill/pause: 'broker', 'db' or 'worker:<arm>' (all workers: 'workers')",
+        description="kill/pause: 'broker', 'broker2' (the lab's second broker, started for "
+        "the run), 'db' or 'worker:<arm>' (all workers: 'workers')",
     )
     delay: Duration | None = Field(default=None, description="delay/jitter: added latency")
     jitter: Duration | None = Field(default=None, description="jitter: +/- variation")

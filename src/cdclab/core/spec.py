@@ -368,6 +368,21 @@ class ArmSpec(Strict):
         "own plugin directory",
     )
 
+    def topic_creation(self) -> tuple[int, dict[str, str]]:
+        """(replication factor, topic configs) Connect's topic creation gives this arm's
+        topics (topic.creation.default.*; -1: the cluster's default), so that a topic made
+        before the connector's first event is made the same way."""
+        prefix = "topic.creation.default."
+        settings = {
+            k.removeprefix(prefix): v for k, v in self.connector.items() if k.startswith(prefix)
+        }
+        factor = int(settings.pop("replication.factor", -1))
+        for key in ("partitions", "include", "exclude"):
+            settings.pop(key, None)
+        return factor, {
+            k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.items()
+        }
+
     def describe(self) -> str:
         """JVM options, java.security overrides and connector settings, for plans."""
         connector = ", ".join(f"{k}={v}" for k, v in self.connector.items()) or "template defaults"
@@ -581,6 +596,20 @@ class ExperimentSpec(Strict):
         for name, release in named.items():
             if problem := lab_debezium_problem(release):
                 raise ValueError(f"arms.{name}.debezium: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _second_broker_on_the_lab(self) -> ExperimentSpec:
+        """The lab starts its second broker for a local run that names it; other targets
+        run with the lab's (or your) Kafka as it is."""
+        if self.target == "local":
+            return self
+        for index, fault in enumerate(self.all_faults()):
+            if fault.process == "broker2":
+                raise ValueError(
+                    f"faults[{index}].process: broker2 is the local lab's second broker, "
+                    f"started for a local run; the {self.target} target does not start it"
+                )
         return self
 
     @model_validator(mode="after")

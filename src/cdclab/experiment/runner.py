@@ -194,7 +194,8 @@ def _clock(run: Run) -> None:
     executor = _fault_executor(run)
     writer, watcher = target.writer(), target.watcher()
     try:
-        watcher.ensure_topics()
+        arms = spec.resolved_arms()
+        watcher.ensure_topics({a.topic: arms[a.name].topic_creation() for a in target.arms})
         watcher.start_at_end()
         io = ClockIO(writer, watcher, run.checks, run.events, run.directory.path / "dumps")
         hooks = ClockHooks(

@@ -39,15 +39,16 @@ class WorkerContainers:
 def process_pidfiles(process: str, arms: list[str]) -> tuple[str, list[str]]:
     """('connect' | 'db', pidfiles) of a kill/pause target."""
     root = state_dir()
-    if process == "broker":
-        return "connect", [str(root / "kafka" / "run" / "kafka.pid")]
+    if process in ("broker", "broker2"):
+        directory = "kafka" if process == "broker" else "kafka2"
+        return "connect", [str(root / directory / "run" / "kafka.pid")]
     if process == "db":
         return "db", [str(root / "db" / "run" / "mariadbd.supervised.pid")]
     if process == "workers":
         return "connect", [worker_pidfile(a) for a in arms]
     if process.startswith("worker:"):
         return "connect", [worker_pidfile(process.split(":", 1)[1])]
-    raise ValueError(f"process {process!r}: use broker, db, workers or worker:<arm>")
+    raise ValueError(f"process {process!r}: use broker, broker2, db, workers or worker:<arm>")
 
 
 def lab_certificate(address: str) -> DbCertificate:
@@ -109,7 +110,8 @@ def plan_faults(
 
 
 def all_pidfiles(arms: list[str]) -> list[str]:
-    return [p for proc in ("broker", "db", "workers") for p in process_pidfiles(proc, arms)[1]]
+    processes = ("broker", "broker2", "db", "workers")
+    return [p for proc in processes for p in process_pidfiles(proc, arms)[1]]
 
 
 def sweep_host(

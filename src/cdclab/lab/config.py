@@ -16,6 +16,7 @@ DEFAULT_SUBNET = "198.18.213.0/24"
 METRICS_PORT_OFFSET = 700
 KAFKA_CONTROLLER_PORT = 9093  # the kafka_kraft role's default
 KAFKA_SASL_SSL_PORT = 9094  # the kafka_kraft role's default: SCRAM-SHA-512 over TLS
+SECOND_BROKER_PORT = 9095  # the kafka_kraft role's default for its second broker
 
 
 class Arm(BaseModel):
@@ -77,6 +78,9 @@ class LabConfig(BaseModel):
     subnet: str = DEFAULT_SUBNET
     arms: list[Arm] = Field(default_factory=default_arms)
     kafka_port: int = 9092
+    # A second broker (node 2) runs only while an experiment needs a replica that can fall
+    # out of the ISR (a fault on process broker2); the lab is one broker otherwise.
+    brokers: int = Field(default=1, ge=1, le=2)
     db_port: int = 3306
     database: str = "cdclab"
     canary_table: str = "canary"
@@ -107,13 +111,14 @@ class LabConfig(BaseModel):
         if not self.arms:
             raise ValueError("arms: at least one arm is needed")
         # Every listener on the connect host: broker, controller, each REST and metrics port.
-        ports = [self.kafka_port, KAFKA_CONTROLLER_PORT, KAFKA_SASL_SSL_PORT]
+        ports = [self.kafka_port, KAFKA_CONTROLLER_PORT, KAFKA_SASL_SSL_PORT, SECOND_BROKER_PORT]
         ports += [p for arm in self.arms for p in (arm.rest_port, arm.metrics_port)]
         taken = sorted({p for p in ports if ports.count(p) > 1})
         if taken:
             raise ValueError(
                 f"arms: rest_port {taken} collides with another listener on the connect host "
-                f"(Kafka {self.kafka_port}/{KAFKA_CONTROLLER_PORT}/{KAFKA_SASL_SSL_PORT}, or a "
+                f"(Kafka {self.kafka_port}/{KAFKA_CONTROLLER_PORT}/{KAFKA_SASL_SSL_PORT}/"
+                f"{SECOND_BROKER_PORT}, or a "
                 "metrics port = "
                 f"rest_port + {METRICS_PORT_OFFSET}): pick rest ports apart from those"
             )

@@ -100,6 +100,7 @@ def lab_extravars(config: LabConfig) -> dict[str, Any]:
             "db_port": config.db_port,
             "kafka_port": config.kafka_port,
             "kafka_bootstrap": config.kafka_bootstrap,
+            "brokers": config.brokers,
             "database": config.database,
             "canary_table": config.canary_table,
             "load_table": config.load_table,

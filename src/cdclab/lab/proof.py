@@ -31,6 +31,7 @@ WRITTEN = (
     "db/my.cnf",
     "db/tls/*.pem",
     "kafka/*.properties",
+    "kafka2/*.properties",
     "kafka/tls/*",
     "connect/*/*.properties",
     "connect/*/jvm_opts",

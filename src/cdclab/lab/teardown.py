@@ -142,17 +142,17 @@ def _stop_services_in_order(report: TeardownReport, grace_seconds: float) -> Non
     in this order each leaves cleanly and quickly.
     """
     root = state_dir()
-    ordered = [
-        *sorted(root.glob("connect/*/run/connect.pid")),
-        root / "kafka" / "run" / "kafka.pid",
-        root / "db" / "run" / "mariadbd.supervised.pid",
-    ]
-    for stage in (ordered[:-2], ordered[-2:-1], ordered[-1:]):
-        pids = [pid for pid in map(pidfile_process, stage) if pid]
-        if pids:
-            stop_pids(pids, grace_seconds)
+    stages = (
+        sorted(root.glob("connect/*/run/connect.pid")),
+        [root / "kafka2" / "run" / "kafka.pid", root / "kafka" / "run" / "kafka.pid"],
+        [root / "db" / "run" / "mariadbd.supervised.pid"],
+    )
+    for stage in stages:
+        running = {p: pid for p in stage if (pid := pidfile_process(p))}
+        if running:
+            stop_pids(list(running.values()), grace_seconds)
             report.note(
-                f"{len(pids)} service(s): " + ", ".join(p.parent.parent.name for p in stage)
+                f"{len(running)} service(s): " + ", ".join(p.parent.parent.name for p in running)
             )
         # Stale once the process is gone: its pid will be another process's one day.
         for pidfile in stage:

@@ -9,7 +9,7 @@ from pathlib import Path
 from cdclab.ansible import EventHandler, PlaybookFailed, PlaybookResult, run_playbook
 from cdclab.errors import CdclabError
 from cdclab.lab import config as lab_config
-from cdclab.lab.config import LabConfig
+from cdclab.lab.config import SECOND_BROKER_PORT, LabConfig
 from cdclab.lab.extravars import lab_extravars
 from cdclab.lab.proof import Proof, forget, prove, record
 from cdclab.lab.teardown import claim_lab, lab_namespaces, lab_owner, stop_workers, teardown
@@ -65,7 +65,8 @@ def describe_plan(config: LabConfig) -> str:
         f"subnet {config.subnet}: bridge cdclab-br0 at {config.bridge_address}",
         *(f"host {h.name}: namespace {h.namespace}, {h.address}, sshd :22" for h in config.hosts),
         f"db: MariaDB at {config.db.address}:{config.db_port}, TLSv1.2+TLSv1.3, binlog ROW",
-        f"kafka: KRaft single node at {config.kafka_bootstrap}",
+        f"kafka: KRaft single node at {config.kafka_bootstrap}"
+        + (f", a second broker on :{SECOND_BROKER_PORT}" if config.brokers > 1 else ""),
         *(
             f"arm {a.name}: Connect worker {config.rest_url(a)}, connector {a.connector_name}, "
             f"topic {config.topic(a)}, JVM options {a.jvm_opts or '(JVM defaults)'}"

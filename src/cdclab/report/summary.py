@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from cdclab import yaml12
 from cdclab.core.detector import Episode, SilentFailureDetector
-from cdclab.core.faults import FAULT_NOTES
+from cdclab.core.faults import FAULT_NOTES, PROCESS_NOTES
 from cdclab.core.journal import JournalError, numbered_records, parse_iso, read_journal
 from cdclab.core.outcomes import FAILED, iso_ms, latency_ms, outcome_of
 from cdclab.core.spec import CanarySpec, DetectorSpec, MetricsSpec
@@ -645,7 +645,9 @@ def _run_settings(directory: Path, events: list[dict[str, Any]]) -> _RunSettings
 
 def _about(spec: dict[str, Any], faults: list[dict[str, Any]]) -> list[str]:
     kinds = dict.fromkeys(f.get("kind") for f in faults)
+    processes = dict.fromkeys(f.get("process") for f in faults)
     notes = [FAULT_NOTES[k] for k in kinds if k in FAULT_NOTES]
+    notes += [PROCESS_NOTES[p] for p in processes if p in PROCESS_NOTES]
     return ([spec["description"]] if spec.get("description") else []) + notes
 
 

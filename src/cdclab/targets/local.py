@@ -25,7 +25,7 @@ from cdclab.faults.actions import FaultAction
 from cdclab.faults.plan import describe_faults, lab_sweep, plan_faults
 from cdclab.lab import config as lab_config
 from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
-from cdclab.lab.config import LabConfig
+from cdclab.lab.config import SECOND_BROKER_PORT, LabConfig
 from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.teardown import lab_owner
 from cdclab.lab.tls_evidence import collect_tls_evidence
@@ -45,11 +45,13 @@ from cdclab.versions import load_versions
 
 
 def lab_config_for(spec: ExperimentSpec) -> LabConfig:
-    """The lab shaped for this spec: one worker per arm, on the running lab's subnet."""
+    """The lab shaped for this spec: one worker per arm, a second broker if a fault acts on
+    it, on the running lab's subnet."""
     running = lab_config.load_saved()
     base = running.model_dump() if running else {}
     arms = [a.model_dump() for a in spec_arms(spec)]
-    return LabConfig.model_validate({**base, "arms": arms})
+    brokers = 2 if any(f.process == "broker2" for f in spec.all_faults()) else 1
+    return LabConfig.model_validate({**base, "arms": arms, "brokers": brokers})
 
 
 RUN_LOCK = Path("/run/cdclab/experiment.lock")
@@ -127,7 +129,12 @@ class LocalTarget(BaseTarget):
 
     def describe_source(self) -> str:
         config = self.config
-        return f"kafka: {config.kafka_bootstrap}; db: {config.db.address}:{config.db_port}"
+        second = (
+            f" and a second broker on :{SECOND_BROKER_PORT} for the run"
+            if config.brokers > 1
+            else ""
+        )
+        return f"kafka: {config.kafka_bootstrap}{second}; db: {config.db.address}:{config.db_port}"
 
     def describe_arms(self) -> list[str]:
         return [
