@@ -63,9 +63,10 @@ FAULT_NOTES = {
 }
 
 
+SECOND_BROKER = "broker2"  # the lab's second broker, started for a local run that names it
 # What a fault on one process means beyond its kind, for readers of a report.
 PROCESS_NOTES = {
-    "broker2": (
+    SECOND_BROKER: (
         "broker2: the lab's second broker, holding the second replica of the run's topics; "
         "stopped or killed, the cluster fences it within seconds and the ISR shrinks to one, "
         "below min.insync.replicas 2: every acks=all write is refused (NOT_ENOUGH_REPLICAS) "

@@ -21,7 +21,7 @@ from cdclab import yaml12
 from cdclab.core.aws_settings import AwsSettings
 from cdclab.core.deadline import LearnSettings
 from cdclab.core.durations import format_duration
-from cdclab.core.faults import CampaignSpec, FaultSpec
+from cdclab.core.faults import SECOND_BROKER, CampaignSpec, FaultSpec
 from cdclab.core.kafka_security import KafkaSecurity
 from cdclab.core.secret_refs import check_reference
 from cdclab.core.spec_types import NAME_PATTERN, Duration
@@ -602,15 +602,18 @@ class ExperimentSpec(Strict):
     def _second_broker_on_the_lab(self) -> ExperimentSpec:
         """The lab starts its second broker for a local run that names it; other targets
         run with the lab's (or your) Kafka as it is."""
-        if self.target == "local":
-            return self
-        for index, fault in enumerate(self.all_faults()):
-            if fault.process == "broker2":
-                raise ValueError(
-                    f"faults[{index}].process: broker2 is the local lab's second broker, "
-                    f"started for a local run; the {self.target} target does not start it"
-                )
+        if self.target != "local" and (index := self.second_broker_fault()) is not None:
+            raise ValueError(
+                f"faults[{index}].process: {SECOND_BROKER} is the local lab's second broker, "
+                f"started for a local run; the {self.target} target does not start it"
+            )
         return self
+
+    def second_broker_fault(self) -> int | None:
+        """The index of the first fault on the lab's second broker (the run needs it), or
+        None."""
+        processes = [fault.process for fault in self.all_faults()]
+        return processes.index(SECOND_BROKER) if SECOND_BROKER in processes else None
 
     @model_validator(mode="after")
     def _idle_means_idle(self) -> ExperimentSpec:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cdclab.core.durations import format_duration
+from cdclab.core.faults import SECOND_BROKER
 from cdclab.core.spec import ExperimentSpec
 from cdclab.errors import CdclabError
 from cdclab.faults.actions import (
@@ -36,12 +37,15 @@ class WorkerContainers:
         return [self.names[arm] for arm in chosen]
 
 
+# Each broker process's directory in the lab's state (the kafka_kraft role's base dirs).
+BROKER_DIRS = {"broker": "kafka", SECOND_BROKER: "kafka2"}
+
+
 def process_pidfiles(process: str, arms: list[str]) -> tuple[str, list[str]]:
     """('connect' | 'db', pidfiles) of a kill/pause target."""
     root = state_dir()
-    if process in ("broker", "broker2"):
-        directory = "kafka" if process == "broker" else "kafka2"
-        return "connect", [str(root / directory / "run" / "kafka.pid")]
+    if process in BROKER_DIRS:
+        return "connect", [str(root / BROKER_DIRS[process] / "run" / "kafka.pid")]
     if process == "db":
         return "db", [str(root / "db" / "run" / "mariadbd.supervised.pid")]
     if process == "workers":
@@ -110,7 +114,7 @@ def plan_faults(
 
 
 def all_pidfiles(arms: list[str]) -> list[str]:
-    processes = ("broker", "broker2", "db", "workers")
+    processes = (*BROKER_DIRS, "db", "workers")
     return [p for proc in processes for p in process_pidfiles(proc, arms)[1]]
 
 

@@ -50,7 +50,7 @@ def lab_config_for(spec: ExperimentSpec) -> LabConfig:
     running = lab_config.load_saved()
     base = running.model_dump() if running else {}
     arms = [a.model_dump() for a in spec_arms(spec)]
-    brokers = 2 if any(f.process == "broker2" for f in spec.all_faults()) else 1
+    brokers = 1 if spec.second_broker_fault() is None else 2
     return LabConfig.model_validate({**base, "arms": arms, "brokers": brokers})
 
 
