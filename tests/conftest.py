@@ -45,11 +45,27 @@ def run_invoke(
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
-LAST_MODULES = ("test_docker.py",)  # its last test takes the whole lab down (lab.down)
+# The lab's modules share one lab, in an order that changes it as little as possible:
+# test_lab builds it from nothing; the modules on its own shape follow; then those whose last
+# runs change it (test_faults' 4-worker catalog, test_handshakes' ssl-debug arms); test_docker
+# last, whose last test takes the whole lab down. Unit tests first, with no lab up.
+FIRST_MODULES = ("test_lab.py",)
+LAST_MODULES = ("test_faults.py", "test_handshakes.py", "test_docker.py")
+
+
+def _rank(item) -> tuple[int, int]:
+    name = item.path.name
+    if item.path.parent.name != "integration":
+        return (0, 0)
+    if name in FIRST_MODULES:
+        return (1, 0)
+    if name in LAST_MODULES:
+        return (1, 2 + LAST_MODULES.index(name))
+    return (1, 1)
 
 
 def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: item.path.name in LAST_MODULES)  # stable: order kept otherwise
+    items.sort(key=_rank)  # stable: the order within a rank is kept
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ One 3-minute run: a both-way DROP stops delivery to both containers while REST s
 then a kill fault stops one arm's container, which its heal starts again and which delivers
 again;
 the lab's faults, dumps, TLS evidence and log collection reach the containers; the worker
-runs as uid 1001 and no password shows in `docker inspect` or in the results; `lab.down`
-leaves nothing of Docker behind. This module runs last (tests/conftest.py): its last test
-takes the lab down.
+runs as uid 1001 and no password shows in `docker inspect` or in the results. This module
+runs last (tests/conftest.py): its last test takes the suite's lab down, which leaves nothing
+of the lab or of Docker behind and is safe twice.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import pytest
 
 from cdclab.core.journal import parse_iso
 from cdclab.images.connect import built_tarball
+from cdclab.lab.teardown import lab_links, lab_namespaces
 from tests.conftest import run_invoke
 from tests.integration.test_experiment import _checks, _results_dir, lab_env
 from tests.integration.test_faults import _faults, _rules
-from tests.integration.test_lab import TEST_STATE
+from tests.integration.test_lab import TEST_STATE, _cdclab_rules, _lab_processes
 
 pytestmark = [
     pytest.mark.lab,
@@ -335,10 +336,12 @@ def test_the_connect_host_reaches_out_of_the_lab_masqueraded(external_run):
     assert "cdclab-egress" in nat.stdout
 
 
-def test_lab_down_leaves_nothing_of_docker_behind(drop_run, env):
+def test_lab_down_leaves_nothing_of_the_lab_or_docker_behind_and_is_safe_twice(drop_run, env):
     ran = run_invoke("lab.down", env=env, timeout=600)
     assert ran.rc == 0, ran.stdout + ran.stderr
     assert "docker engine: dockerd" in ran.stdout + ran.stderr  # progress goes to stderr
+    assert not lab_namespaces() and not lab_links() and not _lab_processes()
+    assert not _cdclab_rules() and not (TEST_STATE / "ssh").exists()
     assert not ENGINE.exists()
     mounts = Path("/proc/self/mounts").read_text()
     assert str(ENGINE) not in mounts
@@ -356,3 +359,5 @@ def test_lab_down_leaves_nothing_of_docker_behind(drop_run, env):
     nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True)
     assert "cdclab" not in rules + nat.stdout
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == FORWARD_BEFORE
+    again = run_invoke("lab.down", env=env, timeout=600)
+    assert again.rc == 0, again.stderr

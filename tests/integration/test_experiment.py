@@ -214,9 +214,13 @@ def test_sigkill_keeps_every_check_and_report_rebuilds(env, results_root, tmp_pa
     ran = run_invoke("report", str(only), env=env)
     assert ran.rc == 0, ran.stderr
     assert (only / "report.html").exists() and (only / "report.md").exists()
-    # The killed run left its connectors and paused the lab's own: lab.up heals that.
+    # The killed run left its connectors and paused the lab's own: lab.up resumes them and
+    # proves the lab (a canary on every arm), without a playbook.
     up = run_invoke("lab.up", env=env)
     assert up.rc == 0, up.stderr
+    said = " ".join(up.stderr.split())
+    assert "resumed cdclab-tls13, cdclab-tls12" in said and "proven healthy" in said, said
+    assert "\u25b6" not in up.stderr  # no play started
     assert run_invoke("lab.status", "--json", env=env).rc == 0
 
 

@@ -23,7 +23,7 @@ from cdclab.lab.config import load_saved
 from cdclab.lab.extravars import connector_entry, lab_extravars
 from cdclab.lab.processes import alive
 from cdclab.lab.proof import prove
-from cdclab.lab.teardown import lab_links, lab_namespaces, teardown
+from cdclab.lab.teardown import lab_namespaces, teardown
 from cdclab.reachability import check_kafka
 from cdclab.targets.run_connectors import (
     RunArm,
@@ -61,8 +61,7 @@ def lab_from_nothing():
     assert not lab_namespaces()
     up = run_invoke("lab.up", env=ENV)
     assert up.rc == 0, up.stderr
-    yield up
-    run_invoke("lab.down", env=ENV)
+    return up  # left up for the next modules (tests/conftest.py); test_docker takes it down
 
 
 def test_bad_subnet_is_refused_before_anything_exists():
@@ -96,15 +95,13 @@ def test_dry_run_without_a_lab_prints_the_plan_and_creates_nothing():
     assert not Path(state, "lab.json").exists()
 
 
-def test_dry_run_on_the_running_lab_changes_nothing(lab_from_nothing):
+def test_a_dry_run_changes_nothing_and_then_a_dead_worker_is_restarted_by_lab_up(
+    lab_from_nothing,
+):
     ran = run_invoke("lab.up", "--dry-run", env=ENV)
     assert ran.rc == 0, ran.stderr
     assert "dry run: 0 change(s)" in ran.stderr
-
-
-def test_a_dead_worker_is_restarted_by_lab_up_even_after_a_dry_run(lab_from_nothing):
     # A dry run must not leave check mode behind for the next run (ansible-runner env files).
-    assert run_invoke("lab.up", "--dry-run", env=ENV).rc == 0
     pidfile = TEST_STATE / "connect" / "tls12" / "run" / "connect.pid"
     pid = int(pidfile.read_text())
     os.kill(pid, 9)
@@ -389,15 +386,3 @@ def test_the_sasl_ssl_listener_takes_its_scram_user_over_tls_and_names_what_is_w
     unknown_ca = dataclasses.replace(scram, ca_file=None)  # the system's CAs never signed it
     with pytest.raises(InvalidInputError, match=r"external\.kafka_ca_file"):
         check_kafka(bootstrap, unknown_ca.librdkafka(password), timeout=5)
-
-
-def test_lab_down_leaves_nothing_and_is_safe_twice(lab_from_nothing):
-    down = run_invoke("lab.down", env=ENV)
-    assert down.rc == 0, down.stderr
-    assert not lab_namespaces()
-    assert not lab_links()
-    assert not _lab_processes()
-    assert not _cdclab_rules()
-    assert not (TEST_STATE / "ssh").exists()
-    again = run_invoke("lab.down", env=ENV)
-    assert again.rc == 0, again.stderr

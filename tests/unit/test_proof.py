@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -81,3 +82,44 @@ def test_without_a_record_nothing_is_proven(tmp_path, monkeypatch):
     monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path))
     result = proof.prove(LabConfig(), {"cdclab_connectors": []})
     assert (result.healthy, result.reason) == (False, "no record of a successful lab.up")
+
+
+# A connector's state and whether its registered config is lab.up's.
+connector_states = st.lists(
+    st.tuples(st.sampled_from(["RUNNING", "PAUSED", "FAILED", "UNASSIGNED"]), st.booleans()),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(connector_states)
+def test_only_connectors_that_are_merely_paused_are_left_to_a_resume(states):
+    """The rule lab.up's repair rests on: `paused` names the PAUSED connectors only when no
+    connector has anything else wrong (another state, or a config that is not lab.up's).
+    REST is faked here: the real repair, after a killed run, is in test_faults."""
+    from cdclab import connect_rest
+
+    entries = [
+        {"name": f"c{i}", "rest_url": f"http://w/{i}", "config": {"a": "1"}}
+        for i, _ in enumerate(states)
+    ]
+
+    class Rest:
+        def __init__(self, url):
+            self.state, self.ours = states[int(url.rsplit("/", 1)[1])]
+
+        def connector_state(self, name):
+            return connect_rest.ConnectorState(self.state, self.state)
+
+        def request(self, method, path):
+            return 200, {"a": "1" if self.ours else "2"}
+
+    paused: list[str] = []
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(connect_rest, "ConnectRest", Rest)
+        problem = proof._connector_problem(entries, paused)
+    healthy = all(s == "RUNNING" and ours for s, ours in states)
+    repairable = all(s in ("RUNNING", "PAUSED") and ours for s, ours in states) and not healthy
+    assert (problem is None) == healthy
+    named = [e["name"] for e, (s, _) in zip(entries, states, strict=True) if s == "PAUSED"]
+    assert paused == (named if repairable else [])

@@ -59,6 +59,9 @@ class Proof:
     healthy: bool
     reason: str
     seconds: float
+    # The lab's own connectors found PAUSED, and nothing else wrong up to them: what a run
+    # killed mid-way leaves (it pauses them for its duration), repaired by resuming them.
+    paused: tuple[str, ...] = ()
 
 
 def _sha256(path: Path) -> str:
@@ -135,18 +138,27 @@ def _process_problem(pidfiles: list[str]) -> str | None:
     return None
 
 
-def _connector_problem(connectors: list[dict[str, Any]]) -> str | None:
+def _connector_problem(connectors: list[dict[str, Any]], paused: list[str]) -> str | None:
+    """The first connector problem; connectors that are only PAUSED (with lab.up's config)
+    are added to `paused` and the others still checked, so paused is the whole repair."""
     from cdclab.connect_rest import ConnectRest
 
+    first = None
     for entry in connectors:
         rest = ConnectRest(entry["rest_url"])
         state = rest.connector_state(entry["name"])
-        if (state.connector, state.task) != ("RUNNING", "RUNNING"):
-            return f"connector {entry['name']} is {state.connector}, task {state.task}"
+        problem = f"connector {entry['name']} is {state.connector}, task {state.task}"
+        if state.connector != "PAUSED" and (state.connector, state.task) != ("RUNNING",) * 2:
+            paused.clear()
+            return problem  # absent, unreachable, failed: the playbooks' to mend
         status, registered = rest.request("GET", f"/connectors/{entry['name']}/config")
         if status != 200 or registered != entry["config"]:
+            paused.clear()
             return f"connector {entry['name']}: registered config differs from lab.up's"
-    return None
+        if state.connector == "PAUSED":
+            first = first or problem
+            paused.append(entry["name"])
+    return first
 
 
 def _canary_problem() -> str | None:
@@ -166,6 +178,7 @@ def _canary_problem() -> str | None:
 def prove(config: LabConfig, extravars: dict[str, Any]) -> Proof:
     """Cheapest checks first; the first that fails is the reason."""
     started = time.monotonic()
+    paused: list[str] = []
 
     def checks():
         recorded = _load()
@@ -176,10 +189,10 @@ def prove(config: LabConfig, extravars: dict[str, Any]) -> Proof:
         changed = sorted(n for n in files.keys() | now.keys() if files.get(n) != now.get(n))
         yield f"file(s) changed: {', '.join(changed[:5])}" if changed else None
         yield _process_problem(recorded["pidfiles"])
-        yield _connector_problem(extravars["cdclab_connectors"])
+        yield _connector_problem(extravars["cdclab_connectors"], paused)
         yield _canary_problem()
 
     for problem in checks():
         if problem:
-            return Proof(False, problem, time.monotonic() - started)
+            return Proof(False, problem, time.monotonic() - started, tuple(paused))
     return Proof(True, "healthy", time.monotonic() - started)

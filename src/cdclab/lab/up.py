@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from cdclab.paths import LOCAL_INVENTORY, state_dir
 from cdclab.prereqs import check_lab_prerequisites
 from cdclab.progress import console
 from cdclab.secrets import DB_CDC_PASSWORD, DB_WRITER_PASSWORD, KAFKA_SCRAM_PASSWORD, ensure_secret
+
+# A resumed task is RUNNING again within seconds (it only restarts its binlog reader).
+RESUME_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -95,6 +99,25 @@ def _build_or_take_down(playbook, keep_on_failure: bool) -> PlaybookResult:
         ) from exc
 
 
+def _resumed(proof: Proof, config: LabConfig, extravars: dict) -> Proof:
+    """Resume the lab's connectors a killed run left paused, then prove the lab again: the
+    canary shows they read again, in seconds instead of a run of every playbook."""
+    from cdclab.connect_rest import ConnectRest
+
+    entries = {e["name"]: e for e in extravars["cdclab_connectors"]}
+    for name in proof.paused:
+        ConnectRest(entries[name]["rest_url"]).request("PUT", f"/connectors/{name}/resume")
+    names = ", ".join(proof.paused)
+    console.print(f"  resumed {names}: paused, as a run that was killed leaves them")
+    deadline = time.monotonic() + RESUME_TIMEOUT_S
+    while time.monotonic() < deadline:
+        again = prove(config, extravars)
+        if again.healthy or not again.paused:
+            return again
+        time.sleep(1)
+    return again
+
+
 def lab_up(
     config: LabConfig | None = None,
     *,
@@ -132,6 +155,8 @@ def lab_up(
     # CDCLAB_LAB_PROOF=off: the behaviour before the proof existed (bench's baseline).
     full = full or os.environ.get("CDCLAB_LAB_PROOF") == "off"
     proof = None if full else prove(config, extravars)
+    if proof and proof.paused:
+        proof = _resumed(proof, config, extravars)
     if proof and proof.healthy:
         claim_lab(state_dir())
         return UpResult(playbook=None, config=config, proof=proof)
