@@ -561,6 +561,10 @@ def test_a_detached_run_is_stopped_from_the_laptop_with_its_report(standin, depl
         timeout=900,
     )
     assert detached.returncode == 0, detached.stdout + detached.stderr
+    # The kept instance runs the module's deploy, unchanged: this run did not deploy again.
+    said = " ".join((detached.stdout + detached.stderr).split())
+    assert "deploy skipped: the instance runs this deploy already" in said, said
+    assert "\u25b6 Install Docker Engine" not in said
     run_id = _handed_over_and_checking(standin, since, within_s=60)
     assert f"invoke experiment.attach {run_id}" in detached.stdout + detached.stderr
     stopped = run_invoke("experiment.stop", run_id, env=env)

@@ -35,6 +35,7 @@ from cdclab.prereqs import APT, Program, missing_programs
 from cdclab.progress import console
 from cdclab.secrets import secret_files
 from cdclab.ssh import SSHHost
+from cdclab.targets import aws_deployed as deployed
 from cdclab.targets.aws_plan import describe_aws_plan
 from cdclab.targets.base import BaseTarget, spec_arms
 from cdclab.targets.compose import (
@@ -167,20 +168,31 @@ class AwsTarget(BaseTarget):
         (never in extra vars, argv or results), removed as soon as the play ends.
         """
         assert self.inventory is not None
-        values = self.source.deploy_secrets()
-        with secret_files(run_state_dir(self.aws_run_id), values) as files:
-            run_playbook(
-                "aws_deploy.yml",
-                inventory=self.inventory,
-                extravars={
-                    **self.deploy_extravars(files["db"], files.get("kafka")),
-                    "cdclab_wheelhouse": str(wheelhouse_tarball()),
-                    "cdclab_version": __version__,
-                },
-                event_handler=self.event_handler,
-                artifact_dir=self.artifact_dir,
-                hide_env=self.secret_env_names,
-            )
+        state, values = run_state_dir(self.aws_run_id), self.source.deploy_secrets()
+        with secret_files(state, values) as files:
+            extravars = {
+                **self.deploy_extravars(files["db"], files.get("kafka")),
+                "cdclab_wheelhouse": str(wheelhouse_tarball()),
+                "cdclab_version": __version__,
+            }
+            salt = deployed.salt(state)
+            digest = deployed.deploy_digest(extravars, salt)
+            if digest == deployed.recorded(state) and self._containers_run():
+                console.print(
+                    "  deploy skipped: the instance runs this deploy already (same settings, "
+                    "image, cdclab and playbooks; every arm's container up)"
+                )
+            else:
+                deployed.forget(state)
+                run_playbook(
+                    "aws_deploy.yml",
+                    inventory=self.inventory,
+                    extravars=extravars,
+                    event_handler=self.event_handler,
+                    artifact_dir=self.artifact_dir,
+                    hide_env=self.secret_env_names,
+                )
+                deployed.record(state, digest, salt)
         # For the runbook tasks (`invoke connect.status --target aws --run-id …`).
         write_arms_file(
             run_state_dir(self.aws_run_id),
@@ -200,6 +212,14 @@ class AwsTarget(BaseTarget):
             self.compose_project,
             kafka=self.source.kafka_record(),
         )
+
+    def _containers_run(self) -> bool:
+        """Every arm's container is running on the instance (as the deploy left them)."""
+        names = [containers.container_name(w.name, self.compose_project) for w in self.workers]
+        done = self.ssh().run(
+            [self.settings.container_cli, "inspect", "--format", "{{.State.Running}}", *names]
+        )
+        return done.ok and done.stdout.split() == ["true"] * len(names)
 
     @property
     def secret_env_names(self) -> list[str]:
