@@ -99,9 +99,11 @@ def experiments(c):
     from cdclab import yaml12
     from cdclab.core.spec import available_specs
 
-    for kind, path in available_specs().items():
+    specs = available_specs()
+    width = max(map(len, specs), default=0) + 2  # a column wide enough for every name
+    for kind, path in specs.items():
         data = yaml12.load(path.read_text()) or {}
-        out.print(f"{kind:16} {data.get('description', '')}")
+        out.print(f"{kind:{width}}{data.get('description', '')}")
 
 
 @task(name="report", help={"directory": "a results directory (needs at least checks.jsonl)"})
