@@ -47,10 +47,12 @@ def run_invoke(
 
 # The lab's modules share one lab, in an order that changes it as little as possible:
 # test_lab builds it from nothing; the modules on its own shape follow; then those whose last
-# runs change it (test_faults' 4-worker catalog, test_handshakes' ssl-debug arms); test_docker
-# last, whose last test takes the whole lab down. Unit tests first, with no lab up.
+# runs change it (test_faults' 4-worker catalog, test_handshakes' ssl-debug arms); test_oncall
+# brings the lab's own shape back for test_docker (on ssl-debug's debug-logging workers the
+# docker runs' lab.up ran every playbook, twice), last, whose last test takes the lab down.
+# Unit tests first, with no lab up.
 FIRST_MODULES = ("test_lab.py",)
-LAST_MODULES = ("test_faults.py", "test_handshakes.py", "test_docker.py")
+LAST_MODULES = ("test_faults.py", "test_handshakes.py", "test_oncall.py", "test_docker.py")
 
 
 def _rank(item) -> tuple[int, int]:

@@ -129,7 +129,12 @@ class DockerTarget(Sourced, LocalTarget):
     # -- set up and tear down -----------------------------------------------------------
     def prepare(self) -> list[str]:
         """The lab, the engine, the image and one container per arm; this run's connectors."""
-        lab_up(self.config, event_handler=self.event_handler, artifact_dir=self.artifact_dir)
+        lab_up(
+            self.config,
+            event_handler=self.event_handler,
+            artifact_dir=self.artifact_dir,
+            hide_env=tuple(self.source.secret_env_names),
+        )
         with secret_files(state_dir(), self.source.deploy_secrets()) as files:
             self._playbook("docker_up.yml", self.deploy_extravars(files))
         self._ssh = ssh_to(self.config.connect)
