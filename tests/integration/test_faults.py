@@ -59,7 +59,8 @@ def _assert_a_drop_silenced_delivery(run: Path, fault_id: str, rest_from: float)
     assert any("-I INPUT -s 198.18.213.10" in r for r in applied["rules"])
     start, end = parse_iso(applied["at"]), parse_iso(healed["at"])
     checks = [c for c in _checks(run) if parse_iso(c["written_at"]) >= rest_from]
-    # REST never noticed: every check, before, during and after, says RUNNING.
+    # REST never noticed: every check from rest_from on, before, during and after the drop,
+    # says RUNNING.
     assert all(c["connector_state"] == c["task_state"] == "RUNNING" for c in checks)
     for arm in ("tls13", "tls12"):
         mine = [c for c in checks if c["arm"] == arm]

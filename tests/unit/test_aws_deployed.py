@@ -66,14 +66,14 @@ def test_the_same_deploy_has_the_same_digest_and_any_change_another(
 def test_the_record_keeps_its_salt_and_no_password(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
-    salt = deployed.salt(state)
-    assert deployed.salt(state) != salt  # no record yet: a new one each time
+    recorded, salt = deployed.load(state)
+    assert recorded is None and deployed.load(state)[1] != salt  # no record: a new salt
     files = tmp_path / "files"
     files.mkdir()
     digest = deployed.deploy_digest(_deploy(files, {}, "s3cret-pw", b"CA", b"code"), salt)
     deployed.record(state, digest, salt)
-    assert deployed.recorded(state) == digest and deployed.salt(state) == salt
+    assert deployed.load(state) == (digest, salt)
     text = (state / deployed.RECORD).read_text()
     assert "s3cret-pw" not in text and (state / deployed.RECORD).stat().st_mode & 0o777 == 0o600
     deployed.forget(state)
-    assert deployed.recorded(state) is None
+    assert deployed.load(state)[0] is None

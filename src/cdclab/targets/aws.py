@@ -175,9 +175,9 @@ class AwsTarget(BaseTarget):
                 "cdclab_wheelhouse": str(wheelhouse_tarball()),
                 "cdclab_version": __version__,
             }
-            salt = deployed.salt(state)
+            recorded, salt = deployed.load(state)
             digest = deployed.deploy_digest(extravars, salt)
-            if digest == deployed.recorded(state) and self._containers_run():
+            if digest == recorded and self._containers_run():
                 console.print(
                     "  deploy skipped: the instance runs this deploy already (same settings, "
                     "image, cdclab and playbooks; every arm's container up)"
@@ -195,7 +195,7 @@ class AwsTarget(BaseTarget):
                 deployed.record(state, digest, salt)
         # For the runbook tasks (`invoke connect.status --target aws --run-id …`).
         write_arms_file(
-            run_state_dir(self.aws_run_id),
+            state,
             {
                 w.name: {
                     "rest_host": "127.0.0.1",
@@ -206,7 +206,7 @@ class AwsTarget(BaseTarget):
             },
         )
         write_place_file(
-            run_state_dir(self.aws_run_id),
+            state,
             self.settings.container_cli,
             f"{self.remote_dir}/faults",  # the instance run's heal dir (InstanceTarget's)
             self.compose_project,

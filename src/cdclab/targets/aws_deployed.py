@@ -74,19 +74,14 @@ def deploy_digest(extravars: dict[str, Any], salt: bytes) -> str:
     return inputs_digest(seen)
 
 
-def salt(state: Path) -> bytes:
-    """The record's salt: kept while the instance's record is, new for a new instance."""
+def load(state: Path) -> tuple[str | None, bytes]:
+    """The recorded digest (None without a record) and the salt to digest with: the
+    record's own while it is kept, a new one for a new instance."""
     try:
-        return bytes.fromhex(json.loads((state / RECORD).read_text())["salt"])
+        saved = json.loads((state / RECORD).read_text())
+        return saved["digest"], bytes.fromhex(saved["salt"])
     except (OSError, ValueError, KeyError):
-        return os.urandom(16)
-
-
-def recorded(state: Path) -> str | None:
-    try:
-        return json.loads((state / RECORD).read_text())["digest"]
-    except (OSError, ValueError, KeyError):
-        return None
+        return None, os.urandom(16)
 
 
 def record(state: Path, digest: str, salt_used: bytes) -> None:
