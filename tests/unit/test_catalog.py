@@ -19,9 +19,10 @@ from tests.unit.test_metrics import _check
 from tests.unit.test_summary import T0, _write
 
 
-def _run(directory, heal_seq: int):
+def _run(directory, heal_seq: int, off_fails_at: int | None = None):
     """Arms 'on' and 'off' lose canaries 4..9 (written every 5 s); 'on' reconnects and
-    delivers again from canary 10, before the heal; 'off' never delivers again."""
+    delivers again from canary 10, before the heal; 'off' never delivers again (its task
+    FAILED from canary off_fails_at on, if given)."""
     directory.mkdir()
     lines = []
     for seq in range(20):
@@ -29,7 +30,10 @@ def _run(directory, heal_seq: int):
         lines.append(
             _check(seq, "on", "missing" if on_lost else "delivered", 300, disconnects=int(seq > 9))
         )
-        lines.append(_check(seq, "off", "missing" if off_lost else "delivered", 300))
+        off = _check(seq, "off", "missing" if off_lost else "delivered", 300)
+        if off_fails_at is not None and seq >= off_fails_at:
+            off["task_state"] = "FAILED"
+        lines.append(off)
     _write(directory / "checks.jsonl", lines)
     faults = [
         {"event": "fault-applied", "fault_id": "f01", "label": "x", "at": utc_iso(T0 + 19)},
@@ -71,6 +75,19 @@ def test_a_reconnect_after_the_heal_is_not_credited_to_the_keep_alive_alone(tmp_
     on = cells["on"]
     assert on["cure"] == "its binlog client reconnected once the fault had ended"
     assert on["recovered"] == "30 s after it began (10 s after the heal)"
+
+
+def test_a_silent_failure_that_turns_loud_ends_when_rest_leaves_running(tmp_path):
+    """A bounded producer fails the task mid-fault: silent until REST says FAILED (canary
+    8, 20 s after canary 4), loud after, even if a stray record surfaces after the heal."""
+    run = _run(tmp_path / "demo-run", heal_seq=15, off_fails_at=8)
+    write_catalog(tmp_path, [run], {})
+    cells = {c["arm"]: c for c in json.loads((tmp_path / "catalog.json").read_text())}
+    off = cells["off"]
+    assert off["silent"] and off["rest_left_running"]
+    assert off["recovered"] == "20 s after it began (REST no longer RUNNING)"
+    assert off["cure"] == "it turned loud: REST stopped saying RUNNING"
+    assert cells["on"]["cure"] == "its binlog client reconnected (keep-alive)"
 
 
 def test_a_failure_with_no_fault_is_timed_from_its_first_lost_canary(tmp_path):
@@ -212,36 +229,41 @@ def test_more_arms_than_a_lab_holds_are_refused():
     minor=st.integers(min_value=0, max_value=12),
     patch=st.integers(min_value=0, max_value=9),
 )
-def test_the_lab_runs_exactly_the_debezium_lines_from_2_7_to_3_0(major, minor, patch):
-    """The MariaDB connector begins at 2.7; from 3.1 on it needs Kafka Connect 4."""
-    from cdclab.core.spec import lab_debezium_problem
+def test_the_lab_runs_every_debezium_line_from_2_7_and_3_1_on_connect_4(major, minor, patch):
+    """The MariaDB connector begins at 2.7; from 3.1 on a release runs on Kafka Connect 4."""
+    from cdclab.core.spec import lab_debezium_problem, needs_connect4
+    from cdclab.lab.extravars import connect_release
+    from cdclab.versions import load_versions
 
-    problem = lab_debezium_problem(f"{major}.{minor}.{patch}.Final")
-    assert (problem is None) == ((2, 7) <= (major, minor) <= (3, 0))
-    if (major, minor) > (3, 0):
-        assert "Kafka Connect 4" in problem and "3.0.1.Final" in problem
-    elif problem:
+    release, pinned = f"{major}.{minor}.{patch}.Final", load_versions()
+    problem = lab_debezium_problem(release)
+    assert (problem is None) == ((major, minor) >= (2, 7))
+    if problem:
         assert "begins at 2.7.0.Final" in problem
+    assert needs_connect4(release) == ((major, minor) >= (3, 1))
+    connect = connect_release(release, pinned)
+    assert connect == (pinned.connect4 if (major, minor) >= (3, 1) else pinned.kafka)
 
 
-def test_a_release_the_lab_cannot_load_is_refused_by_arm_before_anything_runs():
+def test_a_release_without_a_mariadb_connector_is_refused_by_arm_before_anything_runs():
     from cdclab.core.spec import load_spec
 
-    with pytest.raises(
-        InvalidInputError, match=r"arms\.tls12\.debezium: 3\.5\.0\.Final.*Connect 4"
-    ):
-        load_spec("tls-compare", assignments=["arms.tls12.debezium=3.5.0.Final"])
-    with pytest.raises(InvalidInputError, match=r"keepalive_dbz31\.debezium: 3\.1\.0\.Final"):
-        catalog_specs(["nat-idle"], ["2.7.0.Final", "3.1.0.Final"])
+    with pytest.raises(InvalidInputError, match=r"arms\.tls12\.debezium: 2\.6\.2\.Final.*2\.7"):
+        load_spec("tls-compare", assignments=["arms.tls12.debezium=2.6.2.Final"])
+    with pytest.raises(InvalidInputError, match=r"keepalive_dbz26\.debezium: 2\.6\.0\.Final"):
+        catalog_specs(["nat-idle"], ["2.7.0.Final", "2.6.0.Final"])
 
 
-def test_the_pinned_comparison_release_is_one_the_lab_runs():
-    from cdclab.core.spec import lab_debezium_problem
+def test_the_pinned_comparison_releases_are_ones_the_lab_runs_on_both_connect_lines():
+    from cdclab.core.spec import lab_debezium_problem, needs_connect4
     from cdclab.versions import load_versions
 
     pinned = load_versions()
-    assert lab_debezium_problem(pinned.debezium_compare) is None
+    for release in (pinned.debezium_compare, pinned.debezium_latest):
+        assert lab_debezium_problem(release) is None
     assert pinned.debezium_compare.split(".")[:2] != pinned.debezium.split(".")[:2]
+    assert not needs_connect4(pinned.debezium) and not needs_connect4(pinned.debezium_compare)
+    assert needs_connect4(pinned.debezium_latest) and pinned.connect4.startswith("4.")
 
 
 def test_quick_sizes_validate_and_are_shorter_with_the_same_failure():
@@ -255,3 +277,23 @@ def test_quick_sizes_validate_and_are_shorter_with_the_same_failure():
         ]
         assert tuple(spec.resolved_arms()) == tuple(full[name].resolved_arms()), name
     assert sum(s.duration for s in quick.values()) < sum(s.duration for s in full.values())
+
+
+def test_an_arm_on_debezium_3_1_or_later_gets_a_connect_4_worker_and_the_others_keep_3_7():
+    from cdclab.core.spec import load_spec
+    from cdclab.lab.extravars import lab_extravars
+    from cdclab.targets.local import lab_config_for
+    from cdclab.versions import load_versions
+
+    pinned = load_versions()
+    spec = load_spec("tls-compare", assignments=[f"arms.tls12.debezium={pinned.debezium_latest}"])
+    lab = lab_extravars(lab_config_for(spec))["cdclab_lab"]
+    arms = {a["name"]: (a["debezium"], a["connect"]) for a in lab["arms"]}
+    assert arms == {
+        "tls13": (pinned.debezium, pinned.kafka),
+        "tls12": (pinned.debezium_latest, pinned.connect4),
+    }
+    assert lab["connect_versions"] == [pinned.connect4]
+    assert lab["debezium_versions"] == sorted([pinned.debezium, pinned.debezium_latest])
+    plain = lab_extravars(lab_config_for(load_spec("tls-compare")))["cdclab_lab"]
+    assert plain["connect_versions"] == []

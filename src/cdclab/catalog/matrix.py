@@ -56,14 +56,35 @@ def _detection(
     return round(episode.detected_at - episode.start, 3), "the first lost canary"
 
 
+def _turned_loud(
+    arm: ArmSummary, episode: EpisodeSummary, impact: FaultImpact | None
+) -> float | None:
+    """When REST stopped saying RUNNING while the episode lasted (say a bounded producer
+    failed the task): from then on the failure is no longer silent, whatever arrives
+    later (a record already in a leader's log can still surface after the heal)."""
+    found = next((a for a in impact.arms if a.arm == arm.arm), None) if impact else None
+    if impact is None or impact.applied_at is None or found is None or found.rest_s is None:
+        return None
+    at = impact.applied_at + found.rest_s
+    if at < episode.start or (episode.end is not None and at >= episode.end):
+        return None
+    return at
+
+
 def _recovered(
     arm: ArmSummary, episode: EpisodeSummary | None, impact: FaultImpact | None
 ) -> tuple[str, str]:
-    """(when it ended, what ended it): the binlog client's own reconnect if it counted one
-    (while the fault lasted, or once it had ended), else the fault's heal if the episode
-    ended after it, else the arm by itself."""
+    """(when it ended, what ended it): REST leaving RUNNING if it did while the episode
+    lasted, else the binlog client's own reconnect if it counted one (while the fault
+    lasted, or once it had ended), else the fault's heal if the episode ended after it,
+    else the arm by itself."""
     if episode is None:
         return "no silent failure", "–"
+    if (loud := _turned_loud(arm, episode, impact)) is not None:
+        return (
+            f"{loud - episode.start:.0f} s after it began (REST no longer RUNNING)",
+            "it turned loud: REST stopped saying RUNNING",
+        )
     if episode.end is None:
         return "not by the end of the run", "nothing in the run"
     ended = f"{episode.end - episode.start:.0f} s after it began"
