@@ -58,6 +58,18 @@ def ssl_mode_for(db_host: str) -> str:
     return "verify_ca"
 
 
+# MySQL's names of the SSL modes (Debezium's binlog connectors) and the MariaDB connector's
+# own from Debezium 3.1 on, which refuses the former; required and preferred encrypt
+# without verifying, as trust does.
+MARIADB_SSL_MODES = {
+    "disabled": "disable",
+    "preferred": "trust",
+    "required": "trust",
+    "verify_ca": "verify-ca",
+    "verify_identity": "verify-full",
+}
+
+
 def _as_connect_string(value: ConnectorValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -80,11 +92,14 @@ def render_connector_config(
     trust: DbTrust | None = None,
     kafka_client: Mapping[str, str] | None = None,
     overrides: Mapping[str, ConnectorValue] | None = None,
+    mariadb_ssl_modes: bool = False,
 ) -> dict[str, str]:
     """The connector's config map: the template's settings, then the arm's overrides.
     Without `trust` the connection is encrypted but the certificate is not verified;
     `kafka_client`: the cluster's client security (KafkaSecurity.java), which Debezium's
-    schema history producer and consumer need besides the worker's own clients."""
+    schema history producer and consumer need besides the worker's own clients;
+    `mariadb_ssl_modes`: the release names SSL modes as MariaDB does, so an arm's MySQL
+    name (verify_ca, ...) is said that way."""
     text = (
         environment()
         .get_template("connector.json.j2")
@@ -114,4 +129,7 @@ def render_connector_config(
         if key == "name":
             raise ValueError("connector override 'name' is not allowed: names are per run")
         config[key] = _as_connect_string(value)
+    if mariadb_ssl_modes:
+        mode = config["database.ssl.mode"]
+        config["database.ssl.mode"] = MARIADB_SSL_MODES.get(mode, mode)
     return config

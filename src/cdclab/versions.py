@@ -19,6 +19,9 @@ class Versions(BaseModel):
     slf4j: str
     debezium: str
     debezium_compare: str
+    debezium_latest: str
+    connect4: str
+    log4j2: str
     debezium_connector_artifact: str
     debezium_connector_class: str
     maven_dependency_plugin: str

@@ -563,11 +563,13 @@ def test_a_ca_rotation_the_connectors_do_not_trust_is_silent_until_the_heal(env)
 # (ssl-debug), so the lab changes once between them, not twice.
 def test_the_quick_catalog_of_a_lost_replica_across_two_debezium_releases(env):
     """invoke catalog --quick --only under-replicated, every arm once on the pinned Debezium
-    (2.7) and once on the 3.0 line: both releases registered and delivering before the
-    fault, the failure as it is on both, the matrix written; the broker resumed.
+    (2.7, Kafka Connect 3.7) and once on the newest (3.5, its own Kafka Connect 4 worker):
+    both releases registered and delivering before the fault, the failure as it is on both,
+    the matrix written; the broker resumed.
     (nat-idle and half-open run above on the lab's own shape, which spares two lab changes.)"""
     assert run_invoke("lab.up", env=env, timeout=900).rc == 0  # a no-op on a healthy lab
-    pinned, compared = load_versions().debezium, load_versions().debezium_compare
+    versions = load_versions()
+    pinned, compared = versions.debezium, versions.debezium_latest
     ran = run_invoke(
         "catalog",
         "--only",
@@ -581,12 +583,16 @@ def test_the_quick_catalog_of_a_lost_replica_across_two_debezium_releases(env):
     assert ran.rc == 0, ran.stdout + ran.stderr
     runs = _catalog_runs(Path(env["CDCLAB_RESULTS_DIR"]))
     assert set(runs) == {"under-replicated"}, ran.stdout
-    run, tags = runs["under-replicated"], ("dbz27", "dbz30")
+    run, tags = runs["under-replicated"], ("dbz27", "dbz35")
     # Each release registered its own connector, ran its own plugin directory, delivered.
-    versions = json.loads((run / "manifest.json").read_text())["versions"]["arms"]
+    ran_arms = json.loads((run / "manifest.json").read_text())["versions"]["arms"]
     arms = [f"default_{t}" for t in tags]
-    assert [versions[a]["debezium"] for a in arms] == [pinned, compared]
-    assert versions[arms[0]]["binlog_client"] != versions[arms[1]]["binlog_client"]
+    assert [ran_arms[a]["debezium"] for a in arms] == [pinned, compared]
+    assert [ran_arms[a]["connect"] for a in arms] == [versions.kafka, versions.connect4]
+    assert ran_arms[arms[0]]["binlog_client"] != ran_arms[arms[1]]["binlog_client"]
+    # The Connect 4 worker really runs Kafka 4's runtime, and logs as the others do.
+    connect4_log = TEST_STATE / "connect" / arms[1] / "log" / "connect.log"
+    assert f"Kafka version: {versions.connect4}".encode() in connect4_log.read_bytes()
     applied = parse_iso({r["event"]: r for r in _faults(run)}["fault-applied"]["at"])
     for arm in arms + [f"bounded_{t}" for t in tags]:
         before = [

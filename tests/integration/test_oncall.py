@@ -110,7 +110,7 @@ def test_runbook_steps_on_an_arm_and_on_an_explicit_cluster(env):
     assert explicit["connector"] == status["connector"] and explicit["target"] == "explicit"
     config = run_invoke("connect.config", "--arm", "tls12", "--json", env=env).json()
     assert config["database.password"].startswith("${file:")  # a reference, not a secret
-    assert config["database.server.id"] and config["snapshot.mode"] == "schema_only"
+    assert config["database.server.id"] and config["snapshot.mode"] == "no_data"
     asked_at = time.time()
     logs = run_invoke("logs", "--arm", "tls12", "--since", "2m", env=env)
     assert logs.rc == 0 and status["connector"] in logs.stdout  # the pause/restart above

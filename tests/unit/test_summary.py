@@ -101,3 +101,20 @@ def test_a_torn_last_line_does_not_break_the_report(tmp_path):
     with open(tmp_path / "checks.jsonl", "a") as handle:
         handle.write('{"canary_id": "c99", "ar')
     assert summarize(tmp_path).arms[0].canaries == 10
+
+
+def test_the_setup_table_says_per_arm_what_it_ran(tmp_path):
+    _field_report_like(tmp_path, n=10)
+    arms = {
+        "tls13": {"debezium": "2.7.0.Final", "binlog_client": "0.29.2", "connect": "3.7.2"},
+        "tls12": {"debezium": "3.5.0.Final", "binlog_client": "0.40.6", "connect": "4.1.1"},
+    }
+    manifest = {"versions": {"kafka": "3.7.2", "arms": arms}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    build_report(tmp_path)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| kafka | 3.7.2 |" in markdown
+    row = "| arm tls12 | Debezium 3.5.0.Final, binlog client 0.40.6, Kafka Connect 4.1.1 |"
+    assert row in markdown and "{'" not in markdown
+    html = (tmp_path / "report.html").read_text()
+    assert "<th>arm tls13</th><td>Debezium 2.7.0.Final, binlog client 0.29.2, Kafka" in html

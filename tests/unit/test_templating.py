@@ -20,7 +20,7 @@ FIELD_REPORT_SETTINGS = {
     "connect.timeout.ms": "30000",
     "errors.tolerance": "none",
     "errors.retry.timeout": "60000",
-    "snapshot.mode": "schema_only",
+    "snapshot.mode": "no_data",
     "database.ssl.mode": "required",
 }
 
@@ -232,3 +232,35 @@ def test_an_address_is_verified_by_its_ca_only(address):
 @given(st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]{2,10}){1,3}", fullmatch=True))
 def test_a_name_is_verified_by_its_ca_and_identity(name):
     assert ssl_mode_for(name) == "verify_identity"
+
+
+def test_a_release_with_mariadb_ssl_mode_names_gets_them_whatever_the_arm_wrote():
+    """From Debezium 3.1 the MariaDB connector refuses MySQL's names (measured with
+    3.5.0.Final: "Value must be one of trust, disable, verify-ca, verify-full")."""
+    from cdclab.core.spec import mariadb_ssl_mode_names
+    from cdclab.templating import DbTrust, render_connector_config
+
+    def mode(overrides, *, release):
+        return render_connector_config(
+            name="c",
+            connector_class="io.debezium.connector.mariadb.MariaDbConnector",
+            db_host="198.18.0.10",
+            db_port=3306,
+            db_user="u",
+            secrets_file="/s",
+            server_id=1,
+            topic_prefix="p",
+            database="d",
+            table="t",
+            bootstrap_servers="b:9092",
+            trust=DbTrust(ca_file="/ca.pem", truststore="/t.p12"),
+            overrides=overrides,
+            mariadb_ssl_modes=mariadb_ssl_mode_names(release),
+        )["database.ssl.mode"]
+
+    assert mode({}, release="2.7.0.Final") == "verify_ca"
+    assert mode({}, release="3.0.1.Final") == "verify_ca"
+    assert mode({}, release="3.5.0.Final") == "verify-ca"
+    assert mode({"database.ssl.mode": "required"}, release="3.5.0.Final") == "trust"
+    assert mode({"database.ssl.mode": "verify_identity"}, release="3.1.0.Final") == "verify-full"
+    assert mode({"database.ssl.mode": "verify-full"}, release="3.5.0.Final") == "verify-full"

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from cdclab.catalog.entries import CatalogEntry, chosen
 from cdclab.catalog.matrix import write_catalog
-from cdclab.core.spec import DEBEZIUM_VERSION, ExperimentSpec, load_spec
+from cdclab.core.spec import DEBEZIUM_VERSION, ExperimentSpec, debezium_label, load_spec
 from cdclab.errors import InvalidInputError, from_validation
 from cdclab.paths import results_dir
 
@@ -43,7 +43,7 @@ def with_debezium(spec: ExperimentSpec, releases: list[str]) -> ExperimentSpec:
         f"{name}_{tags[release]}": {
             **arm.model_dump(mode="json"),
             "debezium": release,
-            "description": "; ".join(filter(None, [arm.description, f"Debezium {release}"])),
+            "description": "; ".join(filter(None, [arm.description, debezium_label(release)])),
         }
         for name, arm in spec.resolved_arms().items()
         for release in releases

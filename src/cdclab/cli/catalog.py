@@ -19,7 +19,7 @@ def _listed(value: str | None) -> list[str] | None:
         + ", ".join(e.experiment for e in CATALOG)
         + ")",
         "debezium": "comma-separated Debezium releases: every arm runs once per release "
-        "(e.g. 2.7.0.Final,3.0.1.Final), side by side; docs/catalog.md says which the lab runs",
+        "(e.g. 2.7.0.Final,3.5.0.Final), side by side, each on the Kafka Connect it is built for",
         "quick": "each failure at its shortest useful size (one short fault, about 2-3 "
         "minutes each; keyupdate keeps its size): a first look, or a demo",
         "dry-run": "validate every experiment and list what would run; change nothing",

@@ -35,27 +35,41 @@ MAX_LOAD_BYTES_PER_S = 20e6
 DOTTED_SECTIONS = ("connector", "sysctls", "security_properties")
 MIN_DURATION_S, MAX_DURATION_S = 10.0, 7 * 86400.0  # one clock's span
 DEBEZIUM_VERSION = r"^\d+\.\d+\.\d+\.(Final|CR\d+|Beta\d+|Alpha\d+)$"
-# The Debezium lines the lab's workers can load (measured on the lab): the MariaDB connector
-# begins at 2.7; from 3.1 on it is built for Kafka Connect 4 and fails to load on the lab's
-# Connect 3.7 (NoSuchMethodException: JsonConverter.convertToConnect).
-LAB_DEBEZIUM_LINES = ((2, 7), (3, 0))
+# The MariaDB connector begins at 2.7; from 3.1 on Debezium is built for Kafka Connect 4,
+# so an arm on such a release runs a Connect 4 worker (on Connect 3.7 its plugin fails to
+# load: NoSuchMethodException JsonConverter.convertToConnect, measured).
+FIRST_LAB_DEBEZIUM_LINE = (2, 7)
+FIRST_CONNECT4_DEBEZIUM_LINE = (3, 1)
+
+
+def _line(release: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in release.split(".")[:2])
 
 
 def lab_debezium_problem(release: str) -> str | None:
     """Why the lab's workers cannot run this Debezium release, or None if they can."""
-    line = tuple(int(part) for part in release.split(".")[:2])
-    first, last = LAB_DEBEZIUM_LINES
-    if line < first:
+    if _line(release) < FIRST_LAB_DEBEZIUM_LINE:
         return (
             f"{release} has no MariaDB connector (debezium-connector-mariadb begins at "
             "2.7.0.Final); name 2.7.0.Final or later"
         )
-    if line > last:
-        return (
-            f"{release} is built for Kafka Connect 4 and the lab's workers run Kafka Connect 3: "
-            "name a release up to the 3.0 line (3.0.1.Final is the one pinned in versions.yml)"
-        )
     return None
+
+
+def needs_connect4(release: str) -> bool:
+    """Whether this Debezium release is built for Kafka Connect 4 (3.1 and later)."""
+    return _line(release) >= FIRST_CONNECT4_DEBEZIUM_LINE
+
+
+def debezium_label(release: str) -> str:
+    """How plans and reports name an arm's release, with the Connect line it runs on."""
+    return f"Debezium {release}" + (" on Kafka Connect 4" if needs_connect4(release) else "")
+
+
+def mariadb_ssl_mode_names(release: str) -> bool:
+    """Whether this release's MariaDB connector names its SSL modes as MariaDB's driver does
+    (disable, trust, verify-ca, verify-full): from 3.1 on; before, MySQL's names."""
+    return _line(release) >= (3, 1)
 
 
 class Strict(BaseModel):
@@ -388,7 +402,7 @@ class ArmSpec(Strict):
         connector = ", ".join(f"{k}={v}" for k, v in self.connector.items()) or "template defaults"
         security = ", ".join(f"{k}={v}" for k, v in self.security_properties.items())
         return (
-            (f"Debezium {self.debezium}; " if self.debezium else "")
+            (f"{debezium_label(self.debezium)}; " if self.debezium else "")
             + f"JVM options {self.jvm_opts or '(JVM defaults)'}"
             + (f"; java.security: {security}" if security else "")
             + f"; connector: {connector}"

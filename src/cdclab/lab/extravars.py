@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from cdclab.core.jvm import worker_jvm_options
+from cdclab.core.spec import mariadb_ssl_mode_names, needs_connect4
 from cdclab.lab.config import Arm, LabConfig
 from cdclab.paths import cache_dir, state_dir
 from cdclab.templating import DbTrust, render_connector_config
-from cdclab.versions import jolokia_agent_jar, load_versions
+from cdclab.versions import Versions, jolokia_agent_jar, load_versions
 
 BRIDGE = "cdclab-br0"
 CDC_USER = "cdclab_cdc"
@@ -49,8 +50,15 @@ def connector_entry(
             bootstrap_servers=config.kafka_bootstrap,
             trust=connector_trust(arm.name),
             overrides=arm.connector,
+            mariadb_ssl_modes=mariadb_ssl_mode_names(arm.debezium or versions.debezium),
         ),
     }
+
+
+def connect_release(debezium: str, pinned: Versions) -> str:
+    """The Kafka Connect release a worker running this Debezium release needs: the lab's
+    Kafka (3.7) up to Debezium 3.0, Kafka Connect 4 (versions.yml connect4) after it."""
+    return pinned.connect4 if needs_connect4(debezium) else pinned.kafka
 
 
 def lab_jvm_options(config: LabConfig, arm: Arm) -> str:
@@ -67,7 +75,7 @@ def lab_jvm_options(config: LabConfig, arm: Arm) -> str:
     )
 
 
-def _arms(config: LabConfig, pinned_debezium: str) -> list[dict[str, Any]]:
+def _arms(config: LabConfig, pinned: Versions) -> list[dict[str, Any]]:
     return [
         {
             "name": a.name,
@@ -75,7 +83,8 @@ def _arms(config: LabConfig, pinned_debezium: str) -> list[dict[str, Any]]:
             "metrics_port": a.metrics_port,
             "jvm_options": lab_jvm_options(config, a),
             "security_properties": a.security_properties,
-            "debezium": a.debezium or pinned_debezium,
+            "debezium": a.debezium or pinned.debezium,
+            "connect": connect_release(a.debezium or pinned.debezium, pinned),
         }
         for a in config.arms
     ]
@@ -83,6 +92,7 @@ def _arms(config: LabConfig, pinned_debezium: str) -> list[dict[str, Any]]:
 
 def lab_extravars(config: LabConfig) -> dict[str, Any]:
     pinned = load_versions()
+    arms = _arms(config, pinned)
     return {
         "cdclab_state_dir": str(state_dir()),
         "cdclab_cache_dir": str(cache_dir()),
@@ -106,9 +116,11 @@ def lab_extravars(config: LabConfig) -> dict[str, Any]:
             "load_table": config.load_table,
             "cdc_user": CDC_USER,
             "writer_user": WRITER_USER,
-            "arms": _arms(config, pinned.debezium),
-            # Every Debezium release an arm runs: each is fetched into its own plugin.path.
-            "debezium_versions": sorted({a.debezium or pinned.debezium for a in config.arms}),
+            "arms": arms,
+            # Every Debezium release an arm runs: each is fetched into its own plugin.path;
+            # and every Kafka Connect release beyond the lab's Kafka, each its own classpath.
+            "debezium_versions": sorted({a["debezium"] for a in arms}),
+            "connect_versions": sorted({a["connect"] for a in arms} - {pinned.kafka}),
         },
         "cdclab_connectors": [connector_entry(config, arm) for arm in config.arms],
     }

@@ -40,12 +40,31 @@ def _when(epoch: float | None) -> str:
     return (utc_iso(epoch) or "–").replace("T", " ")
 
 
+def _setup_rows(versions: dict[str, Any]) -> list[tuple[str, str]]:
+    """The manifest's versions as (component, version) rows: one row per arm for what
+    that arm ran (its Debezium, binlog client and Kafka Connect), not a dict's repr."""
+    rows = [(name, str(value)) for name, value in versions.items() if name != "arms"]
+    for arm, ran in (versions.get("arms") or {}).items():
+        parts = [
+            f"{label} {ran[key]}"
+            for key, label in (
+                ("debezium", "Debezium"),
+                ("binlog_client", "binlog client"),
+                ("connect", "Kafka Connect"),
+            )
+            if ran.get(key)
+        ]
+        rows.append((f"arm {arm}", ", ".join(parts)))
+    return rows
+
+
 def _context(directory: Path, summary: Summary) -> dict[str, Any]:
     manifest_path = directory / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return {
         "s": summary,
         "manifest": manifest,
+        "setup_rows": _setup_rows(manifest.get("versions") or {}),
         "pct": _pct,
         "ms": _ms,
         "when": _when,

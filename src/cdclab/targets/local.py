@@ -26,7 +26,7 @@ from cdclab.faults.plan import describe_faults, lab_sweep, plan_faults
 from cdclab.lab import config as lab_config
 from cdclab.lab.access import mariadb_client_argv, ssh_to, writer_account
 from cdclab.lab.config import SECOND_BROKER_PORT, LabConfig
-from cdclab.lab.extravars import connector_entry, lab_extravars
+from cdclab.lab.extravars import connect_release, connector_entry, lab_extravars
 from cdclab.lab.teardown import lab_owner
 from cdclab.lab.tls_evidence import collect_tls_evidence
 from cdclab.lab.up import LOCAL_INVENTORY, check_matches_running_lab, lab_up
@@ -79,11 +79,13 @@ def one_run_at_a_time():
 
 
 def _plugin_versions(debezium: str) -> dict[str, str | None]:
-    """An arm's Debezium release and the binlog client its plugin directory holds."""
+    """An arm's Debezium release, the binlog client its plugin directory holds and the
+    Kafka Connect release its worker runs."""
     jars = state_dir().glob(f"dist/debezium/{debezium}/*/lib/mysql-binlog-connector-java-*.jar")
     names = [re.search(r"java-(.+)\.jar$", jar.name) for jar in jars]
     client = next((m.group(1) for m in names if m), None)
-    return {"debezium": debezium, "binlog_client": client}
+    connect = connect_release(debezium, load_versions())
+    return {"debezium": debezium, "binlog_client": client, "connect": connect}
 
 
 class LocalTarget(BaseTarget):
