@@ -123,3 +123,20 @@ def test_only_connectors_that_are_merely_paused_are_left_to_a_resume(states):
     assert (problem is None) == healthy
     named = [e["name"] for e, (s, _) in zip(entries, states, strict=True) if s == "PAUSED"]
     assert paused == (named if repairable else [])
+
+
+def test_a_retired_worker_leaves_no_start_script_for_the_proof_to_expect(tmp_path, monkeypatch):
+    """After a lab shape without an arm, the proof must not look for that arm's worker:
+    it did, so every later lab.up ran all the playbooks ("process not running")."""
+    from cdclab.lab.proof import lab_pidfiles
+    from cdclab.lab.teardown import stop_workers
+
+    monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path))
+    for arm in ("gone", "kept"):
+        run = tmp_path / "connect" / arm / "run"
+        run.mkdir(parents=True)
+        (run / "connect.pid.start").write_text("#!/bin/sh\n")
+    (tmp_path / "connect" / "gone" / "run" / "connect.pid").write_text("999999999\n")
+    assert stop_workers(["gone"], grace_seconds=0.1) == []  # no such process: nothing to stop
+    assert lab_pidfiles() == ["connect/kept/run/connect.pid"]
+    assert not list((tmp_path / "connect" / "gone" / "run").iterdir())

@@ -124,7 +124,8 @@ def _restore_ip_forward(report: TeardownReport) -> None:
 
 
 def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]:
-    """Stop the Connect workers of these arms (pid files); the arms that had one running."""
+    """Stop the Connect workers of these arms (pid files); the arms that had one running.
+    Their start scripts go too: the lab's proof expects a process for every one it finds."""
     stopped = []
     for name in arm_names:
         pid = pidfile_process(Path(worker_pidfile(name)))
@@ -132,6 +133,7 @@ def stop_workers(arm_names: list[str], grace_seconds: float = 30.0) -> list[str]
             stop_pids([pid], grace_seconds)
             stopped.append(name)
         Path(worker_pidfile(name)).unlink(missing_ok=True)
+        Path(worker_pidfile(name) + ".start").unlink(missing_ok=True)
     return stopped
 
 
