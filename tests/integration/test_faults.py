@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -592,7 +593,10 @@ def test_the_quick_catalog_of_a_lost_replica_across_two_debezium_releases(env):
     assert ran_arms[arms[0]]["binlog_client"] != ran_arms[arms[1]]["binlog_client"]
     # The Connect 4 worker really runs Kafka 4's runtime, and logs as the others do.
     connect4_log = TEST_STATE / "connect" / arms[1] / "log" / "connect.log"
-    assert f"Kafka version: {versions.connect4}".encode() in connect4_log.read_bytes()
+    line = rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] INFO \[.+\] Kafka version: "
+    version = re.escape(versions.connect4.encode())
+    logged = re.search(line + version, connect4_log.read_bytes(), re.M)
+    assert logged, "the Connect 4 worker's log lacks its Kafka version in the lab's line format"
     applied = parse_iso({r["event"]: r for r in _faults(run)}["fault-applied"]["at"])
     for arm in arms + [f"bounded_{t}" for t in tags]:
         before = [

@@ -62,8 +62,10 @@ def _turned_loud(
     """When REST stopped saying RUNNING while the episode lasted (say a bounded producer
     failed the task): from then on the failure is no longer silent, whatever arrives
     later (a record already in a leader's log can still surface after the heal)."""
-    found = next((a for a in impact.arms if a.arm == arm.arm), None) if impact else None
-    if impact is None or impact.applied_at is None or found is None or found.rest_s is None:
+    if impact is None or impact.applied_at is None:
+        return None
+    found = next((a for a in impact.arms if a.arm == arm.arm), None)
+    if found is None or found.rest_s is None:
         return None
     at = impact.applied_at + found.rest_s
     if at < episode.start or (episode.end is not None and at >= episode.end):

@@ -39,6 +39,8 @@ DEBEZIUM_VERSION = r"^\d+\.\d+\.\d+\.(Final|CR\d+|Beta\d+|Alpha\d+)$"
 # Kafka 4, so an arm on such a release runs a Kafka Connect 4 worker.
 FIRST_LAB_DEBEZIUM_LINE = (2, 7)
 FIRST_CONNECT4_DEBEZIUM_LINE = (3, 1)
+# From 3.1 the MariaDB connector also takes its driver's SSL mode names (verify-ca, ...).
+FIRST_MARIADB_SSL_MODES_LINE = (3, 1)
 
 
 def _line(release: str) -> tuple[int, ...]:
@@ -68,7 +70,7 @@ def debezium_label(release: str) -> str:
 def mariadb_ssl_mode_names(release: str) -> bool:
     """Whether this release's MariaDB connector names its SSL modes as MariaDB's driver does
     (disable, trust, verify-ca, verify-full): from 3.1 on; before, MySQL's names."""
-    return _line(release) >= (3, 1)
+    return _line(release) >= FIRST_MARIADB_SSL_MODES_LINE
 
 
 class Strict(BaseModel):

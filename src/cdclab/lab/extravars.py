@@ -75,24 +75,22 @@ def lab_jvm_options(config: LabConfig, arm: Arm) -> str:
     )
 
 
-def _arms(config: LabConfig, pinned: Versions) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": a.name,
-            "rest_port": a.rest_port,
-            "metrics_port": a.metrics_port,
-            "jvm_options": lab_jvm_options(config, a),
-            "security_properties": a.security_properties,
-            "debezium": a.debezium or pinned.debezium,
-            "connect": connect_release(a.debezium or pinned.debezium, pinned),
-        }
-        for a in config.arms
-    ]
+def _arm(config: LabConfig, arm: Arm, pinned: Versions) -> dict[str, Any]:
+    debezium = arm.debezium or pinned.debezium
+    return {
+        "name": arm.name,
+        "rest_port": arm.rest_port,
+        "metrics_port": arm.metrics_port,
+        "jvm_options": lab_jvm_options(config, arm),
+        "security_properties": arm.security_properties,
+        "debezium": debezium,
+        "connect": connect_release(debezium, pinned),
+    }
 
 
 def lab_extravars(config: LabConfig) -> dict[str, Any]:
     pinned = load_versions()
-    arms = _arms(config, pinned)
+    arms = [_arm(config, a, pinned) for a in config.arms]
     return {
         "cdclab_state_dir": str(state_dir()),
         "cdclab_cache_dir": str(cache_dir()),
