@@ -108,6 +108,46 @@ def test_a_failure_with_no_fault_is_timed_from_its_first_lost_canary(tmp_path):
     assert f"{off['detect_s']:.1f} s†" in row
 
 
+def test_a_failure_with_no_fault_that_turns_loud_ends_when_rest_leaves_running(tmp_path):
+    """keyupdate's kind on a release that gives up: no fault to time from, the task FAILED
+    from canary 12 on (40 s after canary 4, the first lost one)."""
+    run = _run(tmp_path / "demo-run", heal_seq=15, off_fails_at=12)
+    (run / "faults.jsonl").unlink()
+    build_report(run)
+    write_catalog(tmp_path, [run], {})
+    off = next(c for c in json.loads((tmp_path / "catalog.json").read_text()) if c["arm"] == "off")
+    assert off["recovered"] == "40 s after it began (REST no longer RUNNING)"
+    assert off["cure"] == "it turned loud: REST stopped saying RUNNING"
+
+
+def test_invoke_report_rebuilds_a_catalog_from_its_runs_journals(tmp_path, invoke_cli):
+    """Results taken by an older cdclab are read with this one's rules: the run's report
+    and the matrix are written again from the journals; `latest` is no second run."""
+    run = _run(tmp_path / "keyupdate-20261128T120401Z-8fc7b481", heal_seq=15, off_fails_at=12)
+    (run / "faults.jsonl").unlink()
+    spec = run / "spec.yaml"
+    spec.write_text(spec.read_text().replace("name: demo", "name: keyupdate"))
+    (run / "summary.json").unlink()  # as if the run's report were lost
+    (tmp_path / "catalog.json").write_text("[]\n")
+    (tmp_path / "latest").symlink_to(run.name)
+    ran = invoke_cli("report", str(tmp_path))
+    assert ran.rc == 0, ran.stderr
+    assert (run / "summary.json").is_file() and (run / "report.md").is_file()
+    cells = json.loads((tmp_path / "catalog.json").read_text())
+    assert [c["arm"] for c in cells] == ["on", "off"]
+    assert cells[1]["recovered"] == "40 s after it began (REST no longer RUNNING)"
+    text = (tmp_path / "catalog.md").read_text()
+    assert "[keyupdate](keyupdate-20261128T120401Z-8fc7b481/report.md)" in text
+    # what each failure teaches: only the failures the catalog holds
+    assert "- **keyupdate**: " in text and "- **nat-idle**" not in text
+
+
+def test_invoke_report_on_a_catalog_without_runs_says_what_to_give(tmp_path, invoke_cli):
+    (tmp_path / "catalog.json").write_text("[]\n")
+    ran = invoke_cli("report", str(tmp_path))
+    assert ran.rc != 0 and "holds no run of the catalog" in ran.stderr
+
+
 def test_a_failure_with_a_fault_is_timed_from_the_fault(tmp_path):
     run = _run(tmp_path / "demo-run", heal_seq=15)
     write_catalog(tmp_path, [run], {})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cdclab.core.journal import utc_iso
 from cdclab.report.render import build_report
-from cdclab.report.summary import load_checks, summarize
+from cdclab.report.summary import Check, _not_running_spans, load_checks, summarize
 
 T0 = 1_790_000_000.0
 
@@ -118,3 +122,22 @@ def test_the_setup_table_says_per_arm_what_it_ran(tmp_path):
     assert row in markdown and "{'" not in markdown
     html = (tmp_path / "report.html").read_text()
     assert "<th>arm tls13</th><td>Debezium 2.7.0.Final, binlog client 0.29.2, Kafka" in html
+
+
+@given(st.lists(st.sampled_from(["RUNNING", "FAILED", "PAUSED", None]), max_size=40))
+def test_not_running_spans_cover_exactly_the_checks_rest_saw_not_running(states):
+    """Each span starts and ends on a not-RUNNING check, spans are ordered and apart, every
+    not-RUNNING check lies in one and no RUNNING check does; unsampled checks do not count."""
+    checks = [
+        Check(f"c{i}", "a", T0 + i, None, None, "missing", state and "RUNNING", state)
+        for i, state in enumerate(states)
+    ]
+    spans = _not_running_spans(checks)
+    down = {c.written_at for c in checks if c.connector_state and not c.running}
+    up = {c.written_at for c in checks if c.running}
+    covered = {t for t in down | up if any(a <= t <= b for a, b in spans)}
+    assert covered == down
+    assert all(a in down and b in down and a <= b for a, b in spans)
+    assert all(b1 < a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
+    # two spans are separate only because a RUNNING check came between them
+    assert all(any(b1 < t < a2 for t in up) for (_, b1), (a2, _) in itertools.pairwise(spans))

@@ -56,21 +56,18 @@ def _detection(
     return round(episode.detected_at - episode.start, 3), "the first lost canary"
 
 
-def _turned_loud(
-    arm: ArmSummary, episode: EpisodeSummary, impact: FaultImpact | None
-) -> float | None:
-    """When REST stopped saying RUNNING while the episode lasted (say a bounded producer
-    failed the task): from then on the failure is no longer silent, whatever arrives
-    later (a record already in a leader's log can still surface after the heal)."""
-    if impact is None or impact.applied_at is None:
-        return None
-    found = next((a for a in impact.arms if a.arm == arm.arm), None)
-    if found is None or found.rest_s is None:
-        return None
-    at = impact.applied_at + found.rest_s
-    if at < episode.start or (episode.end is not None and at >= episode.end):
-        return None
-    return at
+def _turned_loud(arm: ArmSummary, episode: EpisodeSummary) -> float | None:
+    """When REST stopped saying RUNNING while the episode lasted (a bounded producer failed
+    the task, a reader gave up): from then on the failure is no longer silent, whatever
+    arrives later (a record already in a leader's log can still surface after the heal)."""
+    return next(
+        (
+            start
+            for start, _ in arm.rest_not_running_spans
+            if episode.start <= start and (episode.end is None or start < episode.end)
+        ),
+        None,
+    )
 
 
 def _recovered(
@@ -82,7 +79,7 @@ def _recovered(
     else the arm by itself."""
     if episode is None:
         return "no silent failure", "–"
-    if (loud := _turned_loud(arm, episode, impact)) is not None:
+    if (loud := _turned_loud(arm, episode)) is not None:
         return (
             f"{loud - episode.start:.0f} s after it began (REST no longer RUNNING)",
             "it turned loud: REST stopped saying RUNNING",
@@ -141,6 +138,8 @@ def catalog_cells(run_dirs: list[Path], root: Path) -> list[Cell]:
 def write_catalog(root: Path, run_dirs: list[Path], teaches: dict[str, str]) -> Path:
     """catalog.json and catalog.md in root (the runs are its subdirectories)."""
     cells = catalog_cells(run_dirs, root)
+    shown = {c.failure for c in cells}
+    teaches = {name: text for name, text in teaches.items() if name in shown}
     (root / "catalog.json").write_text(json.dumps([c.model_dump() for c in cells], indent=2) + "\n")
     text = (
         environment(html=False).get_template("catalog.md.j2").render(cells=cells, teaches=teaches)

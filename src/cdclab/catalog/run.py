@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from cdclab.catalog.entries import CatalogEntry, chosen
+from cdclab.catalog.entries import CATALOG, CatalogEntry, chosen
 from cdclab.catalog.matrix import write_catalog
 from cdclab.core.spec import DEBEZIUM_VERSION, ExperimentSpec, debezium_label, load_spec
 from cdclab.errors import InvalidInputError, from_validation
@@ -89,3 +90,28 @@ def run_catalog(
         if (outcome.directory / "summary.json").exists():
             runs.append(outcome.directory)
     return write_catalog(root, runs, {e.experiment: e.teaches for e, _ in specs})
+
+
+def _started(run: Path) -> str:
+    """A run directory's UTC start from its name (<experiment>-<UTC time>-<id>)."""
+    found = re.search(r"-(\d{8}T\d{6}Z)-", run.name)
+    return found.group(1) if found else run.name
+
+
+def _is_run(entry: Path) -> bool:
+    # `latest` is a link to the newest run, not a run of its own
+    return entry.is_dir() and not entry.is_symlink() and (entry / "checks.jsonl").is_file()
+
+
+def rebuild_catalog(root: Path, rebuild: Callable[[Path], object]) -> Path:
+    """A catalog's matrix again from its runs' journals, each run's report rebuilt first by
+    `rebuild`: results taken with an older cdclab read with this one's rules."""
+    runs = sorted(
+        (d for d in root.iterdir() if _is_run(d)),
+        key=_started,
+    )
+    if not runs:
+        raise InvalidInputError(f"{root} holds no run of the catalog: give a catalog's directory")
+    for run in runs:
+        rebuild(run)
+    return write_catalog(root, runs, {e.experiment: e.teaches for e in CATALOG})

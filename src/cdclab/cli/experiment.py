@@ -106,7 +106,13 @@ def experiments(c):
         out.print(f"{kind:{width}}{data.get('description', '')}")
 
 
-@task(name="report", help={"directory": "a results directory (needs at least checks.jsonl)"})
+@task(
+    name="report",
+    help={
+        "directory": "a results directory (needs at least checks.jsonl), or a catalog's "
+        "(every run's report and the matrix are rebuilt)"
+    },
+)
 @user_errors
 def report(c, directory):
     """Rebuild summary.json, report.md and report.html from a run's journals alone."""
@@ -116,6 +122,9 @@ def report(c, directory):
     path = Path(directory)
     if not path.is_dir():
         raise InvalidInputError(f"{directory} is not a directory: give a results directory")
+    if (path / "catalog.json").is_file():
+        _rebuild_catalog(path)
+        return
     # Started before the report's own imports: matplotlib loads in it meanwhile.
     with PlotRenderer() as renderer:
         from cdclab.report.render import build_report
@@ -126,6 +135,13 @@ def report(c, directory):
     out.print(f"report: {path / 'report.md'} and {path / 'report.html'}")
     for line in summary.verdict:
         out.print(f"verdict: {line}")
+
+
+def _rebuild_catalog(path: Path) -> None:
+    from cdclab.catalog.run import rebuild_catalog
+    from cdclab.report.render import build_report
+
+    out.print(f"catalog: {rebuild_catalog(path, build_report)}")
 
 
 def _remote(run):

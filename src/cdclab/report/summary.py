@@ -106,6 +106,9 @@ class ArmSummary(BaseModel):
     rest_not_running: int
     episodes: list[EpisodeSummary]
     metrics: ArmMetrics | None = None
+    # [first, last] write time of each stretch of consecutive checks whose connector or
+    # task was not RUNNING: when REST said so, fault or none
+    rest_not_running_spans: list[tuple[float, float]] = []
 
 
 class PairSummary(BaseModel):
@@ -322,7 +325,20 @@ def _arm_summary(
         rest_not_running=sum(1 for c in checks if c.connector_state and not c.running),
         episodes=[e for e in episodes if e.arm == arm],
         metrics=_arm_metrics(checks, stall_after_s),
+        rest_not_running_spans=_not_running_spans(checks),
     )
+
+
+def _not_running_spans(checks: list[Check]) -> list[tuple[float, float]]:
+    """Stretches of consecutive checks (in write order) that saw REST not RUNNING; a
+    check without a REST state neither opens nor ends one."""
+    sampled = [c for c in checks if c.connector_state]
+    spans = []
+    for down, run in itertools.groupby(sampled, key=lambda c: not c.running):
+        if down:
+            stretch = list(run)
+            spans.append((stretch[0].written_at, stretch[-1].written_at))
+    return spans
 
 
 def pair_verdict(
