@@ -12,13 +12,18 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from cdclab.ansible import run_playbook
 from cdclab.connect_rest import ConnectRest
+from cdclab.lab.access import running_config
+from cdclab.lab.extravars import lab_extravars
 from cdclab.lab.teardown import lab_owner, teardown
+from cdclab.lab.up import LOCAL_INVENTORY
 from tests.conftest import INVOKE, run_invoke
 from tests.integration.test_lab import ENV as LAB_ENV
 from tests.integration.test_lab import TEST_STATE
@@ -116,8 +121,8 @@ def test_tls_compare_end_to_end(env):
         assert manifest["versions"].get(key), key
     assert manifest["checksums"]["checks.jsonl"]
     # Logs came back over SSH; ansible-runner artifacts are kept.
-    assert list((run / "logs").rglob("connect.log"))
-    assert list((run / "logs").rglob("error.log"))
+    assert list((run / "logs").rglob("connect.log")), ran.stderr
+    assert list((run / "logs").rglob("error.log")), ran.stderr
     assert list((run / "ansible").iterdir())
     html = (run / "report.html").read_text()
     assert "data:image/png;base64," in html and 'src="http' not in html
@@ -175,6 +180,39 @@ def _wait_for_checks(results_root: Path, before: set[Path], count: int, timeout=
             return new[0]
         time.sleep(1)
     raise AssertionError(f"no run in {results_root} reached {count} checks")
+
+
+def test_a_log_written_while_it_is_fetched_comes_back_and_so_does_the_database_log(env, tmp_path):
+    """The lab runs on while its logs are fetched: ansible's fetch compares its copy with a
+    checksum of the file taken before, which a line written meanwhile changes. That must not
+    fail the collection, nor cost the database's log (fetched by the play after)."""
+    assert run_invoke("lab.up", env=env).rc == 0
+    busy = TEST_STATE / "kafka" / "log" / "busy.log"
+    stop = threading.Event()
+
+    def write() -> None:
+        with busy.open("a") as out:
+            while not stop.wait(0.001):
+                out.write("a line of a busy log " * 10 + "\n")
+                out.flush()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        extravars = lab_extravars(running_config())
+        for attempt in range(3):
+            results = tmp_path / f"collect{attempt}"
+            run_playbook(
+                "collect.yml",
+                inventory=LOCAL_INVENTORY,
+                extravars={**extravars, "cdclab_results_dir": str(results)},
+                artifact_dir=tmp_path / "ansible",
+            )
+            assert list(results.rglob("busy.log")) and list(results.rglob("error.log"))
+    finally:
+        stop.set()
+        writer.join()
+        busy.unlink()
 
 
 def test_sigkill_keeps_every_check_and_report_rebuilds(env, results_root, tmp_path):
