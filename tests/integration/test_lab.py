@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -230,6 +232,15 @@ def test_the_proof_names_what_differs_from_what_lab_up_left(lab_from_nothing):
 
     other = config.model_copy(update={"canary_table": "other_canary"})
     assert prove(other, lab_extravars(other)).reason == "inputs changed"
+    # Another experiment's arms on the same network, database and broker: only the workers'
+    # plays need to run; not when a file of the rest of the lab was edited.
+    armed = config.model_copy(update={"arms": config.arms[:1], "brokers": 2})
+    assert prove(armed, lab_extravars(armed)).arms_only
+    edited.write_bytes(original + b"# edited by hand\n")
+    try:
+        assert prove(armed, lab_extravars(armed)).reason == "inputs changed"
+    finally:
+        edited.write_bytes(original)
 
     arm = config.arms[0]
     rest = ConnectRest(config.rest_url(arm))
@@ -386,3 +397,41 @@ def test_the_sasl_ssl_listener_takes_its_scram_user_over_tls_and_names_what_is_w
     unknown_ca = dataclasses.replace(scram, ca_file=None)  # the system's CAs never signed it
     with pytest.raises(InvalidInputError, match=r"external\.kafka_ca_file"):
         check_kafka(bootstrap, unknown_ca.librdkafka(password), timeout=5)
+
+
+def _session_sshd_pids(namespace: str, local_port: int) -> list[int]:
+    """The sshd processes serving the connection from local_port (not the listener)."""
+    listed = subprocess.run(
+        ["ip", "netns", "exec", namespace, "ss", "-tnpH", "state", "established"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    pids = []
+    for line in listed.splitlines():
+        fields = line.split()
+        if fields[3].endswith(f":{local_port}"):
+            pids += [int(p) for p in re.findall(r"pid=(\d+)", line)]
+    return pids
+
+
+def test_a_session_whose_sshd_stopped_answering_is_replaced(lab_from_nothing):
+    """A command on a persistent session whose server process hangs (SIGSTOP here) gets no
+    channel; the session is replaced and the command runs once, on a new one."""
+    from cdclab.lab.access import ssh_to
+
+    config = load_saved()
+    with ssh_to(config.connect) as ssh:
+        assert ssh.run(["true"]).ok
+        stale = ssh.client.get_transport()
+        pids = _session_sshd_pids(config.connect.namespace, stale.sock.getsockname()[1])
+        assert pids, "no sshd process serves this session"
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            again = ssh.run(["echo", "again"])
+            assert (again.rc, again.stdout) == (0, "again\n")
+            assert ssh.client.get_transport() is not stale
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)

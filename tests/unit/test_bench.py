@@ -169,3 +169,36 @@ def test_bench_md_judges_the_orchestrator_over_eight_arms():
         "over 8 arms (3 min)" in text
         and "| 6.1 %, 230.0 MB; 30 ms | < 5 %, < 250 MB | **misses** |" in text
     )
+
+
+def test_bench_md_puts_a_change_of_arms_beside_every_playbook_run():
+    from cdclab.bench.markdown import render
+
+    def spread_of(median):
+        return {"runs": 2, "median": median, "min": median - 1, "max": median + 1}
+
+    lab = {
+        key: spread_of(value)
+        for key, value in {
+            "down_s": 3,
+            "cold_up_s": 150,
+            "warm_up_s": 2,
+            "warm_up_before_s": 70,
+            "first_canary_s": 4,
+            "first_canary_before_s": 75,
+            "reshape_s": 45,
+            "reshape_before_s": 80,
+        }.items()
+    }
+    text = render(
+        {
+            "started_at": "x",
+            "command": "invoke bench --parts lab",
+            "machine": {"cpus": 4, "memory_gb": 8, "os": "12", "kernel": "k", "python": "3.11"},
+            "lab_start": lab,
+        }
+    )
+    assert (
+        "| `invoke experiment` to first canary, the lab on another experiment's arms (median "
+        "of 2, min–max; previous behaviour) | 45 s (44–46); before: 80 s | | |"
+    ) in text

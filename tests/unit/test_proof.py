@@ -140,3 +140,75 @@ def test_a_retired_worker_leaves_no_start_script_for_the_proof_to_expect(tmp_pat
     assert stop_workers(["gone"], grace_seconds=0.1) == []  # no such process: nothing to stop
     assert lab_pidfiles() == ["connect/kept/run/connect.pid"]
     assert not list((tmp_path / "connect" / "gone" / "run").iterdir())
+
+
+def _arms(*names: str, debezium: str | None = None) -> list:
+    from cdclab.lab.config import Arm
+
+    return [
+        Arm(name=n, rest_port=8083 + i, server_id=5401 + i, debezium=debezium)
+        for i, n in enumerate(names)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("update", "arms_only"),
+    [
+        ({"arms": _arms("keepalive", "no_keepalive")}, True),
+        ({"arms": _arms("a", "b", "c", debezium="3.5.0.Final")}, True),
+        ({"brokers": 2}, True),  # the second broker is the workers' plays' too
+        ({"canary_table": "other"}, False),
+        ({"db_port": 3307}, False),
+        ({"subnet": "10.99.0.0/24"}, False),
+    ],
+)
+def test_the_base_digest_leaves_out_only_what_the_workers_plays_read(
+    tmp_path, monkeypatch, update, arms_only
+):
+    from cdclab.lab.extravars import lab_extravars
+
+    monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path))
+    before, after = lab_extravars(LabConfig()), lab_extravars(LabConfig(**update))
+    assert proof.inputs_digest(before) != proof.inputs_digest(after)
+    same_base = proof.inputs_digest(proof.base_extravars(before)) == proof.inputs_digest(
+        proof.base_extravars(after)
+    )
+    assert same_base == arms_only
+
+
+def test_only_the_arms_changed_while_the_rest_of_the_lab_is_as_it_was(tmp_path, monkeypatch):
+    """The database's and the broker's files and processes are as the last lab.up left them;
+    the workers' may differ (a retired arm's worker is stopped, a new arm's not yet run)."""
+    import subprocess
+
+    from cdclab.lab.extravars import lab_extravars
+
+    monkeypatch.setenv("CDCLAB_STATE_DIR", str(tmp_path))
+    broker = subprocess.Popen(["sleep", "60"])
+    try:
+        for name, text in {
+            "kafka/server.properties": "x",
+            "kafka/run/kafka.pid.start": "#!/bin/sh",
+            "kafka/run/kafka.pid": str(broker.pid),
+            "connect/a/worker.properties": "y",
+            "connect/a/run/connect.pid.start": "#!/bin/sh",
+            "connect/a/run/connect.pid": "999999999",  # a worker that is gone
+        }.items():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+        proof.record(lab_extravars(LabConfig()))
+        recorded = proof._load()
+        reshaped = lab_extravars(LabConfig(arms=_arms("keepalive", "no_keepalive")))
+        assert proof._arms_only(recorded, reshaped)
+        (tmp_path / "connect/a/worker.properties").write_text("another arm's")
+        assert proof._arms_only(recorded, reshaped)
+        (tmp_path / "kafka/server.properties").write_text("edited")
+        assert not proof._arms_only(recorded, reshaped)
+        (tmp_path / "kafka/server.properties").write_text("x")
+        assert proof._arms_only(recorded, reshaped)
+        other = lab_extravars(LabConfig(arms=_arms("k"), canary_table="other"))
+        assert not proof._arms_only(recorded, other)
+    finally:
+        broker.kill()
+        broker.wait()
+    assert not proof._arms_only(recorded, reshaped)  # the broker is gone

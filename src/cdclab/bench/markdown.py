@@ -55,6 +55,13 @@ def _lab_rows(lab: dict[str, Any] | None) -> list[str]:
             f" | {s['median']} s ({s['min']}–{s['max']}){was} | < {target:g} s | "
             f"{_mark(s['median'], target)} |"
         )
+    if reshape := lab.get("reshape_s"):
+        was = lab["reshape_before_s"]
+        rows.append(
+            "| `invoke experiment` to first canary, the lab on another experiment's arms "
+            f"(median of {reshape['runs']}, min–max; previous behaviour) | {reshape['median']} s "
+            f"({reshape['min']}–{reshape['max']}); before: {was['median']} s | | |"
+        )
     s = lab["down_s"]
     rows.append(f"| lab.down (median) | {s['median']} s ({s['min']}–{s['max']}) | | |")
     return rows

@@ -61,11 +61,15 @@ def _results_dir(stdout: str) -> Path:
 # -- lab start ----------------------------------------------------------------------------
 # The behaviour before the lab was proven healthy: every lab.up ran every playbook.
 BASELINE_ENV = {"CDCLAB_LAB_PROOF": "off"}
+# The behaviour before a change of arms alone ran only the workers' plays.
+ARMS_BASELINE_ENV = {"CDCLAB_LAB_ARMS_ONLY": "off"}
+# Another experiment's arms: tls12's JVM options differ, so its worker restarts.
+RESHAPED = ["arms.tls12.jvm_opts=-Djdk.tls.client.protocols=TLSv1.2 -Dcdclab.bench=reshaped"]
 
 
-def _first_canary_s(env: dict[str, str]) -> float:
+def _first_canary_s(env: dict[str, str], sets: tuple[str, ...] = ()) -> float:
     """From typing `invoke experiment` to the first canary written, on a running lab."""
-    measured, run = _experiment(1.0, ["dumps.triggers=[]"], env=env)
+    measured, run = _experiment(1.0, ["dumps.triggers=[]", *sets], env=env)
     first = min(parse_iso(c["written_at"]) for c in read_journal(run / "checks.jsonl"))
     return first - measured.started_at
 
@@ -85,10 +89,15 @@ def bench_lab_start(runs: int) -> dict[str, Any]:
         add("warm_up_before_s", _ok(run_measured(["lab.up"], env=BASELINE_ENV)).wall_s)
         add("first_canary_s", _first_canary_s({}))
         add("first_canary_before_s", _first_canary_s(BASELINE_ENV))
+        for env, key in (({}, "reshape_s"), (ARMS_BASELINE_ENV, "reshape_before_s")):
+            add(key, _first_canary_s(env, tuple(RESHAPED)))  # to the other arms
+            add(key, _first_canary_s(env))  # and back
     return {
         **{key: spread(values) for key, values in figures.items()},
         "note": "cold = from nothing with jars in the Maven cache; warm = lab already up; "
-        "before = CDCLAB_LAB_PROOF=off, every playbook runs (the previous behaviour)",
+        "before = CDCLAB_LAB_PROOF=off, every playbook runs (the previous behaviour); "
+        "reshape = to the first canary of an experiment whose arms differ from the lab's, "
+        "before = CDCLAB_LAB_ARMS_ONLY=off, every playbook runs for it",
     }
 
 

@@ -45,6 +45,12 @@ WRITTEN = (
 )
 # The processes the lab runs: lab_process's pid files (each has a .start script) and sshd's.
 PIDFILES = ("*/run/*.pid.start", "connect/*/run/*.pid.start", "run/sshd-*.pid")
+# What playbooks/lab_workers.yml writes and runs (the workers, the second broker), and the
+# extra vars only it reads: a lab that differs from its record only there needs only
+# lab_arms.yml.
+WORKERS_PART = ("connect/", "kafka2/")
+ARMS_LAB_VARS = ("arms", "debezium_versions", "connect_versions", "brokers")
+INPUTS_CHANGED = "inputs changed"
 CANARY_TIMEOUT_S = 10.0
 
 
@@ -62,10 +68,20 @@ class Proof:
     # The lab's own connectors found PAUSED, and nothing else wrong up to them: what a run
     # killed mid-way leaves (it pauses them for its duration), repaired by resuming them.
     paused: tuple[str, ...] = ()
+    # Only the arms differ from the last lab.up (another experiment's shape), and the rest
+    # of the lab is as it left it: lab_arms.yml is enough.
+    arms_only: bool = False
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def base_extravars(extravars: dict[str, Any]) -> dict[str, Any]:
+    """The extra vars without what only the workers' plays read."""
+    lab = {k: v for k, v in extravars.get("cdclab_lab", {}).items() if k not in ARMS_LAB_VARS}
+    rest = {k: v for k, v in extravars.items() if k not in ("cdclab_lab", "cdclab_connectors")}
+    return {**rest, "cdclab_lab": lab}
 
 
 def inputs_digest(extravars: dict[str, Any]) -> str:
@@ -101,6 +117,7 @@ def record(extravars: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     content = {
         "inputs": inputs_digest(extravars),
+        "base_inputs": inputs_digest(base_extravars(extravars)),
         "files": written_files(),
         "pidfiles": lab_pidfiles(),
         "recorded_at": time.time(),
@@ -175,16 +192,31 @@ def _canary_problem() -> str | None:
     return None
 
 
+def _outside_workers(names) -> set[str]:
+    return {n for n in names if not n.startswith(WORKERS_PART)}
+
+
+def _arms_only(recorded: dict[str, Any], extravars: dict[str, Any]) -> bool:
+    """The inputs differ only in what the workers' plays read, and the files and processes
+    of the rest of the lab are as the last lab.up left them."""
+    if recorded.get("base_inputs") != inputs_digest(base_extravars(extravars)):
+        return False
+    files, now = recorded["files"], written_files()
+    if any(files.get(n) != now.get(n) for n in _outside_workers(files.keys() | now.keys())):
+        return False
+    return _process_problem(sorted(_outside_workers(recorded["pidfiles"]))) is None
+
+
 def prove(config: LabConfig, extravars: dict[str, Any]) -> Proof:
     """Cheapest checks first; the first that fails is the reason."""
     started = time.monotonic()
     paused: list[str] = []
+    recorded = _load()
 
     def checks():
-        recorded = _load()
         yield None if recorded else "no record of a successful lab.up"
         yield _shape_problem(config)
-        yield None if recorded["inputs"] == inputs_digest(extravars) else "inputs changed"
+        yield None if recorded["inputs"] == inputs_digest(extravars) else INPUTS_CHANGED
         files, now = recorded["files"], written_files()
         changed = sorted(n for n in files.keys() | now.keys() if files.get(n) != now.get(n))
         yield f"file(s) changed: {', '.join(changed[:5])}" if changed else None
@@ -194,5 +226,12 @@ def prove(config: LabConfig, extravars: dict[str, Any]) -> Proof:
 
     for problem in checks():
         if problem:
-            return Proof(False, problem, time.monotonic() - started, tuple(paused))
+            arms_only = problem == INPUTS_CHANGED and _arms_only(recorded, extravars)
+            return Proof(
+                False,
+                "only the arms changed" if arms_only else problem,
+                time.monotonic() - started,
+                tuple(paused),
+                arms_only,
+            )
     return Proof(True, "healthy", time.monotonic() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,32 @@ def _resumed(proof: Proof, config: LabConfig, extravars: dict) -> Proof:
     return again
 
 
+def _reshape(config: LabConfig) -> None:
+    """Before the playbooks: forget the last proof, stop the workers the new shape drops."""
+    forget()
+    retired = stop_workers(arms_to_retire(lab_config.load_saved(), config))
+    if retired:
+        console.print(f"  stopped the worker(s) of {', '.join(retired)}: not in this lab shape")
+    lab_config.save(config)
+    claim_lab(state_dir())
+
+
+def _change_arms(
+    config: LabConfig, extravars: dict, playbook: Callable[[str], PlaybookResult]
+) -> PlaybookResult | None:
+    """Only the arms changed: lab_arms.yml alone, about half of every playbook's time. None
+    if it failed: every playbook runs then, and mends what it left."""
+    console.print("  changing the workers only: the rest of the lab is as lab.up left it")
+    _reshape(config)
+    try:
+        result = playbook("lab_arms.yml")
+    except PlaybookFailed as exc:
+        console.print(f"  changing the workers failed ({str(exc).splitlines()[0]})")
+        return None
+    record(extravars)
+    return result
+
+
 def lab_up(
     config: LabConfig | None = None,
     *,
@@ -139,9 +166,9 @@ def lab_up(
     check_matches_running_lab(config)
     extravars = lab_extravars(config)
 
-    def playbook() -> PlaybookResult:
+    def playbook(name: str = "lab_up.yml") -> PlaybookResult:
         return run_playbook(
-            "lab_up.yml",
+            name,
             inventory=LOCAL_INVENTORY,
             extravars=extravars,
             event_handler=event_handler,
@@ -165,14 +192,13 @@ def lab_up(
     if proof and proof.healthy:
         claim_lab(state_dir())
         return UpResult(playbook=None, config=config, proof=proof)
+    # CDCLAB_LAB_ARMS_ONLY=off: every playbook for a change of arms too (bench's baseline).
+    arms_only = proof and proof.arms_only and os.environ.get("CDCLAB_LAB_ARMS_ONLY") != "off"
+    if arms_only and (changed := _change_arms(config, extravars, playbook)):
+        return UpResult(playbook=changed, config=config, proof=proof)
     if proof:
         console.print(f"  running the playbooks: {proof.reason}")
-    forget()
-    retired = stop_workers(arms_to_retire(lab_config.load_saved(), config))
-    if retired:
-        console.print(f"  stopped the worker(s) of {', '.join(retired)}: not in this lab shape")
-    lab_config.save(config)
-    claim_lab(state_dir())
+    _reshape(config)
     result = _build_or_take_down(playbook, keep_on_failure)
     record(extravars)
     return UpResult(playbook=result, config=config, proof=proof)
