@@ -12,11 +12,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import paramiko
 
 from cdclab.errors import CdclabError
+
+# A lab or EC2 sshd opens a channel in milliseconds; one that takes this long is stuck.
+CHANNEL_OPEN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,31 @@ class SSHHost:
                 self._client = self._connect()
             return self._client
 
+    def _transport(self) -> paramiko.Transport:
+        transport = self.client.get_transport()
+        assert transport is not None  # client() returns a connected session
+        return transport
+
+    def _session(self) -> paramiko.Channel:
+        """A new channel on the persistent session. A session whose server stopped answering
+        (its channel never opens) is replaced once: nothing ran on it, so a retry is safe."""
+        stale = self._transport()
+        try:
+            return stale.open_session(timeout=CHANNEL_OPEN_TIMEOUT_S)
+        except (EOFError, paramiko.SSHException):
+            with self._connecting:
+                if self._client is not None and self._client.get_transport() is stale:
+                    self._client.close()
+                    self._client = None
+        return self._transport().open_session(timeout=CHANNEL_OPEN_TIMEOUT_S)
+
+    def _exec(self, command: str, timeout: float) -> tuple[Any, Any, Any]:
+        """paramiko's exec_command (stdin, stdout, stderr files), on a channel of _session."""
+        channel = self._session()
+        channel.settimeout(timeout)
+        channel.exec_command(command)
+        return channel.makefile_stdin("wb"), channel.makefile("r"), channel.makefile_stderr("r")
+
     def command_line(self, argv: list[str] | str) -> str:
         """What the remote shell runs: argv quoted, through sudo when becoming root."""
         command = argv if isinstance(argv, str) else shlex.join(argv)
@@ -198,8 +226,7 @@ class SSHHost:
         self, argv: list[str] | str, *, stdin: str | None = None, timeout: float = 30.0
     ) -> CommandResult:
         """Run a command; argv lists are quoted. Secrets go through stdin, never argv."""
-        command = self.command_line(argv)
-        chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=timeout)
+        chan_in, chan_out, chan_err = self._exec(self.command_line(argv), timeout)
         if stdin is not None:
             chan_in.write(stdin)
         chan_in.channel.shutdown_write()
@@ -211,7 +238,7 @@ class SSHHost:
     def stream(self, argv: list[str] | str, timeout: float = 600.0) -> Iterator[IO[bytes]]:
         """A command's standard output as a byte stream (a tar of a results directory);
         a failure of the command raises after the stream was read."""
-        _stdin, stdout, stderr = self.client.exec_command(self.command_line(argv), timeout=timeout)
+        _stdin, stdout, stderr = self._exec(self.command_line(argv), timeout)
         yield stdout
         if stdout.channel.recv_exit_status() != 0:
             raise CdclabError(f"{self.address}: {stderr.read().decode(errors='replace')[-500:]}")
