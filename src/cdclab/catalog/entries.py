@@ -1,6 +1,7 @@
 """Which experiments the catalog runs, sized so that all of them finish in under 30 minutes
 on the lab, and what each one teaches. Experiments with the same arms follow each other, so
-the lab changes its workers as seldom as it can (a change takes about a minute)."""
+the lab changes its workers as seldom as it can (a change runs the workers' plays: under a
+minute)."""
 
 from __future__ import annotations
 
