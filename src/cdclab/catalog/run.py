@@ -106,10 +106,7 @@ def _is_run(entry: Path) -> bool:
 def rebuild_catalog(root: Path, rebuild: Callable[[Path], object]) -> Path:
     """A catalog's matrix again from its runs' journals, each run's report rebuilt first by
     `rebuild`: results taken with an older cdclab read with this one's rules."""
-    runs = sorted(
-        (d for d in root.iterdir() if _is_run(d)),
-        key=_started,
-    )
+    runs = sorted((d for d in root.iterdir() if _is_run(d)), key=_started)
     if not runs:
         raise InvalidInputError(f"{root} holds no run of the catalog: give a catalog's directory")
     for run in runs:

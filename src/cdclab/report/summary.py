@@ -59,6 +59,11 @@ class Check:
     def running(self) -> bool:
         return self.connector_state == self.task_state == "RUNNING"
 
+    @property
+    def rest_down(self) -> bool:
+        """REST was asked and said the connector or task was not RUNNING."""
+        return bool(self.connector_state) and not self.running
+
     def metric(self, name: str) -> Any:
         return (self.metrics or {}).get(name)
 
@@ -322,7 +327,7 @@ def _arm_summary(
         missing=_rate(count["missing"], n),
         failed=_rate(count["late"] + count["missing"], n),
         latency_ms=percentiles(latencies),
-        rest_not_running=sum(1 for c in checks if c.connector_state and not c.running),
+        rest_not_running=sum(1 for c in checks if c.rest_down),
         episodes=[e for e in episodes if e.arm == arm],
         metrics=_arm_metrics(checks, stall_after_s),
         rest_not_running_spans=_not_running_spans(checks),
@@ -334,7 +339,7 @@ def _not_running_spans(checks: list[Check]) -> list[tuple[float, float]]:
     check without a REST state neither opens nor ends one."""
     sampled = [c for c in checks if c.connector_state]
     spans = []
-    for down, run in itertools.groupby(sampled, key=lambda c: not c.running):
+    for down, run in itertools.groupby(sampled, key=lambda c: c.rest_down):
         if down:
             stretch = list(run)
             spans.append((stretch[0].written_at, stretch[-1].written_at))
@@ -557,9 +562,7 @@ def _signals_beyond_rest(
     found: dict[str, Any] = dict.fromkeys(("rest_s", "stall_s", "disconnected_s", "reconnects"))
     if start is None:
         return found
-    found["rest_s"] = _first_after(
-        start, signal_window, lambda c: c.connector_state and not c.running
-    )
+    found["rest_s"] = _first_after(start, signal_window, lambda c: c.rest_down)
     found["stall_s"] = _first_after(start, signal_window, lambda c: c.stalled(window.stall_after_s))
     found["disconnected_s"] = _first_after(
         start, signal_window, lambda c: c.metric("connected") is False
